@@ -1,0 +1,141 @@
+/* charge.cpp - roll-over, limit check and counter update for one charge */
+#include "charge.h"
+
+#include <algorithm>
+#include <map>
+
+namespace tally {
+
+namespace {
+
+/* roll_over - keep current-period values, move own stale values into the
+ * history, drop other servers' stale values (they roll their own) */
+void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &policy,
+               StoredState &st, bool &changed) {
+    std::vector<CounterValue> kept;
+    for (CounterValue &c : st.usage) {
+        auto w = std::find_if(windows.begin(), windows.end(),
+                              [&](const CurrentWindow &cw) { return cw.name == c.window; });
+        bool current = w == windows.end() || w->period == c.period;  // unknown windows are left alone
+        if (current) {
+            kept.push_back(std::move(c));
+            continue;
+        }
+        changed = true;
+        if (c.sid == policy.own_sid && policy.history_keep > 0) st.history.push_back(std::move(c));
+    }
+    st.usage = std::move(kept);
+    // Bound the history: at most history_keep values per (window, sid), oldest dropped first.
+    std::map<std::pair<std::string, unsigned>, std::size_t> seen;
+    std::vector<CounterValue> hist;
+    for (auto it = st.history.rbegin(); it != st.history.rend(); ++it) {
+        if (++seen[{it->window, it->sid}] <= policy.history_keep) hist.push_back(*it);
+        else changed = true;
+    }
+    std::reverse(hist.begin(), hist.end());
+    st.history = std::move(hist);
+}
+
+void prune_charge_ids(const ChargePolicy &policy, std::int64_t now, StoredState &st, bool &changed) {
+    auto expired = [&](const ChargeRecord &r) { return now - r.when > policy.charge_id_ttl; };
+    auto before = st.recent.size();
+    st.recent.erase(std::remove_if(st.recent.begin(), st.recent.end(), expired), st.recent.end());
+    if (st.recent.size() > policy.charge_id_max)
+        st.recent.erase(st.recent.begin(), st.recent.end() - static_cast<long>(policy.charge_id_max));
+    if (st.recent.size() != before) changed = true;
+}
+
+Usage total_of(const StoredState &st, const CurrentWindow &w) {
+    Usage total;
+    for (const CounterValue &c : st.usage)
+        if (c.window == w.name && c.period == w.period) total.add(c.usage);
+    return total;
+}
+
+}  // namespace
+
+ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
+                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now) {
+    ChargePlan plan;
+    StoredState st = stored;
+    bool changed = false;
+    roll_over(windows, policy, st, changed);
+    prune_charge_ids(policy, now, st, changed);
+
+    const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
+    const bool duplicate =
+        !req.charge_id.empty() && req.mode != Mode::check &&
+        std::any_of(st.recent.begin(), st.recent.end(),
+                    [&](const ChargeRecord &r) { return r.id == req.charge_id; });
+
+    // Find the first window and metric the message would push over its limit.
+    std::optional<Exceeded> exceeded;
+    for (const CurrentWindow &w : windows) {
+        Usage now_total = total_of(st, w);
+        for (Metric m : kAllMetrics) {
+            const auto &lim = w.limits[static_cast<int>(m)].max;
+            if (!lim) continue;
+            if (saturating_add(now_total[m], add[m]) > *lim) {
+                exceeded = Exceeded{w.name, m, *lim, now_total[m]};
+                break;
+            }
+        }
+        if (exceeded) break;
+    }
+
+    ChargeResponse &resp = plan.response;
+    bool enforce = req.mode == Mode::charge && !policy.accounting_only;
+    bool apply = false;
+    if (duplicate) {
+        resp.verdict = Verdict::duplicate;
+    } else if (req.mode == Mode::check) {
+        resp.verdict = exceeded ? Verdict::refused : Verdict::accepted;
+    } else if (exceeded && enforce) {
+        resp.verdict = Verdict::refused;
+    } else {
+        resp.verdict = Verdict::accepted;
+        apply = true;
+    }
+    resp.exceeded = duplicate ? std::nullopt : exceeded;
+
+    if (apply) {
+        for (const CurrentWindow &w : windows) {
+            auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
+                return c.window == w.name && c.period == w.period && c.sid == policy.own_sid;
+            });
+            if (own == st.usage.end()) {
+                st.usage.push_back(CounterValue{w.name, w.period, policy.own_sid, {}});
+                own = st.usage.end() - 1;
+            }
+            own->usage.add(add);
+        }
+        if (!req.charge_id.empty()) {
+            st.recent.push_back(ChargeRecord{now, req.charge_id});
+            if (st.recent.size() > policy.charge_id_max) st.recent.erase(st.recent.begin());
+        }
+        changed = true;
+    }
+
+    for (const CurrentWindow &w : windows) {
+        WindowReport wr;
+        wr.window = w.name;
+        wr.period = w.period;
+        wr.usage = total_of(st, w);
+        for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
+        resp.windows.push_back(std::move(wr));
+    }
+    // Only an applied charge is written: roll-over alone is redone lazily next time.
+    plan.write = apply && changed;
+    plan.new_state = std::move(st);
+    return plan;
+}
+
+StoredState plan_reset(const StoredState &stored, const std::string &window) {
+    StoredState st = stored;
+    st.usage.erase(std::remove_if(st.usage.begin(), st.usage.end(),
+                                  [&](const CounterValue &c) { return window.empty() || c.window == window; }),
+                   st.usage.end());
+    return st;
+}
+
+}  // namespace tally

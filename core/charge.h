@@ -1,0 +1,65 @@
+/* charge.h - the check-and-charge decision, free of slapd
+ *
+ * DESCRIPTION
+ *   plan_charge() takes what is stored on an account entry (its counters,
+ *   their history, the charge ids it accepted recently), the current period
+ *   of every configured window, the resolved limits and one request, and
+ *   returns the reply and the new stored state. The caller (the overlay)
+ *   holds a lock around read, plan and write, which makes the decision and
+ *   the write atomic with respect to every other charge.
+ *
+ *   A message passes only if, after adding it, every metric of every
+ *   window stays within its limit. A refused message changes nothing.
+ *   Counters of an ended period are rolled over lazily: moved to the
+ *   history (newest last, at most history_keep per window) the next time
+ *   the account is charged.
+ */
+#pragma once
+
+#include "counter.h"
+#include "exop.h"
+#include "limit_rules.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tally {
+
+/* The state kept on one account entry. */
+struct StoredState {
+    std::vector<CounterValue> usage;     // tallyUsage
+    std::vector<CounterValue> history;   // tallyHistory
+    std::vector<ChargeRecord> recent;    // tallyRecentCharge
+    bool operator==(const StoredState &) const = default;
+};
+
+struct CurrentWindow {
+    std::string name;
+    std::string period;
+    std::array<ResolvedLimit, 4> limits{};
+};
+
+struct ChargePolicy {
+    unsigned own_sid = 0;
+    bool accounting_only = false;       // count, never refuse
+    std::size_t history_keep = 0;       // past periods kept per window
+    std::int64_t charge_id_ttl = 3600;  // seconds a charge id is remembered
+    std::size_t charge_id_max = 256;    // charge ids remembered per account
+};
+
+struct ChargePlan {
+    ChargeResponse response;
+    bool write = false;  // new_state differs and must be stored
+    StoredState new_state;
+};
+
+/* plan_charge - decide one request at time now */
+ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
+                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now);
+
+/* plan_reset - the state after resetting one window (or all when window is
+ * empty): the current counters of that window go, history stays */
+StoredState plan_reset(const StoredState &stored, const std::string &window);
+
+}  // namespace tally

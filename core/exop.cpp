@@ -1,0 +1,341 @@
+/* exop.cpp - BER codec of the charge and reset extended operations (spec: exop.md) */
+#include "exop.h"
+
+#include "counter.h"
+
+#include <lber.h>
+
+#include <limits>
+#include <memory>
+
+namespace tally {
+
+namespace {
+
+constexpr ber_tag_t kTagChargeId = 0x80;  // [0] primitive
+constexpr ber_tag_t kTagMode = 0x81;      // [1] primitive
+constexpr ber_tag_t kTagExceeded = 0xa0;  // [0] constructed
+constexpr ber_tag_t kTagWindow = 0x80;    // reset: [0] primitive
+
+struct BerFree {
+    void operator()(BerElement *b) const { ber_free(b, 1); }
+};
+using BerPtr = std::unique_ptr<BerElement, BerFree>;
+
+/* int64_content - minimal two's complement octets of v */
+std::string int64_content(std::int64_t v) {
+    unsigned char buf[8];
+    for (int i = 7; i >= 0; --i) {
+        buf[i] = static_cast<unsigned char>(v & 0xff);
+        v >>= 8;  // arithmetic shift keeps the sign
+    }
+    int start = 0;
+    while (start < 7 && ((buf[start] == 0x00 && !(buf[start + 1] & 0x80)) ||
+                         (buf[start] == 0xff && (buf[start + 1] & 0x80))))
+        ++start;
+    return std::string(reinterpret_cast<char *>(buf + start), 8 - start);
+}
+
+std::int64_t wire_value(std::uint64_t v) {
+    return v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? std::numeric_limits<std::int64_t>::max()
+               : static_cast<std::int64_t>(v);
+}
+
+/* BerWriter - liblber with 64-bit integers, which ber_printf's 'i' cannot hold */
+class BerWriter {
+public:
+    BerWriter() : ber_(ber_alloc_t(LBER_USE_DER)) {}
+    void begin(ber_tag_t tag = LBER_SEQUENCE) { ber_printf(ber_.get(), "t{", tag); }
+    void end() { ber_printf(ber_.get(), "N}"); }
+    void integer(std::int64_t v, ber_tag_t tag = LBER_INTEGER) {
+        std::string c = int64_content(v);
+        ber_printf(ber_.get(), "to", tag, c.data(), static_cast<ber_len_t>(c.size()));
+    }
+    void octets(std::string_view s, ber_tag_t tag = LBER_OCTETSTRING) {
+        ber_printf(ber_.get(), "to", tag, s.data(), static_cast<ber_len_t>(s.size()));
+    }
+    std::string take() {
+        struct berval *bv = nullptr;
+        if (ber_flatten(ber_.get(), &bv) != 0 || !bv) return {};
+        std::string out(bv->bv_val, bv->bv_len);
+        ber_bvfree(bv);
+        return out;
+    }
+
+private:
+    BerPtr ber_;
+};
+
+/* BerReader - strict reading: every element's tag and length is checked and
+ * constructed elements must be consumed exactly. Errors are sticky. */
+class BerReader {
+public:
+    explicit BerReader(std::string_view data) {
+        struct berval bv;
+        bv.bv_val = const_cast<char *>(data.data());
+        bv.bv_len = data.size();
+        ber_.reset(ber_init(&bv));
+        total_ = data.size();
+    }
+    bool ok() const { return error_.empty() && ber_; }
+    const std::string &error() const { return error_; }
+    void fail(std::string e) {
+        if (error_.empty()) error_ = std::move(e);
+    }
+
+    ber_len_t remaining() {
+        ber_len_t r = 0;
+        if (ber_) ber_get_option(ber_.get(), LBER_OPT_REMAINING_BYTES, &r);
+        return r;
+    }
+    ber_tag_t peek() {
+        if (!ok()) return LBER_DEFAULT;
+        ber_len_t len;
+        return ber_peek_tag(ber_.get(), &len);
+    }
+    /* enter - step into a constructed element; returns the remaining byte
+     * count at which it ends */
+    ber_len_t enter(ber_tag_t tag, const char *what) {
+        if (!ok()) return 0;
+        ber_len_t len = 0;
+        ber_tag_t t = ber_skip_tag(ber_.get(), &len);
+        if (t != tag) {
+            fail(std::string(what) + ": expected a constructed element");
+            return 0;
+        }
+        ber_len_t rem = remaining();
+        if (len > rem) {
+            fail(std::string(what) + ": length beyond end of data");
+            return 0;
+        }
+        return rem - len;
+    }
+    bool at_end(ber_len_t end) { return !ok() || remaining() <= end; }
+    void leave(ber_len_t end, const char *what) {
+        if (ok() && remaining() != end) fail(std::string(what) + ": unexpected extra element");
+    }
+    std::string_view octets(ber_tag_t tag, const char *what, std::size_t max_len) {
+        struct berval bv = {0, nullptr};
+        if (!ok()) return {};
+        if (peek() != tag) {
+            fail(std::string(what) + " missing or of the wrong type");
+            return {};
+        }
+        if (ber_scanf(ber_.get(), "m", &bv) == LBER_ERROR) {
+            fail(std::string(what) + ": bad length");
+            return {};
+        }
+        if (bv.bv_len > max_len) {
+            fail(std::string(what) + " too long");
+            return {};
+        }
+        return {bv.bv_val, bv.bv_len};
+    }
+    std::int64_t integer(ber_tag_t tag, const char *what) {
+        std::string_view c = octets(tag, what, 8);
+        if (!ok()) return 0;
+        if (c.empty()) {
+            fail(std::string(what) + ": empty integer");
+            return 0;
+        }
+        std::int64_t v = (static_cast<unsigned char>(c[0]) & 0x80) ? -1 : 0;
+        for (unsigned char b : c) v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | b);
+        return v;
+    }
+    std::uint64_t count(ber_tag_t tag, const char *what, std::uint64_t max) {
+        std::int64_t v = integer(tag, what);
+        if (ok() && (v < 0 || static_cast<std::uint64_t>(v) > max))
+            fail(std::string(what) + " out of range (0.." + std::to_string(max) + ")");
+        return ok() ? static_cast<std::uint64_t>(v) : 0;
+    }
+    void finish() {
+        if (ok() && remaining() != 0) fail("trailing data after the request");
+    }
+
+private:
+    BerPtr ber_;
+    std::size_t total_ = 0;
+    std::string error_;
+};
+
+void check_printable(BerReader &r, std::string_view s, const char *what) {
+    for (unsigned char c : s)
+        if (c == 0) {
+            r.fail(std::string(what) + " contains a NUL byte");
+            return;
+        }
+}
+
+}  // namespace
+
+std::string_view mode_name(Mode m) {
+    switch (m) {
+    case Mode::charge: return "charge";
+    case Mode::check: return "check";
+    case Mode::count: return "count";
+    }
+    return "?";
+}
+
+std::string_view verdict_name(Verdict v) {
+    switch (v) {
+    case Verdict::accepted: return "accepted";
+    case Verdict::refused: return "refused";
+    case Verdict::duplicate: return "duplicate";
+    }
+    return "?";
+}
+
+std::string encode_charge_request(const ChargeRequest &r) {
+    BerWriter w;
+    w.begin();
+    w.octets(r.account);
+    w.integer(wire_value(r.messages));
+    w.integer(wire_value(r.recipients));
+    w.integer(wire_value(r.bytes));
+    if (!r.charge_id.empty()) w.octets(r.charge_id, kTagChargeId);
+    if (r.mode != Mode::charge) w.integer(static_cast<int>(r.mode), kTagMode);
+    w.end();
+    return w.take();
+}
+
+std::optional<std::string> decode_charge_request(std::string_view ber, ChargeRequest &out) {
+    if (ber.empty()) return "empty request value";
+    BerReader r(ber);
+    ChargeRequest q;
+    ber_len_t end = r.enter(LBER_SEQUENCE, "charge request");
+    q.account = std::string(r.octets(LBER_OCTETSTRING, "account DN", kMaxDnLength));
+    check_printable(r, q.account, "account DN");
+    if (r.ok() && q.account.empty()) r.fail("account DN is empty");
+    q.messages = r.count(LBER_INTEGER, "messages", kMaxRequestCount);
+    q.recipients = r.count(LBER_INTEGER, "recipients", kMaxRequestCount);
+    q.bytes = r.count(LBER_INTEGER, "bytes", kMaxRequestBytes);
+    if (!r.at_end(end) && r.peek() == kTagChargeId) {
+        q.charge_id = std::string(r.octets(kTagChargeId, "charge id", 128));
+        if (r.ok() && !valid_charge_id(q.charge_id))
+            r.fail("charge id must be 1-128 printable ASCII characters without spaces");
+    }
+    if (!r.at_end(end) && r.peek() == kTagMode) {
+        std::uint64_t m = r.count(kTagMode, "mode", 2);
+        q.mode = static_cast<Mode>(m);
+    }
+    r.leave(end, "charge request");
+    r.finish();
+    if (!r.ok()) return r.error();
+    out = std::move(q);
+    return std::nullopt;
+}
+
+std::string encode_charge_response(const ChargeResponse &r) {
+    BerWriter w;
+    w.begin();
+    w.integer(static_cast<int>(r.verdict), LBER_ENUMERATED);
+    if (r.exceeded) {
+        w.begin(kTagExceeded);
+        w.octets(r.exceeded->window);
+        w.integer(static_cast<int>(r.exceeded->metric), LBER_ENUMERATED);
+        w.integer(wire_value(r.exceeded->limit));
+        w.integer(wire_value(r.exceeded->usage));
+        w.end();
+    }
+    w.begin();
+    for (const WindowReport &wr : r.windows) {
+        w.begin();
+        w.octets(wr.window);
+        w.octets(wr.period);
+        w.begin();
+        for (Metric m : kAllMetrics) w.integer(wire_value(wr.usage[m]));
+        w.end();
+        w.begin();
+        for (const auto &l : wr.limits) w.integer(l ? wire_value(*l) : -1);
+        w.end();
+        w.end();
+    }
+    w.end();
+    w.end();
+    return w.take();
+}
+
+std::optional<std::string> decode_charge_response(std::string_view ber, ChargeResponse &out) {
+    if (ber.empty()) return "empty response value";
+    BerReader r(ber);
+    ChargeResponse s;
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    ber_len_t end = r.enter(LBER_SEQUENCE, "charge response");
+    s.verdict = static_cast<Verdict>(r.count(LBER_ENUMERATED, "verdict", 2));
+    if (!r.at_end(end) && r.peek() == kTagExceeded) {
+        ber_len_t xend = r.enter(kTagExceeded, "exceeded");
+        Exceeded x;
+        x.window = std::string(r.octets(LBER_OCTETSTRING, "exceeded window", 64));
+        x.metric = static_cast<Metric>(r.count(LBER_ENUMERATED, "exceeded metric", 3));
+        x.limit = r.count(LBER_INTEGER, "exceeded limit", kMax);
+        x.usage = r.count(LBER_INTEGER, "exceeded usage", kMax);
+        r.leave(xend, "exceeded");
+        s.exceeded = x;
+    }
+    ber_len_t wend = r.enter(LBER_SEQUENCE, "windows");
+    while (r.ok() && !r.at_end(wend)) {
+        if (s.windows.size() >= 64) {
+            r.fail("more than 64 windows");
+            break;
+        }
+        WindowReport wr;
+        ber_len_t one = r.enter(LBER_SEQUENCE, "window");
+        wr.window = std::string(r.octets(LBER_OCTETSTRING, "window name", 64));
+        wr.period = std::string(r.octets(LBER_OCTETSTRING, "window period", 256));
+        ber_len_t uend = r.enter(LBER_SEQUENCE, "usage");
+        for (Metric m : kAllMetrics) wr.usage[m] = r.count(LBER_INTEGER, "usage", kMax);
+        r.leave(uend, "usage");
+        ber_len_t lend = r.enter(LBER_SEQUENCE, "limits");
+        for (auto &l : wr.limits) {
+            std::int64_t v = r.integer(LBER_INTEGER, "limit");
+            if (v < -1) r.fail("limit out of range");
+            l = v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
+        }
+        r.leave(lend, "limits");
+        r.leave(one, "window");
+        s.windows.push_back(std::move(wr));
+    }
+    r.leave(wend, "windows");
+    r.leave(end, "charge response");
+    r.finish();
+    if (!r.ok()) return r.error();
+    out = std::move(s);
+    return std::nullopt;
+}
+
+std::string encode_reset_request(const ResetRequest &r) {
+    BerWriter w;
+    w.begin();
+    w.octets(r.account);
+    if (!r.window.empty()) w.octets(r.window, kTagWindow);
+    w.end();
+    return w.take();
+}
+
+std::optional<std::string> decode_reset_request(std::string_view ber, ResetRequest &out) {
+    if (ber.empty()) return "empty request value";
+    BerReader r(ber);
+    ResetRequest q;
+    ber_len_t end = r.enter(LBER_SEQUENCE, "reset request");
+    q.account = std::string(r.octets(LBER_OCTETSTRING, "account DN", kMaxDnLength));
+    check_printable(r, q.account, "account DN");
+    if (r.ok() && q.account.empty()) r.fail("account DN is empty");
+    if (!r.at_end(end) && r.peek() == kTagWindow) {
+        q.window = std::string(r.octets(kTagWindow, "window", 32));
+        if (r.ok() && q.window.empty()) r.fail("window name is empty");
+    }
+    r.leave(end, "reset request");
+    r.finish();
+    if (!r.ok()) return r.error();
+    out = std::move(q);
+    return std::nullopt;
+}
+
+std::string describe_exceeded(const Exceeded &e) {
+    return e.window + " limit of " + std::to_string(e.limit) + " " + std::string(metric_name(e.metric)) +
+           " reached (usage " + std::to_string(e.usage) + ")";
+}
+
+}  // namespace tally

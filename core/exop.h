@@ -1,0 +1,88 @@
+/* exop.h - the charge and reset extended operations: types and BER codec
+ *
+ * DESCRIPTION
+ *   The wire format is specified in exop.md beside this file. Encoding and
+ *   decoding use liblber; every decoder checks lengths and ranges and
+ *   returns a text saying what was wrong, for protocolError replies.
+ */
+#pragma once
+
+#include "metric.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tally {
+
+inline constexpr const char *kOidArc = "2.25.89308699356728966023253925045140918448";
+inline constexpr const char *kChargeOid = "2.25.89308699356728966023253925045140918448.3.1";
+inline constexpr const char *kResetOid = "2.25.89308699356728966023253925045140918448.3.2";
+
+enum class Mode : int { charge = 0, check = 1, count = 2 };
+enum class Verdict : int { accepted = 0, refused = 1, duplicate = 2 };
+
+std::string_view mode_name(Mode m);
+std::string_view verdict_name(Verdict v);
+
+/* Requests carry at most this much: keeps a hostile request from making
+ * the server allocate or count absurd amounts. */
+inline constexpr std::uint64_t kMaxRequestCount = 1'000'000;          // messages, recipients
+inline constexpr std::uint64_t kMaxRequestBytes = 1ull << 40;          // 1 TiB
+inline constexpr std::size_t kMaxDnLength = 8192;
+
+struct ChargeRequest {
+    std::string account;  // DN
+    std::uint64_t messages = 1;
+    std::uint64_t recipients = 0;
+    std::uint64_t bytes = 0;
+    std::string charge_id;  // empty: none
+    Mode mode = Mode::charge;
+    bool operator==(const ChargeRequest &) const = default;
+};
+
+struct WindowReport {
+    std::string window;
+    std::string period;
+    Usage usage;  // after the charge when accepted, current otherwise
+    std::array<std::optional<std::uint64_t>, 4> limits{};  // nullopt: unlimited
+    bool operator==(const WindowReport &) const = default;
+};
+
+struct Exceeded {
+    std::string window;
+    Metric metric = Metric::messages;
+    std::uint64_t limit = 0;
+    std::uint64_t usage = 0;  // current usage, before this message
+    bool operator==(const Exceeded &) const = default;
+};
+
+struct ChargeResponse {
+    Verdict verdict = Verdict::accepted;
+    std::optional<Exceeded> exceeded;  // refused, or accepted over a limit when not enforcing
+    std::vector<WindowReport> windows;
+    bool operator==(const ChargeResponse &) const = default;
+};
+
+struct ResetRequest {
+    std::string account;
+    std::string window;  // empty: every window
+    bool operator==(const ResetRequest &) const = default;
+};
+
+/* Encoders return the BER bytes; decoders fill out and return nullopt on
+ * success, or the reason the input was refused. */
+std::string encode_charge_request(const ChargeRequest &r);
+std::optional<std::string> decode_charge_request(std::string_view ber, ChargeRequest &out);
+std::string encode_charge_response(const ChargeResponse &r);
+std::optional<std::string> decode_charge_response(std::string_view ber, ChargeResponse &out);
+std::string encode_reset_request(const ResetRequest &r);
+std::optional<std::string> decode_reset_request(std::string_view ber, ResetRequest &out);
+
+/* describe_exceeded - "day limit of 500 messages reached (usage 500)" */
+std::string describe_exceeded(const Exceeded &e);
+
+}  // namespace tally

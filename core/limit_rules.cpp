@@ -1,0 +1,65 @@
+/* limit_rules.cpp - limit value syntax and resolution */
+#include "limit_rules.h"
+
+#include <charconv>
+#include <strings.h>
+
+namespace tally {
+
+namespace {
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+}  // namespace
+
+std::optional<LimitValue> parse_limit_value(std::string_view t) {
+    if (iequals(t, "unlimited")) return LimitValue::unlimited();
+    if (iequals(t, "inherit")) return LimitValue::inherit();
+    if (t.empty() || t.size() > 20) return std::nullopt;
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size()) return std::nullopt;
+    return LimitValue::of(v);
+}
+
+std::string format_limit_value(const LimitValue &v) {
+    switch (v.kind) {
+    case LimitValue::Kind::inherit: return "inherit";
+    case LimitValue::Kind::unlimited: return "unlimited";
+    case LimitValue::Kind::value: break;
+    }
+    return std::to_string(v.n);
+}
+
+std::string_view limit_source_name(LimitSource s) {
+    switch (s) {
+    case LimitSource::account: return "account";
+    case LimitSource::policy: return "policy";
+    case LimitSource::parentPolicy: return "parent-policy";
+    case LimitSource::defaults: return "default";
+    case LimitSource::none: break;
+    }
+    return "none";
+}
+
+LimitValue LimitSet::get(const std::string &window, Metric m) const {
+    auto it = values_.find({window, m});
+    return it == values_.end() ? LimitValue::inherit() : it->second;
+}
+
+ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window, Metric m) {
+    const std::pair<const LimitSet *, LimitSource> order[] = {
+        {&levels.account, LimitSource::account},
+        {&levels.policy, LimitSource::policy},
+        {&levels.parentPolicy, LimitSource::parentPolicy},
+        {&levels.defaults, LimitSource::defaults},
+    };
+    for (auto [set, source] : order) {
+        LimitValue v = set->get(window, m);
+        if (v.kind == LimitValue::Kind::unlimited) return {std::nullopt, source};
+        if (v.kind == LimitValue::Kind::value) return {v.n, source};
+    }
+    return {std::nullopt, LimitSource::none};
+}
+
+}  // namespace tally

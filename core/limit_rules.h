@@ -1,0 +1,75 @@
+/* limit_rules.h - limit values and their resolution order
+ *
+ * DESCRIPTION
+ *   A limit is set per metric per window. Each level (account entry, the
+ *   policy it references, the policy named on its parent entry, the
+ *   overlay defaults) may say:
+ *     N          at most N (0 refuses everything for that metric)
+ *     unlimited  no limit, and stop looking further
+ *     inherit    no opinion: ask the next level (same as leaving it unset)
+ *   The first level with a number or "unlimited" wins; when no level says
+ *   anything the metric is unlimited.
+ */
+#pragma once
+
+#include "metric.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tally {
+
+struct LimitValue {
+    enum class Kind { inherit, unlimited, value };
+    Kind kind = Kind::inherit;
+    std::uint64_t n = 0;
+
+    static LimitValue inherit() { return {}; }
+    static LimitValue unlimited() { return {Kind::unlimited, 0}; }
+    static LimitValue of(std::uint64_t v) { return {Kind::value, v}; }
+    bool operator==(const LimitValue &) const = default;
+};
+
+/* parse_limit_value - "123", "unlimited", "inherit" (case-insensitive, no
+ * sign, no spaces); nullopt when the text is none of these */
+std::optional<LimitValue> parse_limit_value(std::string_view text);
+
+/* format_limit_value - the inverse of parse_limit_value */
+std::string format_limit_value(const LimitValue &v);
+
+/* Where a resolved limit came from, for reports and logs. */
+enum class LimitSource { account = 0, policy = 1, parentPolicy = 2, defaults = 3, none = 4 };
+std::string_view limit_source_name(LimitSource s);
+
+/* ResolvedLimit - nullopt max means unlimited */
+struct ResolvedLimit {
+    std::optional<std::uint64_t> max;
+    LimitSource source = LimitSource::none;
+};
+
+/* LimitSet - the limits one level says something about, by window and metric */
+class LimitSet {
+public:
+    void set(const std::string &window, Metric m, LimitValue v) { values_[{window, m}] = v; }
+    LimitValue get(const std::string &window, Metric m) const;
+    bool empty() const { return values_.empty(); }
+    const std::map<std::pair<std::string, Metric>, LimitValue> &all() const { return values_; }
+
+private:
+    std::map<std::pair<std::string, Metric>, LimitValue> values_;
+};
+
+/* LimitLevels - the four levels in resolution order; absent levels are empty */
+struct LimitLevels {
+    LimitSet account, policy, parentPolicy, defaults;
+};
+
+/* resolve_limit - first level with a number or "unlimited" wins */
+ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window, Metric m);
+
+}  // namespace tally

@@ -1,0 +1,46 @@
+/* metric.h - the four quantities Tally counts per window
+ *
+ * DESCRIPTION
+ *   The same four counters as mtpolicyd's Accounting plugin: messages,
+ *   recipients (one per recipient of each message), bytes, and bytes
+ *   multiplied by recipients (what a message really costs a relay).
+ */
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace tally {
+
+enum class Metric : int { messages = 0, recipients = 1, bytes = 2, byteRecipients = 3 };
+
+inline constexpr std::array<Metric, 4> kAllMetrics = {
+    Metric::messages, Metric::recipients, Metric::bytes, Metric::byteRecipients};
+
+/* metric_name - the name used in configuration, counters and reports */
+std::string_view metric_name(Metric m);
+
+/* parse_metric - name to metric, case-insensitive; nullopt when unknown */
+std::optional<Metric> parse_metric(std::string_view name);
+
+/* Usage - one value per metric; additions saturate instead of wrapping. */
+struct Usage {
+    std::array<std::uint64_t, 4> v{};
+
+    std::uint64_t &operator[](Metric m) { return v[static_cast<int>(m)]; }
+    std::uint64_t operator[](Metric m) const { return v[static_cast<int>(m)]; }
+    bool operator==(const Usage &) const = default;
+
+    /* add - saturating addition of another usage */
+    void add(const Usage &other);
+};
+
+/* saturating_add - a + b, or UINT64_MAX when that would overflow */
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b);
+
+/* usage_of_message - what one message with these recipients and bytes costs */
+Usage usage_of_message(std::uint64_t messages, std::uint64_t recipients, std::uint64_t bytes);
+
+}  // namespace tally

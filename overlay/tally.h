@@ -1,0 +1,67 @@
+/* tally.h - private state of slapo-tally, shared by the glue files
+ *
+ * DESCRIPTION
+ *   The overlay is thin glue around libtally_core: tally_module.cpp
+ *   registers schema, extended operations and the overlay;
+ *   tally_config.cpp serves slapd.conf and cn=config; tally_entry.cpp
+ *   converts between entries and core types and writes the counters;
+ *   tally_exop.cpp answers the charge and reset operations;
+ *   tally_guard.cpp keeps clients from writing counters and bad limits.
+ */
+#pragma once
+
+// portable.h first, as in every OpenLDAP source file: it carries the
+// features configure detected (regex, signal types) that slap.h relies on.
+#include "portable.h"
+#include "slap.h"
+#include "slap-config.h"
+
+#include "charge.h"
+#include "overlay_config.h"
+#include "window.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tally::overlay {
+
+/* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
+struct Info {
+    ldap_pvt_thread_mutex_t ti_mutex;  // serialises read-decide-write of every charge and reset
+    OverlayConfig ti_config;
+    std::optional<TimeZone> ti_zone;
+};
+
+/* Attributes registered from code (tally_module.cpp). */
+struct Schema {
+    AttributeDescription *usage = nullptr;         // tallyUsage
+    AttributeDescription *history = nullptr;       // tallyHistory
+    AttributeDescription *recent = nullptr;        // tallyRecentCharge
+    AttributeDescription *charge_right = nullptr;  // tallyCharge (ACL pseudo-attribute)
+    AttributeDescription *reset_right = nullptr;   // tallyReset (ACL pseudo-attribute)
+};
+extern Schema g_schema;
+extern slap_overinst g_overlay;
+
+/* tally_config.cpp */
+int config_register();
+
+/* tally_entry.cpp */
+StoredState read_state(Entry *e);
+LimitSet read_limits(const OverlayConfig &cfg, Entry *e);
+/* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
+std::string read_policy_dn(Entry *e);
+int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
+                const StoredState &new_state, const char **text);
+
+/* tally_exop.cpp */
+int exop_charge(Operation *op, SlapReply *rs);
+int exop_reset(Operation *op, SlapReply *rs);
+int overlay_extended(Operation *op, SlapReply *rs);
+
+/* tally_guard.cpp */
+int guard_modify(Operation *op, SlapReply *rs);
+int guard_add(Operation *op, SlapReply *rs);
+
+}  // namespace tally::overlay

@@ -1,0 +1,247 @@
+/* tally_config.cpp - one ConfigTable serving slapd.conf and cn=config
+ *
+ * DESCRIPTION
+ *   Every directive is parsed by libtally_core (overlay_config.h); this
+ *   file only moves arguments in and values out. cn=config changes take
+ *   effect at once: back-config pauses the server's threads while it
+ *   modifies, so no charge sees a half-changed configuration.
+ */
+#include "tally.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tally::overlay {
+
+namespace {
+
+enum {
+    CFG_WINDOW = 1,
+    CFG_TIMEZONE,
+    CFG_DEFAULT_LIMIT,
+    CFG_LIMIT_ATTRIBUTE,
+    CFG_HISTORY,
+    CFG_ACCOUNTING_ONLY,
+    CFG_CHARGE_ID_TTL,
+    CFG_CHARGE_ID_MAX,
+    CFG_LAST
+};
+
+int config_handler(ConfigArgs *c);
+
+#define TALLY_CFG_AT "2.25.89308699356728966023253925045140918448.1.100"
+#define TALLY_CFG_OC "2.25.89308699356728966023253925045140918448.2.100"
+#define HANDLER reinterpret_cast<void *>(&config_handler)
+
+ConfigTable g_table[] = {
+    {"tally-window", "name [pattern]", 2, 3, 0, ARG_MAGIC | CFG_WINDOW, HANDLER,
+     "( " TALLY_CFG_AT ".1 NAME 'olcTallyWindow' "
+     "DESC 'Accounting window: NAME [strftime PATTERN]; hour, day, week, month are built in' "
+     "EQUALITY caseIgnoreMatch SYNTAX OMsDirectoryString X-ORDERED 'VALUES' )",
+     nullptr, {}},
+    {"tally-timezone", "zone", 2, 2, 0, ARG_MAGIC | CFG_TIMEZONE, HANDLER,
+     "( " TALLY_CFG_AT ".2 NAME 'olcTallyTimezone' "
+     "DESC 'IANA time zone the windows follow, or localtime' "
+     "EQUALITY caseExactMatch SYNTAX OMsDirectoryString SINGLE-VALUE )",
+     nullptr, {}},
+    {"tally-default-limit", "window metric value", 4, 4, 0, ARG_MAGIC | CFG_DEFAULT_LIMIT, HANDLER,
+     "( " TALLY_CFG_AT ".3 NAME 'olcTallyDefaultLimit' "
+     "DESC 'Default limit: WINDOW METRIC N|unlimited|inherit' "
+     "EQUALITY caseIgnoreMatch SYNTAX OMsDirectoryString )",
+     nullptr, {}},
+    {"tally-limit-attribute", "window metric attribute", 4, 4, 0, ARG_MAGIC | CFG_LIMIT_ATTRIBUTE, HANDLER,
+     "( " TALLY_CFG_AT ".4 NAME 'olcTallyLimitAttribute' "
+     "DESC 'Attribute holding a limit: WINDOW METRIC ATTRIBUTE' "
+     "EQUALITY caseIgnoreMatch SYNTAX OMsDirectoryString )",
+     nullptr, {}},
+    {"tally-history", "count", 2, 2, 0, ARG_MAGIC | CFG_HISTORY, HANDLER,
+     "( " TALLY_CFG_AT ".5 NAME 'olcTallyHistory' "
+     "DESC 'Past periods kept per window' SYNTAX OMsInteger SINGLE-VALUE )",
+     nullptr, {}},
+    {"tally-accounting-only", "on|off", 2, 2, 0, ARG_MAGIC | ARG_ON_OFF | CFG_ACCOUNTING_ONLY, HANDLER,
+     "( " TALLY_CFG_AT ".6 NAME 'olcTallyAccountingOnly' "
+     "DESC 'Count without refusing' SYNTAX OMsBoolean SINGLE-VALUE )",
+     nullptr, {}},
+    {"tally-charge-id-ttl", "seconds", 2, 2, 0, ARG_MAGIC | CFG_CHARGE_ID_TTL, HANDLER,
+     "( " TALLY_CFG_AT ".7 NAME 'olcTallyChargeIdTTL' "
+     "DESC 'Seconds a charge id is remembered' SYNTAX OMsInteger SINGLE-VALUE )",
+     nullptr, {}},
+    {"tally-charge-id-max", "count", 2, 2, 0, ARG_MAGIC | CFG_CHARGE_ID_MAX, HANDLER,
+     "( " TALLY_CFG_AT ".8 NAME 'olcTallyChargeIdMax' "
+     "DESC 'Charge ids remembered per account' SYNTAX OMsInteger SINGLE-VALUE )",
+     nullptr, {}},
+    {nullptr, nullptr, 0, 0, 0, ARG_IGNORED, nullptr, nullptr, nullptr, {}},
+};
+
+ConfigOCs g_ocs[] = {
+    {"( " TALLY_CFG_OC ".1 NAME 'olcTallyConfig' "
+     "DESC 'Tally overlay configuration' SUP olcOverlayConfig "
+     "MAY ( olcTallyWindow $ olcTallyTimezone $ olcTallyDefaultLimit $ olcTallyLimitAttribute $ "
+     "olcTallyHistory $ olcTallyAccountingOnly $ olcTallyChargeIdTTL $ olcTallyChargeIdMax ) )",
+     Cft_Overlay, g_table, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, Cft_Abstract, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+void emit(ConfigArgs *c, const std::string &s) {
+    struct berval bv;
+    bv.bv_val = const_cast<char *>(s.c_str());
+    bv.bv_len = s.size();
+    value_add_one(&c->rvalue_vals, &bv);
+}
+
+std::vector<std::string> args_of(ConfigArgs *c) {
+    std::vector<std::string> a;
+    for (int i = 1; i < c->argc; ++i) a.emplace_back(c->argv[i]);
+    return a;
+}
+
+int fail(ConfigArgs *c, const std::string &msg) {
+    snprintf(c->cr_msg, sizeof(c->cr_msg), "%s", msg.c_str());
+    Debug(LDAP_DEBUG_ANY, "%s: %s: %s\n", c->log, c->argv ? c->argv[0] : "tally", c->cr_msg);
+    return ARG_BAD_CONF;
+}
+
+int handle_emit(ConfigArgs *c, Info *ti) {
+    const OverlayConfig &cfg = ti->ti_config;
+    switch (c->type) {
+    case CFG_WINDOW:
+        for (const WindowDef &w : cfg.windows) emit(c, w.name + " " + w.pattern);
+        return cfg.windows.empty() ? 1 : 0;
+    case CFG_TIMEZONE:
+        if (cfg.timezone == "localtime") return 1;
+        emit(c, cfg.timezone);
+        return 0;
+    case CFG_DEFAULT_LIMIT:
+        for (const auto &[k, v] : cfg.defaults.all())
+            emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + format_limit_value(v));
+        return cfg.defaults.empty() ? 1 : 0;
+    case CFG_LIMIT_ATTRIBUTE:
+        for (const auto &[k, v] : cfg.limit_attributes)
+            emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + v);
+        return cfg.limit_attributes.empty() ? 1 : 0;
+    case CFG_HISTORY: c->value_int = static_cast<int>(cfg.history); return 0;
+    case CFG_ACCOUNTING_ONLY: c->value_int = cfg.accounting_only ? 1 : 0; return 0;
+    case CFG_CHARGE_ID_TTL: c->value_int = static_cast<int>(cfg.charge_id_ttl); return 0;
+    case CFG_CHARGE_ID_MAX: c->value_int = static_cast<int>(cfg.charge_id_max); return 0;
+    }
+    return 1;
+}
+
+/* key_of_args - the (window, metric) a deleted value names, from its
+ * parsed arguments (back-config parses a value before deleting it) */
+std::optional<std::pair<std::string, Metric>> key_of_args(ConfigArgs *c) {
+    if (c->argc < 3) return std::nullopt;
+    auto m = parse_metric(c->argv[2]);
+    if (!m) return std::nullopt;
+    return std::make_pair(std::string(c->argv[1]), *m);
+}
+
+int handle_delete(ConfigArgs *c, Info *ti) {
+    OverlayConfig &cfg = ti->ti_config;
+    switch (c->type) {
+    case CFG_WINDOW:
+        if (c->argc < 2) {
+            cfg.windows.clear();
+        } else {
+            std::erase_if(cfg.windows, [&](const WindowDef &w) { return w.name == c->argv[1]; });
+        }
+        return 0;
+    case CFG_TIMEZONE: {
+        std::string err;
+        cfg.timezone = "localtime";
+        ti->ti_zone = TimeZone::locate("localtime", &err);
+        if (!ti->ti_zone) ti->ti_zone = TimeZone::locate("UTC", &err);
+        return 0;
+    }
+    case CFG_DEFAULT_LIMIT:
+        if (auto key = key_of_args(c)) {
+            LimitSet fresh;
+            for (const auto &[k, v] : cfg.defaults.all())
+                if (k != *key) fresh.set(k.first, k.second, v);
+            cfg.defaults = fresh;
+        } else {
+            cfg.defaults = LimitSet();
+        }
+        return 0;
+    case CFG_LIMIT_ATTRIBUTE:
+        if (auto key = key_of_args(c)) cfg.limit_attributes.erase(*key);
+        else cfg.limit_attributes.clear();
+        return 0;
+    case CFG_HISTORY: cfg.history = 3; return 0;
+    case CFG_ACCOUNTING_ONLY: cfg.accounting_only = false; return 0;
+    case CFG_CHARGE_ID_TTL: cfg.charge_id_ttl = 86400; return 0;
+    case CFG_CHARGE_ID_MAX: cfg.charge_id_max = 256; return 0;
+    }
+    return 1;
+}
+
+int handle_set(ConfigArgs *c, Info *ti) {
+    OverlayConfig &cfg = ti->ti_config;
+    std::optional<std::string> err;
+    std::uint64_t n = 0;
+    switch (c->type) {
+    case CFG_WINDOW:
+        err = config_add_window(cfg, args_of(c));
+        // cn=config may insert at a position ({N} prefix): keep that order.
+        if (!err && c->valx >= 0 && static_cast<std::size_t>(c->valx) + 1 < cfg.windows.size())
+            std::rotate(cfg.windows.begin() + c->valx, cfg.windows.end() - 1, cfg.windows.end());
+        break;
+    case CFG_DEFAULT_LIMIT: err = config_add_default_limit(cfg, args_of(c)); break;
+    case CFG_LIMIT_ATTRIBUTE: {
+        AttributeDescription *ad = nullptr;
+        const char *text = nullptr;
+        if (slap_str2ad(c->argv[3], &ad, &text) != LDAP_SUCCESS)
+            return fail(c, std::string("attribute \"") + c->argv[3] + "\" is not defined in the schema; "
+                           "load its schema before the overlay");
+        err = config_add_limit_attribute(cfg, args_of(c));
+        break;
+    }
+    case CFG_TIMEZONE: {
+        std::string e;
+        auto zone = TimeZone::locate(c->argv[1], &e);
+        if (!zone) return fail(c, e);
+        ti->ti_zone = zone;
+        cfg.timezone = c->argv[1];
+        break;
+    }
+    case CFG_HISTORY:
+        err = parse_count_setting(c->argv[1], 1000, n);
+        if (!err) cfg.history = n;
+        break;
+    case CFG_ACCOUNTING_ONLY: cfg.accounting_only = c->value_int != 0; break;
+    case CFG_CHARGE_ID_TTL:
+        err = parse_count_setting(c->argv[1], 30 * 86400, n);
+        if (!err) cfg.charge_id_ttl = static_cast<std::int64_t>(n);
+        break;
+    case CFG_CHARGE_ID_MAX:
+        err = parse_count_setting(c->argv[1], 100000, n);
+        if (!err) cfg.charge_id_max = n;
+        break;
+    default: return fail(c, "unknown tally directive");
+    }
+    if (err) return fail(c, *err);
+    return 0;
+}
+
+int config_handler(ConfigArgs *c) {
+    auto *on = reinterpret_cast<slap_overinst *>(c->bi);
+    auto *ti = static_cast<Info *>(on->on_bi.bi_private);
+    try {
+        if (c->op == SLAP_CONFIG_EMIT) return handle_emit(c, ti);
+        if (c->op == LDAP_MOD_DELETE) return handle_delete(c, ti);
+        return handle_set(c, ti);
+    } catch (const std::exception &e) {
+        return fail(c, std::string("internal error: ") + e.what());
+    } catch (...) {
+        return fail(c, "internal error");
+    }
+}
+
+}  // namespace
+
+int config_register() {
+    g_overlay.on_bi.bi_cf_ocs = g_ocs;
+    return config_register_schema(g_table, g_ocs);
+}
+
+}  // namespace tally::overlay

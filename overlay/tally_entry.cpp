@@ -1,0 +1,178 @@
+/* tally_entry.cpp - between slapd entries and the core's types
+ *
+ * DESCRIPTION
+ *   Reading: counters, history and recent charge ids from an account
+ *   entry; limits from an account or policy entry (the per-window
+ *   attributes, possibly mapped to e.g. mtpolicyd's, then tallyLimit).
+ *   Writing: one internal modify of the account entry, run below this
+ *   overlay as the database's rootdn (the default ACL could deny the
+ *   internal write otherwise), replacing only the attributes that changed.
+ */
+#include "tally.h"
+
+namespace tally::overlay {
+
+namespace {
+
+AttributeDescription *find_ad(const std::string &name) {
+    AttributeDescription *ad = nullptr;
+    const char *text = nullptr;
+    if (name.empty() || slap_str2ad(name.c_str(), &ad, &text) != LDAP_SUCCESS) return nullptr;
+    return ad;
+}
+
+std::string_view view(const struct berval &bv) { return {bv.bv_val, bv.bv_len}; }
+
+template <typename T, typename Decode>
+std::vector<T> decode_values(Entry *e, AttributeDescription *ad, Decode decode) {
+    std::vector<T> out;
+    if (!e || !ad) return out;
+    Attribute *a = attr_find(e->e_attrs, ad);
+    if (!a) return out;
+    for (unsigned i = 0; i < a->a_numvals; ++i) {
+        if (auto v = decode(view(a->a_vals[i]))) {
+            out.push_back(std::move(*v));
+        } else {
+            Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed %s value \"%s\" on \"%s\"\n",
+                  ad->ad_cname.bv_val, a->a_vals[i].bv_val, e->e_name.bv_val);
+        }
+    }
+    return out;
+}
+
+/* make_values - a NULL-terminated berval array allocated with slapd's allocator */
+BerVarray make_values(const std::vector<std::string> &vals) {
+    auto *arr = static_cast<BerVarray>(ch_calloc(vals.size() + 1, sizeof(struct berval)));
+    for (std::size_t i = 0; i < vals.size(); ++i) {
+        struct berval bv;
+        bv.bv_val = const_cast<char *>(vals[i].c_str());
+        bv.bv_len = vals[i].size();
+        ber_dupbv(&arr[i], &bv);
+    }
+    return arr;
+}
+
+/* add_replace - append a replace of ad with vals to the modification list */
+void add_replace(Modifications **tail, AttributeDescription *ad, const std::vector<std::string> &vals) {
+    auto *m = static_cast<Modifications *>(ch_calloc(1, sizeof(Modifications)));
+    m->sml_op = LDAP_MOD_REPLACE;
+    m->sml_flags = SLAP_MOD_INTERNAL;
+    m->sml_desc = ad;
+    m->sml_type = ad->ad_cname;
+    m->sml_numvals = static_cast<int>(vals.size());
+    if (!vals.empty()) {
+        m->sml_values = make_values(vals);
+        // Our values are already in caseExactIA5 normal form (single spaces).
+        m->sml_nvalues = make_values(vals);
+    }
+    *tail = m;
+}
+
+template <typename T, typename Encode>
+std::vector<std::string> encode_all(const std::vector<T> &v, Encode enc) {
+    std::vector<std::string> out;
+    out.reserve(v.size());
+    for (const T &x : v) out.push_back(enc(x));
+    return out;
+}
+
+}  // namespace
+
+StoredState read_state(Entry *e) {
+    StoredState st;
+    st.usage = decode_values<CounterValue>(e, g_schema.usage, decode_counter);
+    st.history = decode_values<CounterValue>(e, g_schema.history, decode_counter);
+    st.recent = decode_values<ChargeRecord>(e, g_schema.recent, decode_charge_record);
+    return st;
+}
+
+LimitSet read_limits(const OverlayConfig &cfg, Entry *e) {
+    LimitSet set;
+    if (!e) return set;
+    // The generic form first, so that the dedicated attributes override it.
+    if (AttributeDescription *generic = find_ad("tallyLimit")) {
+        if (Attribute *a = attr_find(e->e_attrs, generic)) {
+            for (unsigned i = 0; i < a->a_numvals; ++i) {
+                std::string w;
+                Metric m;
+                LimitValue v;
+                if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
+                    Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyLimit \"%s\" on \"%s\"\n",
+                          a->a_vals[i].bv_val, e->e_name.bv_val);
+                    continue;
+                }
+                set.set(w, m, v);
+            }
+        }
+    }
+    for (const WindowDef &w : cfg.effective_windows()) {
+        for (Metric m : kAllMetrics) {
+            AttributeDescription *ad = find_ad(limit_attribute_name(cfg, w.name, m));
+            if (!ad) continue;
+            Attribute *a = attr_find(e->e_attrs, ad);
+            if (!a || a->a_numvals == 0) continue;
+            auto v = parse_limit_value(view(a->a_vals[0]));
+            if (!v) {
+                Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed limit %s: \"%s\" on \"%s\"\n",
+                      ad->ad_cname.bv_val, a->a_vals[0].bv_val, e->e_name.bv_val);
+                continue;
+            }
+            set.set(w.name, m, *v);
+        }
+    }
+    return set;
+}
+
+std::string read_policy_dn(Entry *e) {
+    static AttributeDescription *ad = nullptr;
+    if (!ad) ad = find_ad("tallyPolicyDN");
+    if (!e || !ad) return {};
+    Attribute *a = attr_find(e->e_attrs, ad);
+    if (!a || a->a_numvals == 0) return {};
+    return std::string(view(a->a_nvals[0]));
+}
+
+int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
+                const StoredState &new_state, const char **text) {
+    Modifications *mods = nullptr, **tail = &mods;
+    if (new_state.usage != old_state.usage) {
+        add_replace(tail, g_schema.usage, encode_all(new_state.usage, encode_counter));
+        tail = &(*tail)->sml_next;
+    }
+    if (new_state.history != old_state.history) {
+        add_replace(tail, g_schema.history, encode_all(new_state.history, encode_counter));
+        tail = &(*tail)->sml_next;
+    }
+    if (new_state.recent != old_state.recent) {
+        add_replace(tail, g_schema.recent, encode_all(new_state.recent, encode_charge_record));
+        tail = &(*tail)->sml_next;
+    }
+    if (!mods) return LDAP_SUCCESS;
+
+    Operation op2 = *op;
+    SlapReply rs2 = {REP_RESULT};
+    slap_callback cb = {};
+    BackendDB db = *op->o_bd;
+    cb.sc_response = slap_null_cb;
+    db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
+    op2.o_tag = LDAP_REQ_MODIFY;
+    op2.o_bd = &db;
+    op2.o_callback = &cb;
+    op2.o_dn = op->o_bd->be_rootdn;
+    op2.o_ndn = op->o_bd->be_rootndn;
+    op2.o_relax = SLAP_CONTROL_CRITICAL;
+    op2.orm_modlist = mods;
+    op2.orm_no_opattrs = 0;
+    op2.orm_increment = 0;
+    int rc = op2.o_bd->be_modify(&op2, &rs2);
+    if (rc != LDAP_SUCCESS && text) *text = "counters could not be written (see slapd log)";
+    if (rc != LDAP_SUCCESS)
+        Debug(LDAP_DEBUG_ANY, "%s tally: writing counters of \"%s\" failed: %d %s\n", op->o_log_prefix,
+              op->o_req_ndn.bv_val, rc, rs2.sr_text ? rs2.sr_text : "");
+    // be_modify appended modifiersName, modifyTimestamp, entryCSN: the whole
+    // chain is ours to free now.
+    slap_mods_free(mods, 1);
+    return rc;
+}
+
+}  // namespace tally::overlay

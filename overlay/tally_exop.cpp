@@ -1,0 +1,315 @@
+/* tally_exop.cpp - the charge and reset extended operations
+ *
+ * DESCRIPTION
+ *   exop_charge/exop_reset are registered with load_extop2 and run first:
+ *   they decode the request, find the database holding the account and
+ *   pass the operation to that database's overlay stack, where
+ *   overlay_extended does the work with the instance's configuration (the
+ *   pattern of dds.c's refresh operation).
+ *
+ *   Authorization is an ACL decision on the account entry:
+ *     charge, count   write access to the pseudo-attribute tallyCharge
+ *     check           read access to tallyUsage
+ *     reset           write access to the pseudo-attribute tallyReset
+ *   anonymous callers get strongerAuthRequired, others insufficientAccess.
+ *
+ * DIAGNOSTICS
+ *   One LDAP_DEBUG_STATS line per decision: "TALLY CHARGE dn=... verdict=...".
+ */
+#include "tally.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+
+namespace tally::overlay {
+
+namespace {
+
+struct berval g_charge_oid = {std::strlen(kChargeOid), const_cast<char *>(kChargeOid)};
+struct berval g_reset_oid = {std::strlen(kResetOid), const_cast<char *>(kResetOid)};
+
+/* Result texts must outlive the handler: fe_extended sends them after we
+ * return, on the same thread. */
+thread_local std::string t_text;
+
+int reply(SlapReply *rs, int code, std::string text) {
+    t_text = std::move(text);
+    rs->sr_err = code;
+    rs->sr_text = t_text.c_str();
+    return code;
+}
+
+std::string_view request_value(Operation *op) {
+    if (!op->ore_reqdata) return {};
+    return {op->ore_reqdata->bv_val, op->ore_reqdata->bv_len};
+}
+
+/* now_seconds - the clock; TALLY_CLOCK_FILE (tests only) holds epoch seconds */
+std::int64_t now_seconds() {
+    if (const char *f = std::getenv("TALLY_CLOCK_FILE")) {
+        std::ifstream in(f);
+        long long v = 0;
+        if (in >> v) return v;
+    }
+    return static_cast<std::int64_t>(time(nullptr));
+}
+
+/* Locker - the instance mutex for the read-decide-write of one account */
+class Locker {
+public:
+    explicit Locker(Info *ti) : ti_(ti) { ldap_pvt_thread_mutex_lock(&ti_->ti_mutex); }
+    ~Locker() { ldap_pvt_thread_mutex_unlock(&ti_->ti_mutex); }
+    Locker(const Locker &) = delete;
+    Locker &operator=(const Locker &) = delete;
+
+private:
+    Info *ti_;
+};
+
+/* Fetched - an entry read through the overlay stack, released on scope exit */
+class Fetched {
+public:
+    Fetched(Operation *op, slap_overinst *on, struct berval *ndn) : op_(op), on_(on) {
+        if (ndn && ndn->bv_len && overlay_entry_get_ov(op, ndn, nullptr, nullptr, 0, &e_, on) != LDAP_SUCCESS)
+            e_ = nullptr;
+    }
+    ~Fetched() {
+        if (e_) overlay_entry_release_ov(op_, e_, 0, on_);
+    }
+    Fetched(const Fetched &) = delete;
+    Fetched &operator=(const Fetched &) = delete;
+    Entry *get() const { return e_; }
+
+private:
+    Operation *op_;
+    slap_overinst *on_;
+    Entry *e_ = nullptr;
+};
+
+/* refuse_on_replica - a single-provider consumer does not take writes:
+ * referral to the provider when one is configured, unwillingToPerform otherwise */
+bool refuse_on_replica(Operation *op, SlapReply *rs) {
+    if (!SLAP_SINGLE_SHADOW(op->o_bd) || be_isupdate(op)) return false;
+    BerVarray defref = op->o_bd->be_update_refs ? op->o_bd->be_update_refs : default_referral;
+    if (defref) {
+        rs->sr_ref = referral_rewrite(defref, nullptr, nullptr, LDAP_SCOPE_DEFAULT);
+        if (rs->sr_ref) rs->sr_flags |= REP_REF_MUSTBEFREED;
+        else rs->sr_ref = defref;
+        reply(rs, LDAP_REFERRAL, "this server is a replica; charge a provider");
+    } else {
+        reply(rs, LDAP_UNWILLING_TO_PERFORM, "this server is a replica and knows no provider");
+    }
+    return true;
+}
+
+/* authorized - the ACL decision; sets the reply when denied */
+bool authorized(Operation *op, SlapReply *rs, Entry *e, AttributeDescription *ad, slap_access_t level,
+                const char *what) {
+    if (access_allowed(op, e, ad, nullptr, level, nullptr)) return true;
+    if (BER_BVISEMPTY(&op->o_ndn))
+        reply(rs, LDAP_STRONG_AUTH_REQUIRED, std::string(what) + " needs an authenticated identity");
+    else
+        reply(rs, LDAP_INSUFFICIENT_ACCESS,
+              std::string(what) + " denied: no " + (level == ACL_WRITE ? "write" : "read") + " access to " +
+                  ad->ad_cname.bv_val + " on this entry");
+    return false;
+}
+
+/* limits_of - the four levels: account, its policy, its parent's policy, defaults */
+LimitLevels limits_of(Operation *op, slap_overinst *on, const OverlayConfig &cfg, Entry *account) {
+    LimitLevels levels;
+    levels.account = read_limits(cfg, account);
+    levels.defaults = cfg.defaults;
+    std::string policy = read_policy_dn(account);
+    if (!policy.empty()) {
+        struct berval pdn = {policy.size(), policy.data()};
+        Fetched p(op, on, &pdn);
+        if (p.get()) levels.policy = read_limits(cfg, p.get());
+        else Debug(LDAP_DEBUG_ANY, "%s tally: policy \"%s\" of \"%s\" not found; ignored\n",
+                   op->o_log_prefix, policy.c_str(), account->e_nname.bv_val);
+    }
+    struct berval parent;
+    dnParent(&account->e_nname, &parent);
+    if (!BER_BVISEMPTY(&parent) && dnIsSuffix(&parent, op->o_bd->be_nsuffix)) {
+        std::string parent_policy;
+        {
+            Fetched pe(op, on, &parent);
+            if (pe.get()) parent_policy = read_policy_dn(pe.get());
+        }
+        if (!parent_policy.empty()) {
+            struct berval pdn = {parent_policy.size(), parent_policy.data()};
+            Fetched p(op, on, &pdn);
+            if (p.get()) levels.parentPolicy = read_limits(cfg, p.get());
+        }
+    }
+    return levels;
+}
+
+void set_response(SlapReply *rs, const char *oid, const std::string &value) {
+    struct berval bv = {value.size(), const_cast<char *>(value.data())};
+    rs->sr_rspdata = value.empty() ? nullptr : ber_dupbv(nullptr, &bv);
+    rs->sr_rspoid = ch_strdup(oid);
+}
+
+int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
+    ChargeRequest req;
+    if (auto err = decode_charge_request(request_value(op), req))
+        return reply(rs, LDAP_PROTOCOL_ERROR, "malformed charge request: " + *err);
+    if (req.mode != Mode::check && refuse_on_replica(op, rs)) return rs->sr_err;
+
+    const OverlayConfig &cfg = ti->ti_config;
+    ChargePolicy policy;
+    policy.accounting_only = cfg.accounting_only;
+    policy.history_keep = cfg.history;
+    policy.charge_id_ttl = cfg.charge_id_ttl;
+    policy.charge_id_max = cfg.charge_id_max;
+    policy.own_sid = 0;
+
+    ChargePlan plan;
+    {
+        Locker lock(ti);
+        StoredState stored;
+        LimitLevels levels;
+        {
+            // Entries are released before the write: back-mdb must not see a
+            // read transaction of this thread still open when the write begins.
+            Fetched account(op, on, &op->o_req_ndn);
+            if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+            if (req.mode == Mode::check) {
+                if (!authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage"))
+                    return rs->sr_err;
+            } else if (!authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging")) {
+                return rs->sr_err;
+            }
+            stored = read_state(account.get());
+            levels = limits_of(op, on, cfg, account.get());
+        }
+        std::int64_t now = now_seconds();
+        std::vector<CurrentWindow> windows;
+        for (const WindowDef &w : cfg.effective_windows()) {
+            CurrentWindow cw;
+            cw.name = w.name;
+            cw.period = ti->ti_zone->period_of(w, now);
+            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, w.name, m);
+            windows.push_back(std::move(cw));
+        }
+        plan = plan_charge(windows, stored, req, policy, now);
+        if (plan.write) {
+            const char *text = nullptr;
+            int rc = write_state(op, on, stored, plan.new_state, &text);
+            if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
+        }
+    }
+
+    const ChargeResponse &resp = plan.response;
+    std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
+    Debug(LDAP_DEBUG_STATS,
+          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s\n",
+          op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
+          req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
+          static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
+          std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=", why.c_str());
+    set_response(rs, kChargeOid, encode_charge_response(resp));
+    return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");
+}
+
+int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
+    ResetRequest req;
+    if (auto err = decode_reset_request(request_value(op), req))
+        return reply(rs, LDAP_PROTOCOL_ERROR, "malformed reset request: " + *err);
+    if (refuse_on_replica(op, rs)) return rs->sr_err;
+    {
+        Locker lock(ti);
+        StoredState stored;
+        {
+            Fetched account(op, on, &op->o_req_ndn);
+            if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+            if (!authorized(op, rs, account.get(), g_schema.reset_right, ACL_WRITE, "reset")) return rs->sr_err;
+            stored = read_state(account.get());
+        }
+        if (!req.window.empty()) {
+            bool known = false;
+            for (const WindowDef &w : ti->ti_config.effective_windows()) known |= w.name == req.window;
+            if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
+        }
+        StoredState fresh = plan_reset(stored, req.window);
+        const char *text = nullptr;
+        int rc = write_state(op, on, stored, fresh, &text);
+        if (rc != LDAP_SUCCESS) return reply(rs, LDAP_OTHER, text ? text : "");
+    }
+    Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,
+          op->o_req_ndn.bv_val, req.window.empty() ? "all" : req.window.c_str(), op->o_ndn.bv_val);
+    set_response(rs, kResetOid, "");
+    return reply(rs, LDAP_SUCCESS, "");
+}
+
+/* dispatch - shared front half of both operations: DN, database, overlay */
+int dispatch(Operation *op, SlapReply *rs, const std::string &account_dn) {
+    struct berval dn = {account_dn.size(), const_cast<char *>(account_dn.data())};
+    struct berval ndn = BER_BVNULL;
+    if (dnNormalize(0, nullptr, nullptr, &dn, &ndn, op->o_tmpmemctx) != LDAP_SUCCESS)
+        return reply(rs, LDAP_INVALID_DN_SYNTAX, "account DN is not a valid DN");
+    BackendDB *bd = op->o_bd;
+    op->o_req_dn = ndn;
+    op->o_req_ndn = ndn;
+    op->o_bd = select_backend(&op->o_req_ndn, 0);
+    int rc;
+    if (!op->o_bd) {
+        rc = reply(rs, LDAP_NO_SUCH_OBJECT, "no database holds this DN");
+    } else if (!overlay_is_inst(op->o_bd, "tally")) {
+        rc = reply(rs, LDAP_UNWILLING_TO_PERFORM, "the tally overlay is not configured on the database holding this DN");
+    } else if ((rc = backend_check_restrictions(op, rs, &op->ore_reqoid)) != LDAP_SUCCESS) {
+        // rs already says why (read-only database, restricted operation)
+    } else {
+        rc = op->o_bd->be_extended(op, rs);
+        if (rc == SLAP_CB_CONTINUE) rc = reply(rs, LDAP_OTHER, "extended operation not handled");
+    }
+    op->o_bd = bd;
+    op->o_tmpfree(ndn.bv_val, op->o_tmpmemctx);
+    BER_BVZERO(&op->o_req_dn);
+    BER_BVZERO(&op->o_req_ndn);
+    return rc;
+}
+
+template <typename Request, typename Decode>
+int front(Operation *op, SlapReply *rs, Decode decode, const char *what) noexcept {
+    try {
+        if (!op->ore_reqdata) return reply(rs, LDAP_PROTOCOL_ERROR, std::string(what) + " request has no value");
+        Request req;
+        if (auto err = decode(request_value(op), req))
+            return reply(rs, LDAP_PROTOCOL_ERROR, std::string("malformed ") + what + " request: " + *err);
+        return dispatch(op, rs, req.account);
+    } catch (const std::bad_alloc &) {
+        return reply(rs, LDAP_NO_MEMORY, "out of memory");
+    } catch (...) {
+        return reply(rs, LDAP_OTHER, "internal error");
+    }
+}
+
+}  // namespace
+
+int exop_charge(Operation *op, SlapReply *rs) {
+    return front<ChargeRequest>(op, rs, decode_charge_request, "charge");
+}
+
+int exop_reset(Operation *op, SlapReply *rs) {
+    return front<ResetRequest>(op, rs, decode_reset_request, "reset");
+}
+
+int overlay_extended(Operation *op, SlapReply *rs) {
+    auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
+    auto *ti = static_cast<Info *>(on->on_bi.bi_private);
+    bool charge = bvmatch(&op->ore_reqoid, &g_charge_oid);
+    if (!charge && !bvmatch(&op->ore_reqoid, &g_reset_oid)) return SLAP_CB_CONTINUE;
+    try {
+        return charge ? do_charge(op, rs, on, ti) : do_reset(op, rs, on, ti);
+    } catch (const std::bad_alloc &) {
+        return reply(rs, LDAP_NO_MEMORY, "out of memory");
+    } catch (...) {
+        return reply(rs, LDAP_OTHER, "internal error");
+    }
+}
+
+}  // namespace tally::overlay

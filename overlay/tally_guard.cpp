@@ -1,0 +1,108 @@
+/* tally_guard.cpp - keep clients from writing counters or malformed limits
+ *
+ * DESCRIPTION
+ *   Counters change only through the charge and reset operations. slapd
+ *   already refuses NO-USER-MODIFICATION attributes from clients, except
+ *   to a manager using the Relax control; this guard refuses that too, and
+ *   refuses storing the ACL pseudo-attributes tallyCharge and tallyReset.
+ *   Limit values are checked here so that a typo ("5OO") is refused with
+ *   a clear message instead of silently meaning "inherit".
+ *   Replication (the update DN, syncrepl) passes untouched.
+ */
+#include "tally.h"
+
+namespace tally::overlay {
+
+namespace {
+
+bool is_counter(AttributeDescription *ad) {
+    return ad == g_schema.usage || ad == g_schema.history || ad == g_schema.recent ||
+           ad == g_schema.charge_right || ad == g_schema.reset_right;
+}
+
+/* is_limit_attribute - tallyLimit, or the attribute of any window and metric */
+bool is_limit_attribute(const OverlayConfig &cfg, AttributeDescription *ad, bool &generic) {
+    std::string_view name(ad->ad_cname.bv_val, ad->ad_cname.bv_len);
+    generic = strcasecmp(ad->ad_cname.bv_val, "tallyLimit") == 0;
+    if (generic) return true;
+    for (const WindowDef &w : cfg.effective_windows())
+        for (Metric m : kAllMetrics) {
+            std::string attr = limit_attribute_name(cfg, w.name, m);
+            if (attr.size() == name.size() && strncasecmp(attr.c_str(), name.data(), name.size()) == 0)
+                return true;
+        }
+    return false;
+}
+
+/* check_values - nullopt when every value is a valid limit */
+std::optional<std::string> check_values(const OverlayConfig &cfg, AttributeDescription *ad, BerVarray vals) {
+    bool generic = false;
+    if (!vals || !is_limit_attribute(cfg, ad, generic)) return std::nullopt;
+    for (int i = 0; vals[i].bv_val; ++i) {
+        std::string_view v(vals[i].bv_val, vals[i].bv_len);
+        if (generic) {
+            std::string w;
+            Metric m;
+            LimitValue lv;
+            if (auto err = parse_generic_limit(v, w, m, lv))
+                return std::string("tallyLimit: \"") + std::string(v) + "\": " + *err;
+        } else if (!parse_limit_value(v)) {
+            return std::string(ad->ad_cname.bv_val) + ": \"" + std::string(v) +
+                   "\" is not a whole number, unlimited or inherit";
+        }
+    }
+    return std::nullopt;
+}
+
+thread_local std::string t_guard_text;
+
+int refuse(Operation *op, SlapReply *rs, std::string text) {
+    t_guard_text = std::move(text);
+    send_ldap_error(op, rs, LDAP_CONSTRAINT_VIOLATION, t_guard_text.c_str());
+    return rs->sr_err;
+}
+
+Info *info_of(Operation *op) {
+    auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
+    return static_cast<Info *>(on->on_bi.bi_private);
+}
+
+}  // namespace
+
+int guard_modify(Operation *op, SlapReply *rs) {
+    if (be_isupdate(op)) return SLAP_CB_CONTINUE;
+    try {
+        const OverlayConfig &cfg = info_of(op)->ti_config;
+        for (Modifications *m = op->orm_modlist; m; m = m->sml_next) {
+            if (m->sml_flags & SLAP_MOD_INTERNAL) continue;
+            if (is_counter(m->sml_desc))
+                return refuse(op, rs, std::string(m->sml_desc->ad_cname.bv_val) +
+                                          " is maintained by the tally overlay; use tallyctl reset");
+            if (m->sml_op == LDAP_MOD_ADD || m->sml_op == LDAP_MOD_REPLACE)
+                if (auto err = check_values(cfg, m->sml_desc, m->sml_values)) return refuse(op, rs, *err);
+        }
+    } catch (...) {
+        send_ldap_error(op, rs, LDAP_OTHER, "internal error");
+        return rs->sr_err;
+    }
+    return SLAP_CB_CONTINUE;
+}
+
+int guard_add(Operation *op, SlapReply *rs) {
+    if (be_isupdate(op)) return SLAP_CB_CONTINUE;
+    try {
+        const OverlayConfig &cfg = info_of(op)->ti_config;
+        for (Attribute *a = op->ora_e->e_attrs; a; a = a->a_next) {
+            if (is_counter(a->a_desc))
+                return refuse(op, rs, std::string(a->a_desc->ad_cname.bv_val) +
+                                          " is maintained by the tally overlay");
+            if (auto err = check_values(cfg, a->a_desc, a->a_vals)) return refuse(op, rs, *err);
+        }
+    } catch (...) {
+        send_ldap_error(op, rs, LDAP_OTHER, "internal error");
+        return rs->sr_err;
+    }
+    return SLAP_CB_CONTINUE;
+}
+
+}  // namespace tally::overlay
