@@ -119,10 +119,10 @@ int handle_emit(ConfigArgs *c, Info *ti) {
         for (const auto &[k, v] : cfg.limit_attributes)
             emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + v);
         return cfg.limit_attributes.empty() ? 1 : 0;
-    case CFG_HISTORY: c->value_int = static_cast<int>(cfg.history); return 0;
+    case CFG_HISTORY: emit(c, std::to_string(cfg.history)); return 0;
     case CFG_ACCOUNTING_ONLY: c->value_int = cfg.accounting_only ? 1 : 0; return 0;
-    case CFG_CHARGE_ID_TTL: c->value_int = static_cast<int>(cfg.charge_id_ttl); return 0;
-    case CFG_CHARGE_ID_MAX: c->value_int = static_cast<int>(cfg.charge_id_max); return 0;
+    case CFG_CHARGE_ID_TTL: emit(c, std::to_string(cfg.charge_id_ttl)); return 0;
+    case CFG_CHARGE_ID_MAX: emit(c, std::to_string(cfg.charge_id_max)); return 0;
     }
     return 1;
 }

@@ -1,0 +1,65 @@
+/* ldap_client.h - a libldap connection and the Tally extended operations,
+ * shared by tallyctl, the milter, tests and benchmarks
+ */
+#pragma once
+
+#include "exop.h"
+
+#include <ldap.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace tally::client {
+
+struct ConnectOptions {
+    std::string uri = "ldapi:///";
+    std::string bind_dn;          // empty with !sasl_external: anonymous
+    std::string password;
+    bool sasl_external = false;   // SASL EXTERNAL (ldapi:// peer credentials, or a TLS client certificate)
+    bool start_tls = false;
+    std::string ca_file;          // empty: the system's CAs
+    int network_timeout_ms = 2000;
+    int operation_timeout_ms = 5000;
+};
+
+/* read_password_file - the first line of a file, without the newline */
+std::optional<std::string> read_password_file(const std::string &path, std::string *error);
+
+class Connection {
+public:
+    /* open - connect and bind; nullptr with *error set on failure */
+    static std::unique_ptr<Connection> open(const ConnectOptions &o, std::string *error);
+    ~Connection();
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+    LDAP *handle() const { return ld_; }
+    int operation_timeout_ms() const { return op_timeout_ms_; }
+
+private:
+    explicit Connection(LDAP *ld, int op_timeout_ms) : ld_(ld), op_timeout_ms_(op_timeout_ms) {}
+    LDAP *ld_;
+    int op_timeout_ms_;
+};
+
+/* Result of one extended operation: the LDAP result and the response value. */
+struct ExopResult {
+    int code = LDAP_OTHER;
+    std::string text;        // diagnostic message, or the client library's error
+    std::optional<std::string> value;
+    std::string referral;    // first referral URL, when code is LDAP_REFERRAL
+    bool transport_error() const { return code == LDAP_SERVER_DOWN || code == LDAP_TIMEOUT || code == LDAP_CONNECT_ERROR; }
+};
+
+ExopResult extended(Connection &c, const char *oid, const std::string &value);
+
+struct ChargeOutcome {
+    ExopResult ldap;
+    ChargeResponse response;  // valid when ldap.code == LDAP_SUCCESS
+};
+
+ChargeOutcome charge(Connection &c, const ChargeRequest &req);
+ExopResult reset(Connection &c, const ResetRequest &req);
+
+}  // namespace tally::client

@@ -1,0 +1,157 @@
+/* tallyctl - read usage, charge and reset Tally counters
+ *
+ * SYNOPSIS
+ *   tallyctl [-H uri] [-x] [-D binddn] [-w passwd | -y passwdfile] [-Y EXTERNAL]
+ *            [-Z] [-C cafile] COMMAND ...
+ *   tallyctl usage ACCOUNT-DN
+ *   tallyctl charge [-m messages] [-r recipients] [-b bytes] [-i charge-id]
+ *                   [-M charge|check|count] ACCOUNT-DN
+ *   tallyctl reset ACCOUNT-DN [WINDOW]
+ *
+ * DESCRIPTION
+ *   Connection flags are ldap-utils' (ldapsearch(1)). "usage" asks the
+ *   overlay for the account's usage without charging (a check of an empty
+ *   message) and prints one row per window and metric. "charge" sends one
+ *   charge, for diagnostics. "reset" clears the current counters of one
+ *   window, or of all windows.
+ *
+ * DIAGNOSTICS
+ *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
+ *   refused. 2: usage error, LDAP error or refusal by the server.
+ */
+#include "ldap_client.h"
+#include "usage_table.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+using namespace tally;
+
+[[noreturn]] void usage_exit() {
+    std::fprintf(stderr,
+                 "usage: tallyctl [-H uri] [-x] [-D binddn] [-w passwd | -y passwdfile] [-Y EXTERNAL] [-Z] "
+                 "[-C cafile] COMMAND ...\n"
+                 "  usage ACCOUNT-DN\n"
+                 "  charge [-m messages] [-r recipients] [-b bytes] [-i charge-id] [-M charge|check|count] "
+                 "ACCOUNT-DN\n"
+                 "  reset ACCOUNT-DN [WINDOW]\n");
+    std::exit(2);
+}
+
+[[noreturn]] void die(const std::string &msg) {
+    std::fprintf(stderr, "tallyctl: %s\n", msg.c_str());
+    std::exit(2);
+}
+
+std::uint64_t number_arg(const char *s, const char *what) {
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long v = std::strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-') die(std::string("bad ") + what + ": " + s);
+    return v;
+}
+
+int report_ldap_error(const client::ExopResult &r) {
+    std::fprintf(stderr, "tallyctl: %s (%d)%s%s%s%s\n", ldap_err2string(r.code), r.code, r.text.empty() ? "" : ": ",
+                 r.text.c_str(), r.referral.empty() ? "" : "; referral: ", r.referral.c_str());
+    return 2;
+}
+
+int cmd_usage(client::Connection &c, int argc, char **argv) {
+    if (argc != 2) usage_exit();
+    ChargeRequest req;
+    req.account = argv[1];
+    req.messages = 0;
+    req.mode = Mode::check;
+    auto out = client::charge(c, req);
+    if (out.ldap.code != LDAP_SUCCESS) return report_ldap_error(out.ldap);
+    std::fputs(format_usage_table(req.account, out.response).c_str(), stdout);
+    return 0;
+}
+
+int cmd_charge(client::Connection &c, int argc, char **argv) {
+    ChargeRequest req;
+    optind = 1;
+    int opt;
+    while ((opt = getopt(argc, argv, "m:r:b:i:M:")) != -1) {
+        switch (opt) {
+        case 'm': req.messages = number_arg(optarg, "message count"); break;
+        case 'r': req.recipients = number_arg(optarg, "recipient count"); break;
+        case 'b': req.bytes = number_arg(optarg, "byte count"); break;
+        case 'i': req.charge_id = optarg; break;
+        case 'M':
+            if (!std::strcmp(optarg, "charge")) req.mode = Mode::charge;
+            else if (!std::strcmp(optarg, "check")) req.mode = Mode::check;
+            else if (!std::strcmp(optarg, "count")) req.mode = Mode::count;
+            else die(std::string("bad mode: ") + optarg);
+            break;
+        default: usage_exit();
+        }
+    }
+    if (optind + 1 != argc) usage_exit();
+    req.account = argv[optind];
+    auto out = client::charge(c, req);
+    if (out.ldap.code != LDAP_SUCCESS) return report_ldap_error(out.ldap);
+    const ChargeResponse &r = out.response;
+    std::printf("verdict: %s\n", std::string(verdict_name(r.verdict)).c_str());
+    if (r.exceeded) std::printf("exceeded: %s\n", describe_exceeded(*r.exceeded).c_str());
+    std::fputs(format_usage_table(req.account, r).c_str(), stdout);
+    return r.verdict == Verdict::refused ? 1 : 0;
+}
+
+int cmd_reset(client::Connection &c, int argc, char **argv) {
+    if (argc < 2 || argc > 3) usage_exit();
+    ResetRequest req;
+    req.account = argv[1];
+    if (argc == 3) req.window = argv[2];
+    auto r = client::reset(c, req);
+    if (r.code != LDAP_SUCCESS) return report_ldap_error(r);
+    std::printf("reset %s of %s\n", req.window.empty() ? "all windows" : req.window.c_str(), req.account.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    client::ConnectOptions o;
+    std::string password_file;
+    int opt;
+    while ((opt = getopt(argc, argv, "+H:xD:w:y:Y:ZC:")) != -1) {
+        switch (opt) {
+        case 'H': o.uri = optarg; break;
+        case 'x': o.sasl_external = false; break;
+        case 'D': o.bind_dn = optarg; break;
+        case 'w': o.password = optarg; break;
+        case 'y': password_file = optarg; break;
+        case 'Y':
+            if (strcasecmp(optarg, "EXTERNAL") != 0) die("only SASL EXTERNAL is supported");
+            o.sasl_external = true;
+            break;
+        case 'Z': o.start_tls = true; break;
+        case 'C': o.ca_file = optarg; break;
+        default: usage_exit();
+        }
+    }
+    if (!password_file.empty()) {
+        std::string err;
+        auto pw = client::read_password_file(password_file, &err);
+        if (!pw) die(err);
+        o.password = *pw;
+    }
+    if (optind >= argc) usage_exit();
+    std::string cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (cmd != "usage" && cmd != "charge" && cmd != "reset") usage_exit();
+    std::string err;
+    auto conn = client::Connection::open(o, &err);
+    if (!conn) die(err);
+    if (cmd == "usage") return cmd_usage(*conn, sub_argc, sub_argv);
+    if (cmd == "charge") return cmd_charge(*conn, sub_argc, sub_argv);
+    return cmd_reset(*conn, sub_argc, sub_argv);
+}
