@@ -100,6 +100,10 @@ public:
         if (!ok()) return 0;
         ber_len_t len = 0;
         ber_tag_t t = ber_skip_tag(ber_.get(), &len);
+        if (t == LBER_DEFAULT) {
+            fail(std::string(what) + ": truncated, or a length beyond the end of the data");
+            return 0;
+        }
         if (t != tag) {
             fail(std::string(what) + ": expected a constructed element");
             return 0;

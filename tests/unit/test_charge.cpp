@@ -1,0 +1,188 @@
+// The check-and-charge decision: exact limits, nothing charged when refused,
+// roll-over into history, duplicate charge ids, modes, server shares.
+#include "charge.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+namespace {
+
+CurrentWindow window(const char *name, const char *period, std::optional<std::uint64_t> messages = std::nullopt,
+                     std::optional<std::uint64_t> recipients = std::nullopt) {
+    CurrentWindow w;
+    w.name = name;
+    w.period = period;
+    w.limits[0].max = messages;
+    w.limits[1].max = recipients;
+    return w;
+}
+
+ChargeRequest msg(std::uint64_t rcpts = 1, std::uint64_t bytes = 100, std::string id = "") {
+    ChargeRequest r;
+    r.account = "uid=a";
+    r.messages = 1;
+    r.recipients = rcpts;
+    r.bytes = bytes;
+    r.charge_id = std::move(id);
+    return r;
+}
+
+std::uint64_t used(const ChargeResponse &r, const char *win, Metric m) {
+    for (const auto &w : r.windows)
+        if (w.window == win) return w.usage[m];
+    FAIL("no window " << win);
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a limit is reached exactly and never passed", "[charge]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 3)};
+    ChargePolicy pol;
+    StoredState st;
+    for (int i = 0; i < 3; ++i) {
+        auto p = plan_charge(ws, st, msg(), pol, 1000);
+        REQUIRE(p.response.verdict == Verdict::accepted);
+        REQUIRE(p.write);
+        st = p.new_state;
+    }
+    auto p = plan_charge(ws, st, msg(), pol, 1000);
+    CHECK(p.response.verdict == Verdict::refused);
+    CHECK_FALSE(p.write);
+    REQUIRE(p.response.exceeded);
+    CHECK(p.response.exceeded->window == "day");
+    CHECK(p.response.exceeded->metric == Metric::messages);
+    CHECK(p.response.exceeded->limit == 3);
+    CHECK(p.response.exceeded->usage == 3);
+    CHECK(used(p.response, "day", Metric::messages) == 3);
+}
+
+TEST_CASE("a refused message charges no window", "[charge]") {
+    // hour allows 10 recipients, day allows 100 messages: a 20-recipient
+    // message fails on the hour and must not be counted in the day either.
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 100), window("hour", "2026-11-22T10", {}, 10)};
+    auto p = plan_charge(ws, {}, msg(20), {}, 0);
+    CHECK(p.response.verdict == Verdict::refused);
+    CHECK(p.response.exceeded->window == "hour");
+    CHECK(p.response.exceeded->metric == Metric::recipients);
+    CHECK_FALSE(p.write);
+    CHECK(used(p.response, "day", Metric::messages) == 0);
+}
+
+TEST_CASE("every metric counts: recipients, bytes, bytes times recipients", "[charge]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1")};
+    auto p = plan_charge(ws, {}, msg(3, 1000), {}, 0);
+    CHECK(used(p.response, "day", Metric::messages) == 1);
+    CHECK(used(p.response, "day", Metric::recipients) == 3);
+    CHECK(used(p.response, "day", Metric::bytes) == 1000);
+    CHECK(used(p.response, "day", Metric::byteRecipients) == 3000);
+}
+
+TEST_CASE("a new period starts at zero and the old one goes to history", "[charge]") {
+    ChargePolicy pol;
+    pol.history_keep = 2;
+    StoredState st;
+    const char *days[] = {"d1", "d2", "d3", "d4"};
+    for (const char *d : days) {
+        std::vector<CurrentWindow> ws = {window("day", d, 5)};
+        auto p = plan_charge(ws, st, msg(), pol, 0);
+        REQUIRE(p.response.verdict == Verdict::accepted);
+        CHECK(used(p.response, "day", Metric::messages) == 1);
+        st = p.new_state;
+    }
+    REQUIRE(st.usage.size() == 1);
+    CHECK(st.usage[0].period == "d4");
+    REQUIRE(st.history.size() == 2);  // bounded, oldest dropped
+    CHECK(st.history[0].period == "d2");
+    CHECK(st.history[1].period == "d3");
+    CHECK(st.history[1].usage[Metric::messages] == 1);
+}
+
+TEST_CASE("no history kept when history is 0", "[charge]") {
+    StoredState st;
+    st.usage.push_back({"day", "d1", 0, usage_of_message(1, 1, 1)});
+    auto p = plan_charge({window("day", "d2")}, st, msg(), {}, 0);
+    CHECK(p.new_state.history.empty());
+    CHECK(p.new_state.usage.size() == 1);
+}
+
+TEST_CASE("a repeated charge id is not counted twice", "[charge]") {
+    ChargePolicy pol;
+    pol.charge_id_ttl = 60;
+    std::vector<CurrentWindow> ws = {window("day", "d1", 10)};
+    auto first = plan_charge(ws, {}, msg(1, 100, "Q1"), pol, 1000);
+    REQUIRE(first.response.verdict == Verdict::accepted);
+    auto again = plan_charge(ws, first.new_state, msg(1, 100, "Q1"), pol, 1030);
+    CHECK(again.response.verdict == Verdict::duplicate);
+    CHECK_FALSE(again.write);
+    CHECK(used(again.response, "day", Metric::messages) == 1);
+    SECTION("after the ttl the id is forgotten") {
+        auto late = plan_charge(ws, first.new_state, msg(1, 100, "Q1"), pol, 1061);
+        CHECK(late.response.verdict == Verdict::accepted);
+        CHECK(used(late.response, "day", Metric::messages) == 2);
+    }
+    SECTION("the number of remembered ids is bounded") {
+        pol.charge_id_max = 2;
+        StoredState st = first.new_state;
+        for (const char *id : {"Q2", "Q3"}) st = plan_charge(ws, st, msg(1, 1, id), pol, 1001).new_state;
+        CHECK(st.recent.size() == 2);
+        CHECK(plan_charge(ws, st, msg(1, 1, "Q1"), pol, 1002).response.verdict == Verdict::accepted);
+    }
+    SECTION("a refused charge does not remember its id") {
+        std::vector<CurrentWindow> tight = {window("day", "d1", 1)};
+        auto r = plan_charge(tight, first.new_state, msg(1, 100, "Q9"), pol, 1001);
+        CHECK(r.response.verdict == Verdict::refused);
+        CHECK(r.new_state.recent.size() == 1);
+    }
+}
+
+TEST_CASE("modes: check never writes, count never refuses, accounting-only counts", "[charge]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1", 0)};
+    ChargeRequest r = msg();
+    r.mode = Mode::check;
+    auto c = plan_charge(ws, {}, r, {}, 0);
+    CHECK(c.response.verdict == Verdict::refused);
+    CHECK_FALSE(c.write);
+
+    r.mode = Mode::count;
+    auto n = plan_charge(ws, {}, r, {}, 0);
+    CHECK(n.response.verdict == Verdict::accepted);
+    CHECK(n.response.exceeded);  // says it is over, yet counted
+    CHECK(n.write);
+    CHECK(used(n.response, "day", Metric::messages) == 1);
+
+    ChargePolicy acct;
+    acct.accounting_only = true;
+    auto a = plan_charge(ws, {}, msg(), acct, 0);
+    CHECK(a.response.verdict == Verdict::accepted);
+    CHECK(used(a.response, "day", Metric::messages) == 1);
+}
+
+TEST_CASE("shares of other servers are summed but never written", "[charge]") {
+    StoredState st;
+    st.usage.push_back({"day", "d1", 1, usage_of_message(4, 0, 0)});
+    st.usage.push_back({"day", "d1", 2, usage_of_message(5, 0, 0)});
+    ChargePolicy pol;
+    pol.own_sid = 1;
+    auto p = plan_charge({window("day", "d1", 10)}, st, msg(0), pol, 0);
+    CHECK(p.response.verdict == Verdict::accepted);
+    CHECK(used(p.response, "day", Metric::messages) == 10);
+    auto refused = plan_charge({window("day", "d1", 10)}, p.new_state, msg(0), pol, 0);
+    CHECK(refused.response.verdict == Verdict::refused);
+    for (const auto &c : p.new_state.usage)
+        if (c.sid == 2) CHECK(c.usage[Metric::messages] == 5);
+}
+
+TEST_CASE("reset clears one window or all, keeping history", "[charge]") {
+    StoredState st;
+    st.usage.push_back({"day", "d1", 0, usage_of_message(4, 0, 0)});
+    st.usage.push_back({"hour", "h1", 0, usage_of_message(2, 0, 0)});
+    st.history.push_back({"day", "d0", 0, usage_of_message(9, 0, 0)});
+    auto one = plan_reset(st, "hour");
+    REQUIRE(one.usage.size() == 1);
+    CHECK(one.usage[0].window == "day");
+    auto all = plan_reset(st, "");
+    CHECK(all.usage.empty());
+    CHECK(all.history.size() == 1);
+}

@@ -1,0 +1,55 @@
+// Text form of counters and charge records: round trips and malformed values.
+#include "counter.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+TEST_CASE("counter values round-trip", "[counter]") {
+    CounterValue c{"day", "2026-11-22", 3, {}};
+    c.usage[Metric::messages] = 12;
+    c.usage[Metric::recipients] = 30;
+    c.usage[Metric::bytes] = 48211;
+    c.usage[Metric::byteRecipients] = 18446744073709551615ull;
+    std::string text = encode_counter(c);
+    CHECK(text == "day 2026-11-22 sid=3 messages=12 recipients=30 bytes=48211 byteRecipients=18446744073709551615");
+    CHECK(decode_counter(text) == c);
+}
+
+TEST_CASE("malformed counter values are rejected", "[counter]") {
+    for (const char *bad : {
+             "",
+             "day",
+             "day 2026-11-22 sid=0 messages=1 recipients=2 bytes=3",
+             "day 2026-11-22 sid=0 messages=1 recipients=2 bytes=3 byteRecipients=4 extra=5",
+             "day 2026-11-22 sid=x messages=1 recipients=2 bytes=3 byteRecipients=4",
+             "day 2026-11-22 sid=0 messages=-1 recipients=2 bytes=3 byteRecipients=4",
+             "day 2026-11-22 sid=0 recipients=1 messages=2 bytes=3 byteRecipients=4",
+             "day 2026-11-22 sid=0 messages=99999999999999999999 recipients=2 bytes=3 byteRecipients=4",
+             "day 2026-11-22 sid=5000 messages=1 recipients=2 bytes=3 byteRecipients=4",
+         })
+        CHECK_FALSE(decode_counter(bad));
+}
+
+TEST_CASE("charge records round-trip; ids are bounded printable text", "[counter]") {
+    ChargeRecord r{1795000000, "4XbT2c1NqVz"};
+    CHECK(decode_charge_record(encode_charge_record(r)) == r);
+    CHECK(valid_charge_id("4XbT2c1NqVz"));
+    CHECK_FALSE(valid_charge_id(""));
+    CHECK_FALSE(valid_charge_id("a b"));
+    CHECK_FALSE(valid_charge_id(std::string(129, 'a')));
+    CHECK_FALSE(valid_charge_id("caf\xc3\xa9"));
+    CHECK_FALSE(decode_charge_record("notanumber id"));
+}
+
+TEST_CASE("usage additions saturate", "[counter]") {
+    Usage a;
+    a[Metric::bytes] = 18446744073709551615ull - 1;
+    Usage b;
+    b[Metric::bytes] = 5;
+    a.add(b);
+    CHECK(a[Metric::bytes] == 18446744073709551615ull);
+    Usage m = usage_of_message(1, 4294967296ull, 4294967296ull * 8);
+    CHECK(m[Metric::byteRecipients] == 18446744073709551615ull);
+    CHECK(usage_of_message(1, 3, 1000)[Metric::byteRecipients] == 3000);
+}

@@ -1,0 +1,133 @@
+// BER codec of the extended operations: round trips, and malformed input
+// refused with a reason (never a crash, never a partial request).
+#include "exop.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+namespace {
+std::string hex(const std::string &s) {
+    static const char *d = "0123456789abcdef";
+    std::string o;
+    for (unsigned char c : s) {
+        o += d[c >> 4];
+        o += d[c & 15];
+    }
+    return o;
+}
+std::string bytes(std::initializer_list<int> b) {
+    std::string s;
+    for (int x : b) s += static_cast<char>(x);
+    return s;
+}
+}  // namespace
+
+TEST_CASE("charge request round-trips", "[codec]") {
+    ChargeRequest r;
+    r.account = "uid=alice,ou=people,dc=example,dc=com";
+    r.messages = 1;
+    r.recipients = 3;
+    r.bytes = 5'000'000'000ull;  // beyond 32 bits
+    r.charge_id = "4XbT2c1NqVz";
+    r.mode = Mode::count;
+    ChargeRequest back;
+    REQUIRE_FALSE(decode_charge_request(encode_charge_request(r), back));
+    CHECK(back == r);
+
+    ChargeRequest plain;
+    plain.account = "uid=b";
+    REQUIRE_FALSE(decode_charge_request(encode_charge_request(plain), back));
+    CHECK(back == plain);
+}
+
+TEST_CASE("the request encoding is the documented DER", "[codec]") {
+    ChargeRequest r;
+    r.account = "uid=a";
+    r.messages = 1;
+    r.recipients = 2;
+    r.bytes = 300;
+    // SEQUENCE { OCTET STRING "uid=a", INTEGER 1, INTEGER 2, INTEGER 300 }
+    CHECK(hex(encode_charge_request(r)) == "301104057569643d610201010201020202012c");
+}
+
+TEST_CASE("charge response round-trips with unlimited limits and 64-bit usage", "[codec]") {
+    ChargeResponse r;
+    r.verdict = Verdict::refused;
+    r.exceeded = Exceeded{"day", Metric::recipients, 500, 499};
+    WindowReport w;
+    w.window = "day";
+    w.period = "2026-11-22";
+    w.usage[Metric::messages] = 10;
+    w.usage[Metric::byteRecipients] = 9'000'000'000'000ull;
+    w.limits = {500, std::nullopt, 0, std::nullopt};
+    r.windows.push_back(w);
+    w.window = "hour";
+    r.windows.push_back(w);
+    ChargeResponse back;
+    REQUIRE_FALSE(decode_charge_response(encode_charge_response(r), back));
+    CHECK(back == r);
+}
+
+TEST_CASE("reset request round-trips", "[codec]") {
+    ResetRequest r{"uid=a,dc=x", "day"};
+    ResetRequest back;
+    REQUIRE_FALSE(decode_reset_request(encode_reset_request(r), back));
+    CHECK(back == r);
+    ResetRequest all{"uid=a,dc=x", ""};
+    REQUIRE_FALSE(decode_reset_request(encode_reset_request(all), back));
+    CHECK(back == all);
+}
+
+TEST_CASE("malformed charge requests are refused with a reason", "[codec]") {
+    ChargeRequest out;
+    auto refused = [&](const std::string &ber, const char *why) {
+        auto err = decode_charge_request(ber, out);
+        INFO("input " << hex(ber));
+        REQUIRE(err);
+        CHECK_THAT(*err, Catch::Contains(why));
+    };
+    refused("", "empty");
+    refused(bytes({0x04, 0x01, 'a'}), "constructed");                 // not a SEQUENCE
+    refused(bytes({0x30, 0x10, 0x04, 0x01, 'a'}), "length");           // length beyond data
+    refused(bytes({0x30, 0x03, 0x04, 0x01, 'a'}), "messages");         // fields missing
+    refused(bytes({0x30, 0x02, 0x04, 0x00}), "empty");                 // empty DN
+    refused(bytes({0x30, 0x06, 0x02, 0x01, 0x01, 0x04, 0x01, 'a'}), "account DN");  // wrong order
+    // negative message count
+    refused(bytes({0x30, 0x0c, 0x04, 0x01, 'a', 0x02, 0x01, 0xff, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00}), "out of range");
+    // 9-byte integer
+    refused(bytes({0x30, 0x14, 0x04, 0x01, 'a', 0x02, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0x01, 0x00, 0x02, 0x01,
+                   0x00}),
+            "too long");
+    // trailing garbage inside and after the sequence
+    std::string good = encode_charge_request(ChargeRequest{"a", 1, 1, 1, "", Mode::charge});
+    refused(good + "x", "trailing");
+    std::string inner = good;
+    inner[1] = static_cast<char>(inner[1] + 3);
+    inner += bytes({0x04, 0x01, 'z'});
+    refused(inner, "unexpected");
+    // bad mode and bad charge id
+    refused(encode_charge_request(ChargeRequest{"a", 1, 1, 1, "", Mode::charge}).substr(0, 0) +
+                bytes({0x30, 0x0f, 0x04, 0x01, 'a', 0x02, 0x01, 1, 0x02, 0x01, 1, 0x02, 0x01, 1, 0x81, 0x01, 7}),
+            "mode");
+    refused(bytes({0x30, 0x0e, 0x04, 0x01, 'a', 0x02, 0x01, 1, 0x02, 0x01, 1, 0x02, 0x01, 1, 0x80, 0x00}), "charge id");
+    refused(bytes({0x30, 0x04, 0x04, 0x02, 'a', 0x00}), "NUL");
+    // counts beyond the request bounds
+    refused(encode_charge_request(ChargeRequest{"a", 2'000'000, 1, 1, "", Mode::charge}), "messages out of range");
+}
+
+TEST_CASE("every truncation of a valid request is refused", "[codec]") {
+    std::string good = encode_charge_request(ChargeRequest{"uid=a,dc=x", 1, 3, 4000, "ID1", Mode::check});
+    ChargeRequest out;
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        INFO("length " << n);
+        CHECK(decode_charge_request(good.substr(0, n), out));
+    }
+}
+
+TEST_CASE("malformed reset requests are refused", "[codec]") {
+    ResetRequest out;
+    CHECK(decode_reset_request("", out));
+    CHECK(decode_reset_request(bytes({0x30, 0x00}), out));
+    CHECK(decode_reset_request(bytes({0x30, 0x05, 0x04, 0x01, 'a', 0x80, 0x00}), out));
+}
