@@ -1,0 +1,417 @@
+// slapo-tally inside the real Debian slapd: verdicts, roll-over, limit
+// resolution, attribute mapping, charge ids, ACLs, persistence, cn=config,
+// bad input, and exactness under concurrent charges.
+#include "slapd_fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+using namespace tally;
+using namespace tally::test;
+
+namespace {
+
+constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
+const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+const std::string kBob = "uid=bob,ou=people,dc=example,dc=com";
+const std::string kCarol = "uid=carol,ou=people,dc=example,dc=com";
+
+SlapdOptions standard(const std::string &extra = "") {
+    SlapdOptions o;
+    o.overlay_config = "tally-window hour\ntally-window day\ntally-timezone UTC\ntally-history 3\n" + extra;
+    return o;
+}
+
+std::string raw_exop(client::Connection &c, const char *oid, const std::string &value, int *code) {
+    auto r = client::extended(c, oid, value);
+    *code = r.code;
+    return r.text;
+}
+
+}  // namespace
+
+TEST_CASE("charges are accepted up to the limit, then refused without charging", "[integration]") {
+    Slapd s(standard());
+    s.start();
+    s.set_clock(kMorning);
+    auto admin = s.connect();
+    REQUIRE(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"3"}) == LDAP_SUCCESS);
+    auto svc = s.connect(kServiceDn, kPassword);
+    for (int i = 1; i <= 3; ++i) {
+        auto r = charge_one(*svc, kAlice, 2, 1000);
+        REQUIRE(r.ldap.code == LDAP_SUCCESS);
+        CHECK(r.response.verdict == Verdict::accepted);
+        CHECK(used(r.response, "day") == static_cast<unsigned>(i));
+    }
+    auto r = charge_one(*svc, kAlice, 2, 1000);
+    REQUIRE(r.ldap.code == LDAP_SUCCESS);
+    CHECK(r.response.verdict == Verdict::refused);
+    REQUIRE(r.response.exceeded);
+    CHECK(r.response.exceeded->window == "day");
+    CHECK(r.response.exceeded->metric == Metric::messages);
+    CHECK(r.response.exceeded->limit == 3);
+    CHECK(r.response.exceeded->usage == 3);
+    CHECK_THAT(r.ldap.text, Catch::Contains("day limit of 3 messages"));
+    // Nothing was charged for the refused message, in any window.
+    auto counters = ldap_values(*admin, kAlice, "tallyUsage");
+    REQUIRE(counters.size() == 2);
+    CHECK_THAT(counters[0] + counters[1],
+               Catch::Contains("day 2026-11-22 sid=0 messages=3 recipients=6 bytes=3000 byteRecipients=6000"));
+    CHECK_THAT(counters[0] + counters[1], Catch::Contains("hour 2026-11-22T10 sid=0 messages=3 "));
+    CHECK_THAT(s.log(), Catch::Contains("TALLY CHARGE dn=\"uid=alice,ou=people,dc=example,dc=com\" mode=charge"));
+    CHECK_THAT(s.log(), Catch::Contains("verdict=refused exceeded=day limit of 3 messages reached"));
+}
+
+TEST_CASE("a new period starts from zero and keeps the last one as history", "[integration]") {
+    Slapd s(standard());
+    s.start();
+    s.set_clock(kMorning);
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto admin = s.connect();
+    REQUIRE(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerHour", {"2"}) == LDAP_SUCCESS);
+    charge_one(*svc, kAlice);
+    charge_one(*svc, kAlice);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+    s.set_clock(kMorning + 3600);  // next hour, same day
+    auto r = charge_one(*svc, kAlice);
+    CHECK(r.response.verdict == Verdict::accepted);
+    CHECK(used(r.response, "hour") == 1);
+    CHECK(used(r.response, "day") == 3);
+    s.set_clock(kMorning + 86400);  // next day
+    r = charge_one(*svc, kAlice);
+    CHECK(used(r.response, "day") == 1);
+    auto history = ldap_values(*admin, kAlice, "tallyHistory");
+    std::string all;
+    for (auto &h : history) all += h + "\n";
+    CHECK_THAT(all, Catch::Contains("day 2026-11-22 sid=0 messages=3"));
+    CHECK_THAT(all, Catch::Contains("hour 2026-11-22T10 sid=0 messages=2"));
+}
+
+TEST_CASE("limits resolve account, then its policy, then the parent's policy, then defaults", "[integration]") {
+    SlapdOptions o = standard("tally-default-limit day messages 10\n");
+    o.data_ldif = R"(
+dn: cn=premium,ou=policies,dc=example,dc=com
+objectClass: tallyPolicy
+cn: premium
+tallyMessagesPerDay: 5
+tallyRecipientsPerDay: unlimited
+
+dn: cn=domain-standard,ou=policies,dc=example,dc=com
+objectClass: tallyPolicy
+cn: domain-standard
+tallyMessagesPerDay: 7
+tallyRecipientsPerDay: 70
+
+dn: ou=hosted,dc=example,dc=com
+objectClass: organizationalUnit
+objectClass: tallyAccount
+ou: hosted
+tallyPolicyDN: cn=domain-standard,ou=policies,dc=example,dc=com
+
+dn: uid=dave,ou=hosted,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dave
+cn: Dave
+sn: Dave
+tallyPolicyDN: cn=premium,ou=policies,dc=example,dc=com
+
+dn: uid=erin,ou=hosted,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: erin
+cn: Erin
+sn: Erin
+
+dn: uid=frank,ou=hosted,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: frank
+cn: Frank
+sn: Frank
+tallyPolicyDN: cn=premium,ou=policies,dc=example,dc=com
+tallyMessagesPerDay: 2
+)";
+    Slapd s(o);
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto limit = [&](const std::string &dn, Metric m) {
+        auto r = charge_one(*svc, dn, 0, 0, "", Mode::check);
+        REQUIRE(r.ldap.code == LDAP_SUCCESS);
+        for (auto &w : r.response.windows)
+            if (w.window == "day") return w.limits[static_cast<int>(m)];
+        return std::optional<std::uint64_t>(12345);
+    };
+    const std::string dave = "uid=dave,ou=hosted,dc=example,dc=com";
+    const std::string erin = "uid=erin,ou=hosted,dc=example,dc=com";
+    const std::string frank = "uid=frank,ou=hosted,dc=example,dc=com";
+    CHECK(limit(frank, Metric::messages) == 2u);           // account
+    CHECK(limit(dave, Metric::messages) == 5u);            // its policy
+    CHECK_FALSE(limit(dave, Metric::recipients));          // policy says unlimited
+    CHECK(limit(erin, Metric::messages) == 7u);            // parent's policy
+    CHECK(limit(erin, Metric::recipients) == 70u);
+    CHECK(limit(kAlice, Metric::messages) == 10u);         // overlay default
+    CHECK_FALSE(limit(kAlice, Metric::recipients));        // nothing anywhere: unlimited
+
+    auto admin = s.connect();
+    // "inherit" on the account is the same as not setting it.
+    REQUIRE(ldap_modify(*admin, frank, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"inherit"}) == LDAP_SUCCESS);
+    CHECK(limit(frank, Metric::messages) == 5u);
+    // "unlimited" on the account overrides every lower level.
+    REQUIRE(ldap_modify(*admin, frank, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"unlimited"}) == LDAP_SUCCESS);
+    CHECK_FALSE(limit(frank, Metric::messages));
+    // The generic tallyLimit form works for any window.
+    REQUIRE(ldap_modify(*admin, kAlice, LDAP_MOD_ADD, "tallyLimit", {"hour bytes 4096"}) == LDAP_SUCCESS);
+    auto r = charge_one(*svc, kAlice, 1, 5000);
+    CHECK(r.response.verdict == Verdict::refused);
+    CHECK(r.response.exceeded->metric == Metric::bytes);
+    // A typo in a limit is refused at write time, with the reason.
+    std::string text;
+    CHECK(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"5OO"}, &text) ==
+          LDAP_CONSTRAINT_VIOLATION);
+    CHECK_THAT(text, Catch::Contains("not a whole number"));
+}
+
+TEST_CASE("a directory profiled for mtpolicyd works through attribute mapping", "[integration]") {
+    SlapdOptions o = standard(
+        "tally-limit-attribute day messages mtpolicydMailMessageLimit\n"
+        "tally-limit-attribute day recipients mtpolicydMailRecipientLimit\n"
+        "tally-limit-attribute day bytes mtpolicydMailSizeLimit\n"
+        "tally-limit-attribute day byteRecipients mtpolicydMailSizeRecipientLimit\n");
+    o.schema_files.push_back(source_path("tests/fixtures/mtpolicyd.schema"));
+    o.data_ldif = R"(
+dn: uid=mt,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: mtpolicyd
+uid: mt
+cn: MT
+sn: MT
+mtpolicydMailMessageLimit: 2
+mtpolicydMailRecipientLimit: 3
+)";
+    Slapd s(o);
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    const std::string mt = "uid=mt,ou=people,dc=example,dc=com";
+    CHECK(charge_one(*svc, mt, 2).response.verdict == Verdict::accepted);
+    auto r = charge_one(*svc, mt, 2);
+    CHECK(r.response.verdict == Verdict::refused);
+    CHECK(r.response.exceeded->metric == Metric::recipients);
+    CHECK(r.response.exceeded->limit == 3);
+    CHECK(charge_one(*svc, mt, 1).response.verdict == Verdict::accepted);
+    r = charge_one(*svc, mt, 0);
+    CHECK(r.response.verdict == Verdict::refused);
+    CHECK(r.response.exceeded->metric == Metric::messages);
+}
+
+TEST_CASE("a repeated charge id is counted once", "[integration]") {
+    Slapd s(standard());
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice, 1, 10, "4XbT2c1NqVz").response.verdict == Verdict::accepted);
+    auto again = charge_one(*svc, kAlice, 1, 10, "4XbT2c1NqVz");
+    CHECK(again.response.verdict == Verdict::duplicate);
+    CHECK(used(again.response, "day") == 1);
+    // after a restart, too: the ids are stored with the counters
+    s.stop();
+    s.start();
+    auto svc2 = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc2, kAlice, 1, 10, "4XbT2c1NqVz").response.verdict == Verdict::duplicate);
+    CHECK(charge_one(*svc2, kAlice, 1, 10, "other").response.verdict == Verdict::accepted);
+}
+
+TEST_CASE("who may charge, read and reset is an ACL decision", "[integration][acl]") {
+    Slapd s(standard());
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto alice = s.connect(kAlice, kPassword);
+    auto bob = s.connect(kBob, kPassword);
+    auto anon = s.connect("", "");
+    auto op = s.connect(kAdminDn, kPassword);
+
+    SECTION("the service identity charges") {
+        CHECK(charge_one(*svc, kAlice).ldap.code == LDAP_SUCCESS);
+    }
+    SECTION("a user cannot charge, not even themselves") {
+        auto r = charge_one(*alice, kAlice);
+        CHECK(r.ldap.code == LDAP_INSUFFICIENT_ACCESS);
+        CHECK_THAT(r.ldap.text, Catch::Contains("tallyCharge"));
+    }
+    SECTION("anonymous is told to authenticate") {
+        CHECK(charge_one(*anon, kAlice).ldap.code == LDAP_STRONG_AUTH_REQUIRED);
+        ResetRequest rr{kAlice, ""};
+        CHECK(client::reset(*anon, rr).code == LDAP_STRONG_AUTH_REQUIRED);
+    }
+    SECTION("a user reads their own usage, not someone else's") {
+        charge_one(*svc, kAlice);
+        auto own = charge_one(*alice, kAlice, 0, 0, "", Mode::check);
+        CHECK(own.ldap.code == LDAP_SUCCESS);
+        CHECK(used(own.response, "day") == 1);
+        CHECK(charge_one(*bob, kAlice, 0, 0, "", Mode::check).ldap.code == LDAP_INSUFFICIENT_ACCESS);
+        CHECK(ldap_values(*alice, kAlice, "tallyUsage").size() == 2);
+        CHECK(ldap_values(*bob, kAlice, "tallyUsage").empty());
+    }
+    SECTION("reset: administrators yes, the service and users no") {
+        charge_one(*svc, kAlice);
+        ResetRequest day{kAlice, "day"};
+        CHECK(client::reset(*svc, day).code == LDAP_INSUFFICIENT_ACCESS);
+        CHECK(client::reset(*alice, day).code == LDAP_INSUFFICIENT_ACCESS);
+        REQUIRE(client::reset(*op, day).code == LDAP_SUCCESS);
+        auto r = charge_one(*svc, kAlice, 0, 0, "", Mode::check);
+        CHECK(used(r.response, "day") == 0);
+        CHECK(used(r.response, "hour") == 1);
+        ResetRequest all{kAlice, ""};
+        REQUIRE(client::reset(*op, all).code == LDAP_SUCCESS);
+        CHECK(used(charge_one(*svc, kAlice, 0, 0, "", Mode::check).response, "hour") == 0);
+        ResetRequest bad{kAlice, "fortnight"};
+        CHECK(client::reset(*op, bad).code == LDAP_NO_SUCH_ATTRIBUTE);
+        CHECK_THAT(s.log(), Catch::Contains("TALLY RESET dn=\"uid=alice,ou=people,dc=example,dc=com\" window=day"));
+    }
+    SECTION("users cannot change their own limits; administrators can") {
+        CHECK(ldap_modify(*alice, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"999"}) ==
+              LDAP_INSUFFICIENT_ACCESS);
+        CHECK(ldap_modify(*op, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"50"}) == LDAP_SUCCESS);
+    }
+}
+
+TEST_CASE("no one changes a counter with ldapmodify", "[integration][acl]") {
+    Slapd s(standard());
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    charge_one(*svc, kAlice);
+    auto root = s.connect();
+    auto alice = s.connect(kAlice, kPassword);
+    std::string text;
+    const std::string fake = "day 2026-11-22 sid=0 messages=0 recipients=0 bytes=0 byteRecipients=0";
+    CHECK(ldap_modify(*alice, kAlice, LDAP_MOD_REPLACE, "tallyUsage", {fake}, &text) == LDAP_CONSTRAINT_VIOLATION);
+    CHECK(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyUsage", {fake}, &text) == LDAP_CONSTRAINT_VIOLATION);
+    CHECK(ldap_modify(*root, kAlice, LDAP_MOD_DELETE, "tallyUsage", {}, &text) == LDAP_CONSTRAINT_VIOLATION);
+    // even the rootdn with the Relax control
+    CHECK(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyUsage", {fake}, &text, true) ==
+          LDAP_CONSTRAINT_VIOLATION);
+    CHECK_THAT(text, Catch::Contains("tallyUsage"));
+    CHECK(ldap_modify(*root, kAlice, LDAP_MOD_ADD, "tallyCharge", {"TRUE"}, &text) == LDAP_CONSTRAINT_VIOLATION);
+    auto counters = ldap_values(*root, kAlice, "tallyUsage");
+    REQUIRE(counters.size() == 2);
+    CHECK_THAT(counters[0], Catch::Contains("messages=1"));
+}
+
+TEST_CASE("counters survive a restart and a crash", "[integration]") {
+    Slapd s(standard());
+    s.start();
+    {
+        auto svc = s.connect(kServiceDn, kPassword);
+        for (int i = 0; i < 5; ++i) charge_one(*svc, kAlice);
+    }
+    s.stop();
+    s.start();
+    {
+        auto svc = s.connect(kServiceDn, kPassword);
+        CHECK(used(charge_one(*svc, kAlice).response, "day") == 6);
+    }
+    s.kill_hard();
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(used(charge_one(*svc, kAlice, 0, 0, "", Mode::check).response, "day") == 6);
+}
+
+TEST_CASE("cn=config changes take effect at once", "[integration][config]") {
+    Slapd s(standard("tally-default-limit day messages 100\n"));
+    s.start();
+    auto cfg = s.connect(kConfigDn, kRootPw);
+    auto svc = s.connect(kServiceDn, kPassword);
+    const std::string overlay_dn = "olcOverlay={0}tally,olcDatabase={1}mdb,cn=config";
+    auto defaults = ldap_values(*cfg, overlay_dn, "olcTallyDefaultLimit");
+    REQUIRE(defaults.size() == 1);
+    CHECK(defaults[0] == "day messages 100");
+    CHECK(ldap_values(*cfg, overlay_dn, "olcTallyHistory") == std::vector<std::string>{"3"});
+
+    charge_one(*svc, kAlice);
+    charge_one(*svc, kAlice);
+    REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyDefaultLimit", {"day messages 2"}) ==
+            LDAP_SUCCESS);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+
+    // a new window, added at runtime, starts counting
+    REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_ADD, "olcTallyWindow", {"month"}) == LDAP_SUCCESS);
+    auto r = charge_one(*svc, kBob);
+    REQUIRE(r.response.windows.size() == 3);
+    CHECK(used(r.response, "month") == 1);
+
+    // accounting-only: counts, never refuses
+    REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyAccountingOnly", {"TRUE"}) == LDAP_SUCCESS);
+    r = charge_one(*svc, kAlice);
+    CHECK(r.response.verdict == Verdict::accepted);
+    CHECK(used(r.response, "day") == 3);
+
+    // bad values are refused with the reason, and the old configuration stays
+    std::string text;
+    CHECK(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyTimezone", {"Mars/Base"}, &text) != LDAP_SUCCESS);
+    CHECK_THAT(text, Catch::Contains("Mars/Base"));
+    CHECK(ldap_modify(*cfg, overlay_dn, LDAP_MOD_ADD, "olcTallyDefaultLimit", {"day flights 3"}, &text) !=
+          LDAP_SUCCESS);
+    CHECK(ldap_modify(*cfg, overlay_dn, LDAP_MOD_DELETE, "olcTallyDefaultLimit", {"day messages 2"}) == LDAP_SUCCESS);
+    CHECK(ldap_values(*cfg, overlay_dn, "olcTallyDefaultLimit").empty());
+}
+
+TEST_CASE("bad requests get a clear result code and change nothing", "[integration][hostile]") {
+    Slapd s(standard());
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    int code = 0;
+    std::string text = raw_exop(*svc, kChargeOid, std::string("\x30\x03\x04\x01", 4), &code);
+    CHECK(code == LDAP_PROTOCOL_ERROR);
+    CHECK_THAT(text, Catch::Contains("malformed charge request"));
+    text = raw_exop(*svc, kChargeOid, "garbage", &code);
+    CHECK(code == LDAP_PROTOCOL_ERROR);
+    text = raw_exop(*svc, kResetOid, "", &code);
+    CHECK(code == LDAP_PROTOCOL_ERROR);
+    CHECK(charge_one(*svc, "uid=nobody,ou=people,dc=example,dc=com").ldap.code == LDAP_NO_SUCH_OBJECT);
+    CHECK(charge_one(*svc, "not a dn").ldap.code == LDAP_INVALID_DN_SYNTAX);
+    CHECK(charge_one(*svc, "uid=x,dc=elsewhere,dc=org").ldap.code == LDAP_NO_SUCH_OBJECT);
+    CHECK(charge_one(*svc, "uid=alice)(uid=*,ou=people,dc=example,dc=com").ldap.code == LDAP_NO_SUCH_OBJECT);
+    // slapd is still there and nothing was charged
+    CHECK(used(charge_one(*svc, kAlice, 0, 0, "", Mode::check).response, "day") == 0);
+}
+
+TEST_CASE("a database without the overlay refuses charges clearly", "[integration]") {
+    Slapd s(standard());
+    s.start();
+    auto cfg = s.connect(kConfigDn, kRootPw);
+    auto r = charge_one(*cfg, "olcDatabase={1}mdb,cn=config");
+    CHECK(r.ldap.code == LDAP_UNWILLING_TO_PERFORM);
+    CHECK_THAT(r.ldap.text, Catch::Contains("overlay is not configured"));
+}
+
+TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[integration][exact]") {
+    Slapd s(standard("tally-default-limit day messages 500\n"));
+    s.start();
+    std::atomic<int> accepted{0}, refused{0}, errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&] {
+            try {
+                auto c = s.connect(kServiceDn, kPassword);
+                for (int i = 0; i < 250; ++i) {
+                    auto r = charge_one(*c, kCarol);
+                    if (r.ldap.code != LDAP_SUCCESS) ++errors;
+                    else if (r.response.verdict == Verdict::accepted) ++accepted;
+                    else ++refused;
+                }
+            } catch (...) {
+                errors += 1000;
+            }
+        });
+    }
+    for (auto &t : threads) t.join();
+    CHECK(errors == 0);
+    CHECK(accepted == 500);
+    CHECK(refused == 1500);
+    auto root = s.connect();
+    auto counters = ldap_values(*root, kCarol, "tallyUsage");
+    std::string all = counters.empty() ? "" : counters[0] + counters.back();
+    CHECK_THAT(all, Catch::Contains(" sid=0 messages=500 "));
+}

@@ -1,0 +1,365 @@
+/* slapd_fixture.cpp - start, stop and talk to a private slapd for tests */
+#include "slapd_fixture.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#ifndef TALLY_SOURCE_DIR
+#error "TALLY_SOURCE_DIR must be defined"
+#endif
+#ifndef TALLY_MODULE_PATH
+#error "TALLY_MODULE_PATH must be defined"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace tally::test {
+
+std::string source_path(const std::string &relative) { return std::string(TALLY_SOURCE_DIR) + "/" + relative; }
+
+int free_loopback_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) != 0)
+        throw std::runtime_error("cannot find a free loopback port");
+    int port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+namespace {
+
+void write_file(const std::string &path, const std::string &text) {
+    std::ofstream f(path);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::string read_file(const std::string &path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+/* run - a command with its output in a file; returns the exit status */
+int run(const std::vector<std::string> &argv, const std::string &out_path) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        std::vector<char *> args;
+        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+bool wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || r < 0) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string sample_ldif() {
+    return R"(dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,dc=example,dc=com
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=policies,dc=example,dc=com
+objectClass: organizationalUnit
+ou: policies
+
+dn: ou=services,dc=example,dc=com
+objectClass: organizationalUnit
+ou: services
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+
+dn: cn=tally-milter,ou=services,dc=example,dc=com
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: tally-milter
+userPassword: secret
+
+dn: uid=operator,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: operator
+cn: Operator
+sn: Operator
+userPassword: secret
+
+dn: cn=tally-admins,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: tally-admins
+member: uid=operator,ou=people,dc=example,dc=com
+
+dn: uid=alice,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: alice
+cn: Alice
+sn: Alice
+mail: alice@example.com
+userPassword: secret
+
+dn: uid=bob,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: bob
+cn: Bob
+sn: Bob
+mail: bob@example.com
+userPassword: secret
+
+dn: uid=carol,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: carol
+cn: Carol
+sn: Carol
+mail: carol@example.com
+userPassword: secret
+)";
+}
+
+Slapd::Slapd(SlapdOptions o) : opt_(std::move(o)) {
+    char tmpl[] = "/tmp/tally-slapd-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    fs::create_directories(dir_ + "/db");
+    port_ = free_loopback_port();
+    if (opt_.module_path.empty()) opt_.module_path = TALLY_MODULE_PATH;
+
+    std::ostringstream conf;
+    conf << "include /etc/ldap/schema/core.schema\n"
+            "include /etc/ldap/schema/cosine.schema\n"
+            "include /etc/ldap/schema/inetorgperson.schema\n"
+            "include /etc/ldap/schema/nis.schema\n"
+         << "include " << source_path("schema/tally.schema") << "\n";
+    for (const auto &s : opt_.schema_files) conf << "include " << s << "\n";
+    conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n";
+    if (opt_.with_overlay) conf << "moduleload " << opt_.module_path << "\n";
+    conf << "pidfile " << dir_ << "/slapd.pid\n"
+         << "database config\nrootdn " << kConfigDn << "\nrootpw " << kRootPw << "\n"
+         << "database mdb\nsuffix " << kSuffix << "\nrootdn " << kRootDn << "\nrootpw " << kRootPw << "\n"
+         << "directory " << dir_ << "/db\nmaxsize 268435456\n"
+         << (opt_.nosync ? "dbnosync\n" : "") << opt_.extra_database_config << "\n";
+    if (opt_.sample_acl) conf << "include " << source_path("slapd-conf/tally-acl.conf") << "\n";
+    if (opt_.with_overlay) conf << "overlay tally\n" << opt_.overlay_config << "\n";
+    write_file(dir_ + "/slapd.conf", conf.str());
+    write_file(dir_ + "/data.ldif", sample_ldif() + "\n" + opt_.data_ldif);
+    set_clock(static_cast<std::int64_t>(time(nullptr)));
+    if (run({"/usr/sbin/slapadd", "-q", "-f", dir_ + "/slapd.conf", "-l", dir_ + "/data.ldif"},
+            dir_ + "/slapadd.log") != 0)
+        throw std::runtime_error("slapadd failed: " + read_file(dir_ + "/slapadd.log"));
+}
+
+Slapd::~Slapd() {
+    try {
+        stop();
+    } catch (...) {
+    }
+    const char *keep = std::getenv("TALLY_KEEP_TMP");
+    if (!keep || std::string(keep) != "1") {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+}
+
+void Slapd::set_clock(std::int64_t epoch_seconds) {
+    write_file(dir_ + "/clock.tmp", std::to_string(epoch_seconds) + "\n");
+    fs::rename(dir_ + "/clock.tmp", dir_ + "/clock");  // atomic: slapd never reads half a number
+}
+
+void Slapd::start() {
+    if (pid_ > 0) return;
+    std::string log_path = dir_ + "/slapd.log";
+    std::string clock = dir_ + "/clock";
+    pid_ = fork();
+    if (pid_ == 0) {
+        setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);
+        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        std::string h = uri();
+        std::string conf = dir_ + "/slapd.conf";
+        execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), "-f", conf.c_str(), "-d", "256", (char *)nullptr);
+        _exit(127);
+    }
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < end) {
+        int status;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("slapd exited at start: " + log());
+        }
+        std::string err;
+        client::ConnectOptions o;
+        o.uri = uri();
+        o.network_timeout_ms = 500;
+        if (client::Connection::open(o, &err)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("slapd did not answer within 20 s: " + log());
+}
+
+void Slapd::stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    if (!wait_exit(pid_, std::chrono::seconds(15))) {
+        kill(pid_, SIGKILL);
+        wait_exit(pid_, std::chrono::seconds(5));
+    }
+    pid_ = -1;
+}
+
+void Slapd::kill_hard() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    wait_exit(pid_, std::chrono::seconds(5));
+    pid_ = -1;
+}
+
+std::string Slapd::log() const { return read_file(dir_ + "/slapd.log"); }
+
+std::unique_ptr<client::Connection> Slapd::connect(const std::string &dn, const std::string &pw) const {
+    client::ConnectOptions o;
+    o.uri = uri();
+    o.bind_dn = dn;
+    o.password = dn.empty() ? "" : pw;
+    std::string err;
+    auto c = client::Connection::open(o, &err);
+    if (!c) throw std::runtime_error(err);
+    return c;
+}
+
+int ldap_modify(client::Connection &c, const std::string &dn, int op, const std::string &attr,
+                const std::vector<std::string> &values, std::string *text, bool relax) {
+    std::vector<char *> vals;
+    for (const auto &v : values) vals.push_back(const_cast<char *>(v.c_str()));
+    vals.push_back(nullptr);
+    LDAPMod mod{};
+    mod.mod_op = op;
+    mod.mod_type = const_cast<char *>(attr.c_str());
+    mod.mod_values = values.empty() ? nullptr : vals.data();
+    LDAPMod *mods[] = {&mod, nullptr};
+    LDAPControl relax_ctrl{};
+    relax_ctrl.ldctl_oid = const_cast<char *>(LDAP_CONTROL_RELAX);
+    relax_ctrl.ldctl_iscritical = 1;
+    LDAPControl *ctrls[] = {&relax_ctrl, nullptr};
+    int rc = ldap_modify_ext_s(c.handle(), dn.c_str(), mods, relax ? ctrls : nullptr, nullptr);
+    if (text) {
+        char *msg = nullptr;
+        ldap_get_option(c.handle(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
+        *text = msg ? msg : "";
+        if (msg) ldap_memfree(msg);
+    }
+    return rc;
+}
+
+int ldap_add(client::Connection &c, const std::string &dn,
+             const std::vector<std::pair<std::string, std::vector<std::string>>> &attrs, std::string *text) {
+    std::vector<std::vector<char *>> vals(attrs.size());
+    std::vector<LDAPMod> mods(attrs.size());
+    std::vector<LDAPMod *> ptrs;
+    for (std::size_t i = 0; i < attrs.size(); ++i) {
+        for (const auto &v : attrs[i].second) vals[i].push_back(const_cast<char *>(v.c_str()));
+        vals[i].push_back(nullptr);
+        mods[i].mod_op = LDAP_MOD_ADD;
+        mods[i].mod_type = const_cast<char *>(attrs[i].first.c_str());
+        mods[i].mod_values = vals[i].data();
+        ptrs.push_back(&mods[i]);
+    }
+    ptrs.push_back(nullptr);
+    int rc = ldap_add_ext_s(c.handle(), dn.c_str(), ptrs.data(), nullptr, nullptr);
+    if (text) {
+        char *msg = nullptr;
+        ldap_get_option(c.handle(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
+        *text = msg ? msg : "";
+        if (msg) ldap_memfree(msg);
+    }
+    return rc;
+}
+
+std::vector<std::string> ldap_values(client::Connection &c, const std::string &dn, const std::string &attr) {
+    std::vector<std::string> out;
+    char *attrs[] = {const_cast<char *>(attr.c_str()), nullptr};
+    LDAPMessage *res = nullptr;
+    int rc = ldap_search_ext_s(c.handle(), dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, nullptr,
+                               nullptr, nullptr, 0, &res);
+    if (rc == LDAP_SUCCESS) {
+        if (LDAPMessage *e = ldap_first_entry(c.handle(), res)) {
+            struct berval **v = ldap_get_values_len(c.handle(), e, attr.c_str());
+            for (int i = 0; v && v[i]; ++i) out.emplace_back(v[i]->bv_val, v[i]->bv_len);
+            if (v) ldap_value_free_len(v);
+        }
+    }
+    if (res) ldap_msgfree(res);
+    return out;
+}
+
+client::ChargeOutcome charge_one(client::Connection &c, const std::string &dn, std::uint64_t rcpts,
+                                 std::uint64_t bytes, const std::string &id, Mode mode) {
+    ChargeRequest r;
+    r.account = dn;
+    r.messages = mode == Mode::check ? 0 : 1;
+    r.recipients = rcpts;
+    r.bytes = bytes;
+    r.charge_id = id;
+    r.mode = mode;
+    auto out = client::charge(c, r);
+    if (out.ldap.transport_error()) throw std::runtime_error("charge: " + out.ldap.text);
+    return out;
+}
+
+std::uint64_t used(const ChargeResponse &r, const std::string &window, Metric m) {
+    for (const auto &w : r.windows)
+        if (w.window == window) return w.usage[m];
+    throw std::runtime_error("no window " + window + " in response");
+}
+
+}  // namespace tally::test
