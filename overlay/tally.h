@@ -20,18 +20,35 @@
 #include "overlay_config.h"
 #include "window.h"
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace tally::overlay {
 
+/* What a charge needs from the configuration, resolved once per change
+ * instead of once per charge: the windows and the attribute of every
+ * window's metric limits. */
+struct Resolved {
+    std::vector<WindowDef> windows;
+    std::vector<std::array<AttributeDescription *, 4>> limit_ads;  // per window, per metric; null: none
+    AttributeDescription *generic_limit = nullptr;                   // tallyLimit
+    AttributeDescription *policy_dn = nullptr;                       // tallyPolicyDN
+    unsigned long generation = 0;                                    // changes with every rebuild
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
     ldap_pvt_thread_mutex_t ti_mutex;  // serialises read-decide-write of every charge and reset
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
+    Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
 };
+
+/* rebuild_resolved - refresh ti_resolved from ti_config (tally_config.cpp);
+ * runs while slapd is configuring or paused, never during a charge */
+void rebuild_resolved(Info *ti);
 
 /* Attributes registered from code (tally_module.cpp). */
 struct Schema {
@@ -49,9 +66,9 @@ int config_register();
 
 /* tally_entry.cpp */
 StoredState read_state(Entry *e);
-LimitSet read_limits(const OverlayConfig &cfg, Entry *e);
+LimitSet read_limits(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
-std::string read_policy_dn(Entry *e);
+std::string read_policy_dn(const Resolved &r, Entry *e);
 int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
                 const StoredState &new_state, const char **text);
 

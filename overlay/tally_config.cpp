@@ -228,8 +228,9 @@ int config_handler(ConfigArgs *c) {
     auto *ti = static_cast<Info *>(on->on_bi.bi_private);
     try {
         if (c->op == SLAP_CONFIG_EMIT) return handle_emit(c, ti);
-        if (c->op == LDAP_MOD_DELETE) return handle_delete(c, ti);
-        return handle_set(c, ti);
+        int rc = c->op == LDAP_MOD_DELETE ? handle_delete(c, ti) : handle_set(c, ti);
+        rebuild_resolved(ti);
+        return rc;
     } catch (const std::exception &e) {
         return fail(c, std::string("internal error: ") + e.what());
     } catch (...) {
@@ -237,7 +238,30 @@ int config_handler(ConfigArgs *c) {
     }
 }
 
+AttributeDescription *find_ad(const std::string &name) {
+    AttributeDescription *ad = nullptr;
+    const char *text = nullptr;
+    if (name.empty() || slap_str2ad(name.c_str(), &ad, &text) != LDAP_SUCCESS) return nullptr;
+    return ad;
+}
+
 }  // namespace
+
+void rebuild_resolved(Info *ti) {
+    static unsigned long generation = 0;
+    Resolved r;
+    r.windows = ti->ti_config.effective_windows();
+    for (const WindowDef &w : r.windows) {
+        std::array<AttributeDescription *, 4> ads{};
+        for (Metric m : kAllMetrics)
+            ads[static_cast<int>(m)] = find_ad(limit_attribute_name(ti->ti_config, w.name, m));
+        r.limit_ads.push_back(ads);
+    }
+    r.generic_limit = find_ad("tallyLimit");
+    r.policy_dn = find_ad("tallyPolicyDN");
+    r.generation = ++generation;
+    ti->ti_resolved = std::move(r);
+}
 
 int config_register() {
     g_overlay.on_bi.bi_cf_ocs = g_ocs;

@@ -14,13 +14,6 @@ namespace tally::overlay {
 
 namespace {
 
-AttributeDescription *find_ad(const std::string &name) {
-    AttributeDescription *ad = nullptr;
-    const char *text = nullptr;
-    if (name.empty() || slap_str2ad(name.c_str(), &ad, &text) != LDAP_SUCCESS) return nullptr;
-    return ad;
-}
-
 std::string_view view(const struct berval &bv) { return {bv.bv_val, bv.bv_len}; }
 
 template <typename T, typename Decode>
@@ -86,30 +79,27 @@ StoredState read_state(Entry *e) {
     return st;
 }
 
-LimitSet read_limits(const OverlayConfig &cfg, Entry *e) {
+LimitSet read_limits(const Resolved &r, Entry *e) {
     LimitSet set;
     if (!e) return set;
     // The generic form first, so that the dedicated attributes override it.
-    if (AttributeDescription *generic = find_ad("tallyLimit")) {
-        if (Attribute *a = attr_find(e->e_attrs, generic)) {
-            for (unsigned i = 0; i < a->a_numvals; ++i) {
-                std::string w;
-                Metric m;
-                LimitValue v;
-                if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
-                    Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyLimit \"%s\" on \"%s\"\n",
-                          a->a_vals[i].bv_val, e->e_name.bv_val);
-                    continue;
-                }
-                set.set(w, m, v);
+    if (Attribute *a = r.generic_limit ? attr_find(e->e_attrs, r.generic_limit) : nullptr) {
+        for (unsigned i = 0; i < a->a_numvals; ++i) {
+            std::string w;
+            Metric m;
+            LimitValue v;
+            if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
+                Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyLimit \"%s\" on \"%s\"\n",
+                      a->a_vals[i].bv_val, e->e_name.bv_val);
+                continue;
             }
+            set.set(w, m, v);
         }
     }
-    for (const WindowDef &w : cfg.effective_windows()) {
+    for (std::size_t wi = 0; wi < r.windows.size(); ++wi) {
         for (Metric m : kAllMetrics) {
-            AttributeDescription *ad = find_ad(limit_attribute_name(cfg, w.name, m));
-            if (!ad) continue;
-            Attribute *a = attr_find(e->e_attrs, ad);
+            AttributeDescription *ad = r.limit_ads[wi][static_cast<int>(m)];
+            Attribute *a = ad ? attr_find(e->e_attrs, ad) : nullptr;
             if (!a || a->a_numvals == 0) continue;
             auto v = parse_limit_value(view(a->a_vals[0]));
             if (!v) {
@@ -117,17 +107,15 @@ LimitSet read_limits(const OverlayConfig &cfg, Entry *e) {
                       ad->ad_cname.bv_val, a->a_vals[0].bv_val, e->e_name.bv_val);
                 continue;
             }
-            set.set(w.name, m, *v);
+            set.set(r.windows[wi].name, m, *v);
         }
     }
     return set;
 }
 
-std::string read_policy_dn(Entry *e) {
-    static AttributeDescription *ad = nullptr;
-    if (!ad) ad = find_ad("tallyPolicyDN");
-    if (!e || !ad) return {};
-    Attribute *a = attr_find(e->e_attrs, ad);
+std::string read_policy_dn(const Resolved &r, Entry *e) {
+    if (!e || !r.policy_dn) return {};
+    Attribute *a = attr_find(e->e_attrs, r.policy_dn);
     if (!a || a->a_numvals == 0) return {};
     return std::string(view(a->a_nvals[0]));
 }

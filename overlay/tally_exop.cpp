@@ -56,6 +56,27 @@ std::int64_t now_seconds() {
     return static_cast<std::int64_t>(time(nullptr));
 }
 
+/* current_periods - the period of every window at now. Formatting dates is
+ * the costliest part of a charge, so each thread keeps the last minute's
+ * answer: no allowed pattern conversion is finer than a minute. */
+const std::vector<std::string> &current_periods(const Info *ti, std::int64_t now) {
+    thread_local struct {
+        const Info *info = nullptr;
+        unsigned long generation = 0;
+        std::int64_t minute = -1;
+        std::vector<std::string> periods;
+    } cache;
+    std::int64_t minute = now / 60;
+    if (cache.info != ti || cache.generation != ti->ti_resolved.generation || cache.minute != minute) {
+        cache.periods.clear();
+        for (const WindowDef &w : ti->ti_resolved.windows) cache.periods.push_back(ti->ti_zone->period_of(w, now));
+        cache.info = ti;
+        cache.generation = ti->ti_resolved.generation;
+        cache.minute = minute;
+    }
+    return cache.periods;
+}
+
 /* Locker - the instance mutex for the read-decide-write of one account */
 class Locker {
 public:
@@ -118,11 +139,12 @@ bool authorized(Operation *op, SlapReply *rs, Entry *e, AttributeDescription *ad
 }
 
 /* limits_of - the four levels: account, its policy, its parent's policy, defaults */
-LimitLevels limits_of(Operation *op, slap_overinst *on, const OverlayConfig &cfg, Entry *account) {
+LimitLevels limits_of(Operation *op, slap_overinst *on, const Info *ti, Entry *account) {
+    const Resolved &cfg = ti->ti_resolved;
     LimitLevels levels;
     levels.account = read_limits(cfg, account);
-    levels.defaults = cfg.defaults;
-    std::string policy = read_policy_dn(account);
+    levels.defaults = ti->ti_config.defaults;
+    std::string policy = read_policy_dn(cfg, account);
     if (!policy.empty()) {
         struct berval pdn = {policy.size(), policy.data()};
         Fetched p(op, on, &pdn);
@@ -136,7 +158,7 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, const OverlayConfig &cfg
         std::string parent_policy;
         {
             Fetched pe(op, on, &parent);
-            if (pe.get()) parent_policy = read_policy_dn(pe.get());
+            if (pe.get()) parent_policy = read_policy_dn(cfg, pe.get());
         }
         if (!parent_policy.empty()) {
             struct berval pdn = {parent_policy.size(), parent_policy.data()};
@@ -167,33 +189,45 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     policy.charge_id_max = cfg.charge_id_max;
     policy.own_sid = 0;
 
-    ChargePlan plan;
+    // Authorization and limits need no lock: nothing a charge writes changes
+    // them. Only reading the counters, deciding and writing run under the
+    // instance mutex, so concurrent charges wait for as little as possible.
+    StoredState stored;
+    LimitLevels levels;
     {
+        Fetched account(op, on, &op->o_req_ndn);
+        if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+        if (req.mode == Mode::check) {
+            if (!authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")) return rs->sr_err;
+            stored = read_state(account.get());  // a check reads without the lock: it writes nothing
+        } else if (!authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging")) {
+            return rs->sr_err;
+        }
+        levels = limits_of(op, on, ti, account.get());
+    }
+    std::int64_t now = now_seconds();
+    std::vector<CurrentWindow> windows;
+    const std::vector<std::string> &periods = current_periods(ti, now);
+    for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi) {
+        const WindowDef &w = ti->ti_resolved.windows[wi];
+        CurrentWindow cw;
+        cw.name = w.name;
+        cw.period = periods[wi];
+        for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, w.name, m);
+        windows.push_back(std::move(cw));
+    }
+
+    ChargePlan plan;
+    if (req.mode == Mode::check) {
+        plan = plan_charge(windows, stored, req, policy, now);
+    } else {
         Locker lock(ti);
-        StoredState stored;
-        LimitLevels levels;
         {
-            // Entries are released before the write: back-mdb must not see a
-            // read transaction of this thread still open when the write begins.
+            // Released before the write: back-mdb must not see a read
+            // transaction of this thread still open when the write begins.
             Fetched account(op, on, &op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-            if (req.mode == Mode::check) {
-                if (!authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage"))
-                    return rs->sr_err;
-            } else if (!authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging")) {
-                return rs->sr_err;
-            }
             stored = read_state(account.get());
-            levels = limits_of(op, on, cfg, account.get());
-        }
-        std::int64_t now = now_seconds();
-        std::vector<CurrentWindow> windows;
-        for (const WindowDef &w : cfg.effective_windows()) {
-            CurrentWindow cw;
-            cw.name = w.name;
-            cw.period = ti->ti_zone->period_of(w, now);
-            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, w.name, m);
-            windows.push_back(std::move(cw));
         }
         plan = plan_charge(windows, stored, req, policy, now);
         if (plan.write) {
@@ -231,7 +265,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         }
         if (!req.window.empty()) {
             bool known = false;
-            for (const WindowDef &w : ti->ti_config.effective_windows()) known |= w.name == req.window;
+            for (const WindowDef &w : ti->ti_resolved.windows) known |= w.name == req.window;
             if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
         }
         StoredState fresh = plan_reset(stored, req.window);

@@ -21,21 +21,17 @@ bool is_counter(AttributeDescription *ad) {
 }
 
 /* is_limit_attribute - tallyLimit, or the attribute of any window and metric */
-bool is_limit_attribute(const OverlayConfig &cfg, AttributeDescription *ad, bool &generic) {
-    std::string_view name(ad->ad_cname.bv_val, ad->ad_cname.bv_len);
-    generic = strcasecmp(ad->ad_cname.bv_val, "tallyLimit") == 0;
+bool is_limit_attribute(const Resolved &r, AttributeDescription *ad, bool &generic) {
+    generic = ad == r.generic_limit;
     if (generic) return true;
-    for (const WindowDef &w : cfg.effective_windows())
-        for (Metric m : kAllMetrics) {
-            std::string attr = limit_attribute_name(cfg, w.name, m);
-            if (attr.size() == name.size() && strncasecmp(attr.c_str(), name.data(), name.size()) == 0)
-                return true;
-        }
+    for (const auto &ads : r.limit_ads)
+        for (AttributeDescription *x : ads)
+            if (x == ad) return true;
     return false;
 }
 
 /* check_values - nullopt when every value is a valid limit */
-std::optional<std::string> check_values(const OverlayConfig &cfg, AttributeDescription *ad, BerVarray vals) {
+std::optional<std::string> check_values(const Resolved &cfg, AttributeDescription *ad, BerVarray vals) {
     bool generic = false;
     if (!vals || !is_limit_attribute(cfg, ad, generic)) return std::nullopt;
     for (int i = 0; vals[i].bv_val; ++i) {
@@ -72,7 +68,7 @@ Info *info_of(Operation *op) {
 int guard_modify(Operation *op, SlapReply *rs) {
     if (be_isupdate(op)) return SLAP_CB_CONTINUE;
     try {
-        const OverlayConfig &cfg = info_of(op)->ti_config;
+        const Resolved &cfg = info_of(op)->ti_resolved;
         for (Modifications *m = op->orm_modlist; m; m = m->sml_next) {
             if (m->sml_flags & SLAP_MOD_INTERNAL) continue;
             if (is_counter(m->sml_desc))
@@ -91,7 +87,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
 int guard_add(Operation *op, SlapReply *rs) {
     if (be_isupdate(op)) return SLAP_CB_CONTINUE;
     try {
-        const OverlayConfig &cfg = info_of(op)->ti_config;
+        const Resolved &cfg = info_of(op)->ti_resolved;
         for (Attribute *a = op->ora_e->e_attrs; a; a = a->a_next) {
             if (is_counter(a->a_desc))
                 return refuse(op, rs, std::string(a->a_desc->ad_cname.bv_val) +

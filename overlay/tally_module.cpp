@@ -81,6 +81,7 @@ int db_init(BackendDB *be, ConfigReply *cr) {
     }
     ldap_pvt_thread_mutex_init(&ti->ti_mutex);
     on->on_bi.bi_private = ti;
+    rebuild_resolved(ti);
     return 0;
 }
 
@@ -91,6 +92,7 @@ int db_open(BackendDB *be, ConfigReply *cr) {
         snprintf(cr->msg, sizeof(cr->msg), "tally: no usable time zone; set tally-timezone");
         return 1;
     }
+    rebuild_resolved(ti);  // the schema is complete now
     return 0;
 }
 

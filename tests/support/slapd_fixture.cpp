@@ -219,7 +219,7 @@ void Slapd::start() {
     std::string clock = dir_ + "/clock";
     pid_ = fork();
     if (pid_ == 0) {
-        setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);
+        if (opt_.controllable_clock) setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);
         int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);

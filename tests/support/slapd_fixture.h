@@ -39,6 +39,7 @@ struct SlapdOptions {
     bool sample_acl = true;                // slapd-conf/acl-example.conf's rules
     std::string module_path;               // default: the built tally.so
     std::string extra_database_config;     // more lines for the mdb database
+    bool controllable_clock = true;        // set TALLY_CLOCK_FILE (benchmarks turn it off)
 };
 
 /* source_path - a path inside the source tree */

@@ -1,0 +1,172 @@
+/* charge_bench - charge operations per second against a plain LDAP modify
+ *
+ * SYNOPSIS
+ *   charge_bench [--seconds S] [--rounds R] [--markdown FILE]
+ *
+ * DESCRIPTION
+ *   Starts two private slapd instances with tally.so on loopback (one with
+ *   fsync on every commit, one with dbnosync), and in each runs, alternating
+ *   and for several rounds because the machine is shared and noisy:
+ *     charge  the Tally charge extended operation (as the milter's service
+ *             identity, through the ACLs), one account, always accepted
+ *     modify  a plain LDAP modify replacing one attribute of the same entry
+ *             (as rootdn): one LMDB write, the physical limit here
+ *   at 1 and 8 connections. Reports the median throughput and latency
+ *   percentiles of the rounds, and the charge/modify ratio.
+ */
+#include "slapd_fixture.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace tally;
+using namespace tally::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string kAccount = "uid=alice,ou=people,dc=example,dc=com";
+
+struct Result {
+    double ops_per_sec = 0;
+    double p50_ms = 0;
+    double p99_ms = 0;
+    long errors = 0;
+};
+
+double percentile(std::vector<double> &v, double p) {
+    if (v.empty()) return 0;
+    std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return v[k];
+}
+
+Result run(const Slapd &s, const std::string &kind, int conns, double seconds) {
+    std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
+    std::atomic<long> errors{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<client::Connection>> cs;
+    for (int i = 0; i < conns; ++i)
+        cs.push_back(kind == "charge" ? s.connect(kServiceDn, kPassword) : s.connect());
+    auto end = Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+    for (int t = 0; t < conns; ++t) {
+        threads.emplace_back([&, t] {
+            auto &c = *cs[static_cast<std::size_t>(t)];
+            auto &l = lat[static_cast<std::size_t>(t)];
+            long n = 0;
+            while (!go) std::this_thread::yield();
+            while (Clock::now() < end) {
+                auto t0 = Clock::now();
+                bool ok;
+                if (kind == "charge") {
+                    ChargeRequest r;
+                    r.account = kAccount;
+                    r.recipients = 2;
+                    r.bytes = 2048;
+                    auto out = client::charge(c, r);
+                    ok = out.ldap.code == LDAP_SUCCESS && out.response.verdict == Verdict::accepted;
+                } else {
+                    ok = ldap_modify(c, kAccount, LDAP_MOD_REPLACE, "description",
+                                     {"bench " + std::to_string(t) + " " + std::to_string(n++)}) == LDAP_SUCCESS;
+                }
+                l.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+                if (!ok) ++errors;
+            }
+        });
+    }
+    auto start = Clock::now();
+    go = true;
+    for (auto &th : threads) th.join();
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> all;
+    for (auto &l : lat) all.insert(all.end(), l.begin(), l.end());
+    Result r;
+    r.ops_per_sec = static_cast<double>(all.size()) / elapsed;
+    r.p50_ms = percentile(all, 0.50);
+    r.p99_ms = percentile(all, 0.99);
+    r.errors = errors;
+    return r;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    double seconds = 3;
+    int rounds = 5;
+    std::string markdown;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
+        else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--markdown") && i + 1 < argc) markdown = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: charge_bench [--seconds S] [--rounds R] [--markdown FILE]\n");
+            return 2;
+        }
+    }
+    const char *overlay = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
+                          "tally-default-limit day messages unlimited\n";
+    std::map<std::string, std::vector<Result>> results;  // "sync/kind/conns"
+    std::vector<std::unique_ptr<Slapd>> servers;
+    for (bool nosync : {false, true}) {
+        SlapdOptions o;
+        o.overlay_config = overlay;
+        o.nosync = nosync;
+        o.controllable_clock = false;
+        servers.push_back(std::make_unique<Slapd>(o));
+        servers.back()->start();
+    }
+    for (int round = 0; round < rounds; ++round) {
+        for (std::size_t si = 0; si < servers.size(); ++si) {
+            std::string sync = si == 0 ? "fsync" : "dbnosync";
+            for (int conns : {1, 8}) {
+                for (const char *kind : {"charge", "modify"}) {
+                    Result r = run(*servers[si], kind, conns, seconds);
+                    std::fprintf(stderr, "round %d %-8s %-6s %d conn: %8.0f ops/s p50 %.2f ms p99 %.2f ms errors %ld\n",
+                                 round + 1, sync.c_str(), kind, conns, r.ops_per_sec, r.p50_ms, r.p99_ms, r.errors);
+                    results[sync + "/" + kind + "/" + std::to_string(conns)].push_back(r);
+                }
+            }
+        }
+    }
+    std::string md = "| durability | connections | charge ops/s | modify ops/s | ratio | charge p50 ms | charge p99 ms "
+                     "| modify p50 ms | modify p99 ms | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    bool ok = true;
+    for (const char *sync : {"fsync", "dbnosync"}) {
+        for (int conns : {1, 8}) {
+            auto &c = results[std::string(sync) + "/charge/" + std::to_string(conns)];
+            auto &m = results[std::string(sync) + "/modify/" + std::to_string(conns)];
+            auto med = [](const std::vector<Result> &v, double Result::*f) {
+                std::vector<double> x;
+                for (auto &r : v) x.push_back(r.*f);
+                return median(x);
+            };
+            long errs = 0;
+            for (auto &r : c) errs += r.errors;
+            for (auto &r : m) errs += r.errors;
+            double cops = med(c, &Result::ops_per_sec), mops = med(m, &Result::ops_per_sec);
+            char line[512];
+            std::snprintf(line, sizeof line, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %ld |\n", sync,
+                          conns, cops, mops, mops > 0 ? cops / mops : 0, med(c, &Result::p50_ms),
+                          med(c, &Result::p99_ms), med(m, &Result::p50_ms), med(m, &Result::p99_ms), errs);
+            md += line;
+            if (errs) ok = false;
+        }
+    }
+    std::printf("%s", md.c_str());
+    if (!markdown.empty()) std::ofstream(markdown) << md;
+    return ok ? 0 : 1;
+}
