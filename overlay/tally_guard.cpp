@@ -7,7 +7,7 @@
  *   refuses storing the ACL pseudo-attributes tallyCharge and tallyReset.
  *   Limit values are checked here so that a typo ("5OO") is refused with
  *   a clear message instead of silently meaning "inherit".
- *   Replication (the update DN, syncrepl) passes untouched.
+ *   Replication (syncrepl on a consumer, the update DN) passes untouched.
  */
 #include "tally.h"
 
@@ -66,7 +66,7 @@ Info *info_of(Operation *op) {
 }  // namespace
 
 int guard_modify(Operation *op, SlapReply *rs) {
-    if (be_isupdate(op)) return SLAP_CB_CONTINUE;
+    if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
         for (Modifications *m = op->orm_modlist; m; m = m->sml_next) {
@@ -85,7 +85,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
 }
 
 int guard_add(Operation *op, SlapReply *rs) {
-    if (be_isupdate(op)) return SLAP_CB_CONTINUE;
+    if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
         for (Attribute *a = op->ora_e->e_attrs; a; a = a->a_next) {

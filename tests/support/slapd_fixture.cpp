@@ -54,15 +54,16 @@ void write_file(const std::string &path, const std::string &text) {
     if (!f) throw std::runtime_error("cannot write " + path);
 }
 
-std::string read_file(const std::string &path) {
+}  // namespace
+
+std::string read_text(const std::string &path) {
     std::ifstream f(path);
     std::stringstream s;
     s << f.rdbuf();
     return s.str();
 }
 
-/* run - a command with its output in a file; returns the exit status */
-int run(const std::vector<std::string> &argv, const std::string &out_path) {
+int run_command(const std::vector<std::string> &argv, const std::string &out_path) {
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -80,6 +81,8 @@ int run(const std::vector<std::string> &argv, const std::string &out_path) {
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
+
+namespace {
 
 bool wait_exit(pid_t pid, std::chrono::milliseconds limit) {
     auto end = std::chrono::steady_clock::now() + limit;
@@ -164,12 +167,14 @@ userPassword: secret
 )";
 }
 
-Slapd::Slapd(SlapdOptions o) : opt_(std::move(o)) {
+Slapd::Slapd(SlapdOptions o) : Slapd(0, std::move(o)) {}
+
+Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     char tmpl[] = "/tmp/tally-slapd-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     fs::create_directories(dir_ + "/db");
-    port_ = free_loopback_port();
+    port_ = port ? port : free_loopback_port();
     if (opt_.module_path.empty()) opt_.module_path = TALLY_MODULE_PATH;
 
     std::ostringstream conf;
@@ -179,7 +184,7 @@ Slapd::Slapd(SlapdOptions o) : opt_(std::move(o)) {
             "include /etc/ldap/schema/nis.schema\n"
          << "include " << source_path("schema/tally.schema") << "\n";
     for (const auto &s : opt_.schema_files) conf << "include " << s << "\n";
-    conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n";
+    conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n" << opt_.extra_modules;
     if (opt_.with_overlay) conf << "moduleload " << opt_.module_path << "\n";
     conf << "pidfile " << dir_ << "/slapd.pid\n"
          << "database config\nrootdn " << kConfigDn << "\nrootpw " << kRootPw << "\n"
@@ -191,9 +196,16 @@ Slapd::Slapd(SlapdOptions o) : opt_(std::move(o)) {
     write_file(dir_ + "/slapd.conf", conf.str());
     write_file(dir_ + "/data.ldif", sample_ldif() + "\n" + opt_.data_ldif);
     set_clock(static_cast<std::int64_t>(time(nullptr)));
-    if (run({"/usr/sbin/slapadd", "-q", "-f", dir_ + "/slapd.conf", "-l", dir_ + "/data.ldif"},
-            dir_ + "/slapadd.log") != 0)
-        throw std::runtime_error("slapadd failed: " + read_file(dir_ + "/slapadd.log"));
+    if (opt_.load_sample &&
+        run_command({"/usr/sbin/slapadd", "-q", "-f", dir_ + "/slapd.conf", "-l", dir_ + "/data.ldif"},
+                    dir_ + "/slapadd.log") != 0)
+        throw std::runtime_error("slapadd failed: " + read_text(dir_ + "/slapadd.log"));
+    if (opt_.config_dir) {
+        fs::create_directories(dir_ + "/slapd.d");
+        if (run_command({"/usr/sbin/slaptest", "-f", dir_ + "/slapd.conf", "-F", dir_ + "/slapd.d"},
+                        dir_ + "/slaptest.log") != 0)
+            throw std::runtime_error("slaptest conversion failed: " + read_text(dir_ + "/slaptest.log"));
+    }
 }
 
 Slapd::~Slapd() {
@@ -226,8 +238,9 @@ void Slapd::start() {
             dup2(fd, 2);
         }
         std::string h = uri();
-        std::string conf = dir_ + "/slapd.conf";
-        execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), "-f", conf.c_str(), "-d", "256", (char *)nullptr);
+        std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
+        execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), opt_.config_dir ? "-F" : "-f", conf.c_str(), "-d", "256",
+              (char *)nullptr);
         _exit(127);
     }
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -264,7 +277,7 @@ void Slapd::kill_hard() {
     pid_ = -1;
 }
 
-std::string Slapd::log() const { return read_file(dir_ + "/slapd.log"); }
+std::string Slapd::log() const { return read_text(dir_ + "/slapd.log"); }
 
 std::unique_ptr<client::Connection> Slapd::connect(const std::string &dn, const std::string &pw) const {
     client::ConnectOptions o;

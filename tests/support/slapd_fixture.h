@@ -40,6 +40,9 @@ struct SlapdOptions {
     std::string module_path;               // default: the built tally.so
     std::string extra_database_config;     // more lines for the mdb database
     bool controllable_clock = true;        // set TALLY_CLOCK_FILE (benchmarks turn it off)
+    bool config_dir = false;               // convert to cn=config (slapd.d) and start with -F
+    std::string extra_modules;             // e.g. "moduleload syncprov\n"
+    bool load_sample = true;               // false: an empty database (a replica filled by syncrepl)
 };
 
 /* source_path - a path inside the source tree */
@@ -48,9 +51,17 @@ std::string source_path(const std::string &relative);
 /* free_loopback_port - a TCP port on 127.0.0.1 nobody listens on now */
 int free_loopback_port();
 
+/* run_command - run argv[0] with its output appended to out_path; the exit status */
+int run_command(const std::vector<std::string> &argv, const std::string &out_path);
+
+/* read_text - a whole file */
+std::string read_text(const std::string &path);
+
 class Slapd {
 public:
     explicit Slapd(SlapdOptions o = {});
+    /* Slapd(port, o) - on a given port, e.g. one a consumer's syncrepl already names */
+    Slapd(int port, SlapdOptions o);
     ~Slapd();
     Slapd(const Slapd &) = delete;
     Slapd &operator=(const Slapd &) = delete;
@@ -63,6 +74,7 @@ public:
     const std::string &dir() const { return dir_; }
     std::string log() const;
     pid_t pid() const { return pid_; }
+    int port() const { return port_; }
 
     /* connect - a bound connection (dn empty: anonymous) */
     std::unique_ptr<client::Connection> connect(const std::string &dn = kRootDn,

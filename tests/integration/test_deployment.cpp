@@ -1,0 +1,211 @@
+// How the overlay is deployed: version check at load, cn=config (slapd.d) and
+// the schema LDIF, read-only replicas, and tallyctl against a real slapd.
+#include "slapd_fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace tally;
+using namespace tally::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+
+/* TempDir - a directory removed at scope exit */
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/tally-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+/* tallyctl - run the built tallyctl; output in *out, exit status returned */
+int tallyctl(const std::vector<std::string> &args, std::string *out) {
+    TempDir d;
+    std::vector<std::string> argv = {TALLY_TALLYCTL_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    int rc = run_command(argv, d.path + "/out");
+    *out = read_text(d.path + "/out");
+    return rc;
+}
+
+}  // namespace
+
+TEST_CASE("a module built for another slapd version refuses to load, saying why", "[integration][deploy]") {
+    TempDir d;
+    std::ofstream(d.path + "/slapd.conf") << "include /etc/ldap/schema/core.schema\n"
+                                             "modulepath /usr/lib/ldap\n"
+                                             "moduleload "
+                                          << TALLY_WRONG_MODULE_PATH << "\n";
+    int rc = run_command({"/usr/sbin/slaptest", "-f", d.path + "/slapd.conf", "-u"}, d.path + "/out");
+    std::string out = read_text(d.path + "/out");
+    CHECK(rc != 0);
+    CHECK_THAT(out, Catch::Contains("built for slapd 0.0.0-test"));
+    CHECK_THAT(out, Catch::Contains("rebuild Tally against this slapd"));
+}
+
+TEST_CASE("cn=config: the overlay runs from slapd.d and changes persist", "[integration][deploy][config]") {
+    SlapdOptions o;
+    o.config_dir = true;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-default-limit day messages 2\n";
+    Slapd s(o);
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+    auto cfg = s.connect(kConfigDn, kRootPw);
+    const std::string overlay_dn = "olcOverlay={0}tally,olcDatabase={1}mdb,cn=config";
+    REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyDefaultLimit", {"day messages 3"}) ==
+            LDAP_SUCCESS);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    s.stop();
+    s.start();  // the new limit was written to slapd.d
+    auto svc2 = s.connect(kServiceDn, kPassword);
+    auto r = charge_one(*svc2, kAlice);
+    CHECK(r.response.verdict == Verdict::refused);
+    CHECK(r.response.exceeded->limit == 3);
+}
+
+TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][deploy]") {
+    TempDir d;
+    int port = free_loopback_port();
+    std::ofstream(d.path + "/slapd.conf") << "include /etc/ldap/schema/core.schema\n"
+                                             "include /etc/ldap/schema/cosine.schema\n"
+                                             "include /etc/ldap/schema/inetorgperson.schema\n"
+                                             "database config\nrootdn cn=admin,cn=config\nrootpw secret\n";
+    fs::create_directories(d.path + "/slapd.d");
+    REQUIRE(run_command({"/usr/sbin/slaptest", "-f", d.path + "/slapd.conf", "-F", d.path + "/slapd.d"},
+                        d.path + "/log") == 0);
+    std::string uri = "ldap://127.0.0.1:" + std::to_string(port) + "/";
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/sbin/slapd", "slapd", "-h", uri.c_str(), "-F", (d.path + "/slapd.d").c_str(), "-d", "0",
+              (char *)nullptr);
+        _exit(127);
+    }
+    struct Stop {
+        pid_t pid;
+        ~Stop() {
+            kill(pid, SIGTERM);
+            waitpid(pid, nullptr, 0);
+        }
+    } stop{pid};
+    std::unique_ptr<client::Connection> c;
+    for (int i = 0; i < 100 && !c; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        client::ConnectOptions co;
+        co.uri = uri;
+        co.bind_dn = "cn=admin,cn=config";
+        co.password = "secret";
+        std::string err;
+        c = client::Connection::open(co, &err);
+    }
+    REQUIRE(c);
+    int rc = run_command({"/usr/bin/ldapadd", "-x", "-H", uri, "-D", "cn=admin,cn=config", "-w", "secret", "-f",
+                          source_path("schema/tally.ldif")},
+                         d.path + "/ldapadd.log");
+    INFO(read_text(d.path + "/ldapadd.log"));
+    REQUIRE(rc == 0);
+    auto classes = ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcObjectClasses");
+    REQUIRE(classes.size() == 2);
+    CHECK_THAT(classes[0], Catch::Contains("tallyAccount"));
+    CHECK_THAT(classes[1], Catch::Contains("tallyPolicy"));
+    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 21);
+}
+
+TEST_CASE("a read-only replica answers usage, refers charges to the provider, and replicates counters",
+          "[integration][deploy][replica]") {
+    SlapdOptions p;
+    p.extra_modules = "moduleload syncprov\n";
+    p.extra_database_config = "index entryCSN,entryUUID eq\noverlay syncprov\n";
+    p.overlay_config = "tally-window day\ntally-timezone UTC\n";
+    Slapd provider(p);
+    provider.start();
+
+    SlapdOptions c;
+    c.load_sample = false;
+    c.overlay_config = p.overlay_config;
+    c.extra_database_config =
+        "syncrepl rid=001 provider=" + provider.uri() +
+        " type=refreshAndPersist searchbase=\"dc=example,dc=com\" bindmethod=simple"
+        " binddn=\"cn=admin,dc=example,dc=com\" credentials=secret retry=\"1 +\" attrs=\"*,+\"\n"
+        "updateref " + provider.uri() + "\n";
+    Slapd consumer(c);
+    consumer.start();
+
+    auto on_provider = provider.connect(kServiceDn, kPassword);
+    std::unique_ptr<client::Connection> on_consumer;
+    for (int i = 0; i < 100 && !on_consumer; ++i) {  // the service entry arrives by replication
+        try {
+            on_consumer = consumer.connect(kServiceDn, kPassword);
+        } catch (...) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    REQUIRE(on_consumer);
+    auto r = charge_one(*on_consumer, kAlice);
+    CHECK(r.ldap.code == LDAP_REFERRAL);
+    CHECK_THAT(r.ldap.referral, Catch::Contains(std::to_string(provider.port())));
+    ResetRequest reset{kAlice, ""};
+    CHECK(client::reset(*on_consumer, reset).code == LDAP_REFERRAL);
+
+    for (int i = 0; i < 3; ++i) REQUIRE(charge_one(*on_provider, kAlice).response.verdict == Verdict::accepted);
+    std::uint64_t seen = 0;
+    for (int i = 0; i < 100 && seen != 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        auto check = charge_one(*on_consumer, kAlice, 0, 0, "", Mode::check);
+        REQUIRE(check.ldap.code == LDAP_SUCCESS);
+        seen = used(check.response, "day");
+    }
+    CHECK(seen == 3);
+}
+
+TEST_CASE("tallyctl shows usage, charges and resets", "[integration][tallyctl]") {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-default-limit day messages 2\n";
+    Slapd s(o);
+    s.start();
+    TempDir d;
+    std::ofstream(d.path + "/pw") << "secret\n";
+    const std::vector<std::string> svc = {"-H", s.uri(), "-x", "-D", kServiceDn, "-y", d.path + "/pw"};
+    auto with = [](std::vector<std::string> a, const std::vector<std::string> &more) {
+        a.insert(a.end(), more.begin(), more.end());
+        return a;
+    };
+    std::string out;
+    CHECK(tallyctl(with(svc, {"charge", "-r", "3", "-b", "1000", "-i", "Q1", kAlice}), &out) == 0);
+    CHECK_THAT(out, Catch::Contains("verdict: accepted"));
+    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 0);
+    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 1);
+    CHECK_THAT(out, Catch::Contains("exceeded: day limit of 2 messages reached (usage 2)"));
+    CHECK(tallyctl(with(svc, {"usage", kAlice}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*day +[0-9-]+ +messages +2 +2 +0\\n(.|\\n)*"));
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*day +[0-9-]+ +byteRecipients +3000 +unlimited +-\\n(.|\\n)*"));
+    // the service may not reset; the operator may
+    CHECK(tallyctl(with(svc, {"reset", kAlice}), &out) == 2);
+    CHECK_THAT(out, Catch::Contains("Insufficient access"));
+    const std::vector<std::string> op = {"-H", s.uri(), "-x", "-D", kAdminDn, "-w", "secret"};
+    CHECK(tallyctl(with(op, {"reset", kAlice, "day"}), &out) == 0);
+    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 0);
+    // usage errors and unreachable servers exit 2 with a message
+    CHECK(tallyctl({"frobnicate"}, &out) == 2);
+    CHECK(tallyctl({"-H", "ldap://127.0.0.1:1/", "usage", kAlice}, &out) == 2);
+    CHECK_THAT(out, Catch::Contains("Can't contact LDAP server"));
+}
