@@ -130,6 +130,53 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 21);
 }
 
+TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "[integration][deploy][config]") {
+    SlapdOptions o;
+    o.config_dir = true;
+    o.with_overlay = false;
+    o.sample_acl = false;  // its rules name the module's attributes
+    Slapd s(o);
+    s.start();
+    auto cfg = s.connect(kConfigDn, kRootPw);
+    // the examples, with the module path of this build
+    std::string module = read_text(source_path("slapd-conf/tally-module.ldif"));
+    module.replace(module.rfind("olcModuleLoad: tally.so"), 23, std::string("olcModuleLoad: ") + TALLY_MODULE_PATH);
+    std::ofstream(s.dir() + "/module.ldif") << module;
+    for (const std::string &ldif : {s.dir() + "/module.ldif", source_path("slapd-conf/tally-overlay.ldif")}) {
+        int rc = run_command({"/usr/bin/ldapadd", "-x", "-H", s.uri(), "-D", kConfigDn, "-w", kRootPw, "-f", ldif},
+                             s.dir() + "/ldapadd.log");
+        INFO(read_text(s.dir() + "/ldapadd.log"));
+        REQUIRE(rc == 0);
+    }
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto r = charge_one(*svc, kAlice);
+    REQUIRE(r.ldap.code == LDAP_SUCCESS);
+    REQUIRE(r.response.windows.size() == 2);
+    CHECK(r.response.windows[0].window == "hour");
+    CHECK(r.response.windows[0].limits[0] == 100u);
+    CHECK(r.response.windows[1].limits[1] == 5000u);
+}
+
+TEST_CASE("the example slapd.conf is valid", "[integration][deploy]") {
+    TempDir d;
+    std::string conf = read_text(source_path("slapd-conf/slapd.conf"));
+    auto replace = [&](const std::string &from, const std::string &to) {
+        auto at = conf.find(from);
+        REQUIRE(at != std::string::npos);
+        conf.replace(at, from.size(), to);
+    };
+    replace("/usr/share/tally/schema/tally.schema", source_path("schema/tally.schema"));
+    replace("moduleload      tally.so", std::string("moduleload ") + TALLY_MODULE_PATH);
+    replace("/var/lib/ldap", d.path);
+    replace("/run/slapd/slapd.pid", d.path + "/slapd.pid");
+    replace("/run/slapd/slapd.args", d.path + "/slapd.args");
+    replace("/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
+    std::ofstream(d.path + "/slapd.conf") << conf;
+    int rc = run_command({"/usr/sbin/slaptest", "-u", "-f", d.path + "/slapd.conf"}, d.path + "/out");
+    INFO(read_text(d.path + "/out"));
+    CHECK(rc == 0);
+}
+
 TEST_CASE("a read-only replica answers usage, refers charges to the provider, and replicates counters",
           "[integration][deploy][replica]") {
     SlapdOptions p;
