@@ -37,12 +37,7 @@ void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &po
 }
 
 void prune_charge_ids(const ChargePolicy &policy, std::int64_t now, StoredState &st, bool &changed) {
-    auto expired = [&](const ChargeRecord &r) { return now - r.when > policy.charge_id_ttl; };
-    auto before = st.recent.size();
-    st.recent.erase(std::remove_if(st.recent.begin(), st.recent.end(), expired), st.recent.end());
-    if (st.recent.size() > policy.charge_id_max)
-        st.recent.erase(st.recent.begin(), st.recent.end() - static_cast<long>(policy.charge_id_max));
-    if (st.recent.size() != before) changed = true;
+    if (st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max)) changed = true;
 }
 
 Usage total_of(const StoredState &st, const CurrentWindow &w) {
@@ -65,8 +60,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
     const bool duplicate =
         !req.charge_id.empty() && req.mode != Mode::check &&
-        std::any_of(st.recent.begin(), st.recent.end(),
-                    [&](const ChargeRecord &r) { return r.id == req.charge_id; });
+        st.recent.contains(req.charge_id, now - policy.charge_id_ttl);
 
     // Find the first window and metric the message would push over its limit.
     std::optional<Exceeded> exceeded;
@@ -110,8 +104,8 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
             own->usage.add(add);
         }
         if (!req.charge_id.empty()) {
-            st.recent.push_back(ChargeRecord{now, req.charge_id});
-            if (st.recent.size() > policy.charge_id_max) st.recent.erase(st.recent.begin());
+            st.recent.add(now, req.charge_id);
+            st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
         }
         changed = true;
     }
@@ -128,6 +122,15 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     plan.write = apply && changed;
     plan.new_state = std::move(st);
     return plan;
+}
+
+bool rolls_over(const std::vector<CurrentWindow> &windows, const StoredState &stored, unsigned own_sid) {
+    for (const CounterValue &c : stored.usage) {
+        if (c.sid != own_sid) continue;
+        for (const CurrentWindow &w : windows)
+            if (w.name == c.window && w.period != c.period) return true;
+    }
+    return false;
 }
 
 StoredState plan_reset(const StoredState &stored, const std::string &window) {

@@ -30,7 +30,7 @@ namespace tally {
 struct StoredState {
     std::vector<CounterValue> usage;     // tallyUsage
     std::vector<CounterValue> history;   // tallyHistory
-    std::vector<ChargeRecord> recent;    // tallyRecentCharge
+    RecentCharges recent;                // tallyRecentCharge
     bool operator==(const StoredState &) const = default;
 };
 
@@ -44,8 +44,8 @@ struct ChargePolicy {
     unsigned own_sid = 0;
     bool accounting_only = false;       // count, never refuse
     std::size_t history_keep = 0;       // past periods kept per window
-    std::int64_t charge_id_ttl = 3600;  // seconds a charge id is remembered
-    std::size_t charge_id_max = 256;    // charge ids remembered per account
+    std::int64_t charge_id_ttl = 600;   // seconds a charge id is remembered
+    std::size_t charge_id_max = 16;     // charge ids remembered per account
 };
 
 struct ChargePlan {
@@ -57,6 +57,10 @@ struct ChargePlan {
 /* plan_charge - decide one request at time now */
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
                        const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now);
+
+/* rolls_over - whether a charge now moves counters of ours into the
+ * history (then the caller must supply the stored history) */
+bool rolls_over(const std::vector<CurrentWindow> &windows, const StoredState &stored, unsigned own_sid);
 
 /* plan_reset - the state after resetting one window (or all when window is
  * empty): the current counters of that window go, history stays */

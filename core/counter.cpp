@@ -73,17 +73,86 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
 
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
 
-std::string encode_charge_record(const ChargeRecord &r) {
-    return std::to_string(r.when) + " " + r.id;
+std::string encode_charge_records(const std::vector<ChargeRecord> &records) {
+    std::string s;
+    for (const ChargeRecord &r : records) {
+        if (!s.empty()) s += ' ';
+        s += std::to_string(r.when);
+        s += ':';
+        s += r.id;
+    }
+    return s;
 }
 
-std::optional<ChargeRecord> decode_charge_record(std::string_view text) {
-    auto tok = split_spaces(text);
-    if (tok.size() != 2 || !valid_charge_id(tok[1])) return std::nullopt;
-    ChargeRecord r;
-    if (!parse_uint(tok[0], r.when)) return std::nullopt;
-    r.id = std::string(tok[1]);
-    return r;
+std::vector<ChargeRecord> decode_charge_records(std::string_view text) {
+    std::vector<ChargeRecord> out;
+    for (std::string_view tok : split_spaces(text)) {
+        auto colon = tok.find(':');
+        ChargeRecord r;
+        if (colon == std::string_view::npos || !parse_uint(tok.substr(0, colon), r.when)) continue;
+        std::string_view id = tok.substr(colon + 1);
+        if (!valid_charge_id(id)) continue;
+        r.id = std::string(id);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+namespace {
+/* for_each_record - calls f(when, id, token) for each well-formed record */
+template <typename F>
+void for_each_record(std::string_view raw, F f) {
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        while (i < raw.size() && raw[i] == ' ') ++i;
+        std::size_t j = raw.find(' ', i);
+        if (j == std::string_view::npos) j = raw.size();
+        std::string_view tok = raw.substr(i, j - i);
+        auto colon = tok.find(':');
+        std::int64_t when = 0;
+        if (!tok.empty() && colon != std::string_view::npos && parse_uint(tok.substr(0, colon), when) &&
+            valid_charge_id(tok.substr(colon + 1)))
+            f(when, tok.substr(colon + 1), tok);
+        i = j;
+    }
+}
+}  // namespace
+
+std::size_t RecentCharges::size() const {
+    std::size_t n = 0;
+    for_each_record(raw_, [&](std::int64_t, std::string_view, std::string_view) { ++n; });
+    return n;
+}
+
+bool RecentCharges::contains(std::string_view id, std::int64_t since) const {
+    bool found = false;
+    for_each_record(raw_, [&](std::int64_t when, std::string_view rid, std::string_view) {
+        found |= rid == id && when >= since;
+    });
+    return found;
+}
+
+bool RecentCharges::prune(std::int64_t since, std::size_t max) {
+    std::vector<std::string_view> keep;
+    for_each_record(raw_, [&](std::int64_t when, std::string_view, std::string_view tok) {
+        if (when >= since) keep.push_back(tok);
+    });
+    if (keep.size() > max) keep.erase(keep.begin(), keep.end() - static_cast<long>(max));
+    std::string out;
+    for (std::string_view t : keep) {
+        if (!out.empty()) out += ' ';
+        out += t;
+    }
+    if (out == raw_) return false;
+    raw_ = std::move(out);
+    return true;
+}
+
+void RecentCharges::add(std::int64_t when, std::string_view id) {
+    if (!raw_.empty()) raw_ += ' ';
+    raw_ += std::to_string(when);
+    raw_ += ':';
+    raw_ += id;
 }
 
 }  // namespace tally

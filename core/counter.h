@@ -12,9 +12,10 @@
  *   tallyHistory holds values of the same form for past periods.
  *
  *   tallyRecentCharge remembers accepted charge ids for a bounded time so a
- *   repeated charge is not counted twice:
+ *   repeated charge is not counted twice, oldest first, in one value (one
+ *   value is far cheaper for back-mdb to rewrite than dozens):
  *
- *     tallyRecentCharge: 1795000000 4XbT2c1NqVz
+ *     tallyRecentCharge: 1795000000:4XbT2c1NqVz 1795000003:4XbT2c1NqW0
  */
 #pragma once
 
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tally {
 
@@ -50,7 +52,31 @@ struct ChargeRecord {
 /* valid_charge_id - 1..128 printable ASCII characters, no spaces */
 bool valid_charge_id(std::string_view id);
 
-std::string encode_charge_record(const ChargeRecord &r);
-std::optional<ChargeRecord> decode_charge_record(std::string_view text);
+/* RecentCharges - the tallyRecentCharge value, worked on in place: a charge
+ * only asks "seen?" and appends, so the value is scanned, not decoded */
+class RecentCharges {
+public:
+    RecentCharges() = default;
+    explicit RecentCharges(std::string raw) : raw_(std::move(raw)) {}
+    const std::string &raw() const { return raw_; }
+    bool empty() const { return raw_.empty(); }
+    std::size_t size() const;
+    /* contains - id was accepted at or after since */
+    bool contains(std::string_view id, std::int64_t since) const;
+    /* prune - drop records older than since, then the oldest beyond max; true if any went */
+    bool prune(std::int64_t since, std::size_t max);
+    /* add - append one record (the caller prunes) */
+    void add(std::int64_t when, std::string_view id);
+    bool operator==(const RecentCharges &) const = default;
+
+private:
+    std::string raw_;  // "EPOCH:ID EPOCH:ID ...", oldest first
+};
+
+/* encode_charge_records - "EPOCH:ID EPOCH:ID ..." */
+std::string encode_charge_records(const std::vector<ChargeRecord> &r);
+/* decode_charge_records - malformed tokens are skipped (a damaged value
+ * costs a few remembered ids, never a charge) */
+std::vector<ChargeRecord> decode_charge_records(std::string_view text);
 
 }  // namespace tally

@@ -11,8 +11,8 @@
  *   tally-limit-attribute WINDOW METRIC ATTRIBUTE           (several)
  *   tally-history N                       (past periods kept per window; default 3)
  *   tally-accounting-only on|off          (default off)
- *   tally-charge-id-ttl SECONDS           (default 86400)
- *   tally-charge-id-max N                 (per account; default 256)
+ *   tally-charge-id-ttl SECONDS           (default 600)
+ *   tally-charge-id-max N                 (per account; default 16)
  */
 #pragma once
 
@@ -35,8 +35,8 @@ struct OverlayConfig {
     std::map<std::pair<std::string, Metric>, std::string> limit_attributes;  // overrides
     std::size_t history = 3;
     bool accounting_only = false;
-    std::int64_t charge_id_ttl = 86400;
-    std::size_t charge_id_max = 256;
+    std::int64_t charge_id_ttl = 600;
+    std::size_t charge_id_max = 16;
 
     /* effective_windows - the configured windows, or the default */
     std::vector<WindowDef> effective_windows() const;

@@ -22,6 +22,7 @@
 
 #include <array>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,36 @@ struct Resolved {
     unsigned long generation = 0;                                    // changes with every rebuild
 };
 
+/* ParentPolicyCache - which policy a parent (domain) entry names. Every
+ * charge would otherwise read the parent entry; parents change rarely and
+ * every change of one passes this overlay (tally_guard.cpp forgets it), so
+ * the cache is exact; the lifetime only bounds what a change made behind
+ * slapd's back (slapadd, slapmodify) can leave stale. */
+class ParentPolicyCache {
+public:
+    static constexpr std::int64_t kLifetime = 300;
+    static constexpr std::size_t kMaxEntries = 100000;
+    ParentPolicyCache() { ldap_pvt_thread_mutex_init(&mutex_); }
+    ~ParentPolicyCache() { ldap_pvt_thread_mutex_destroy(&mutex_); }
+    ParentPolicyCache(const ParentPolicyCache &) = delete;
+    ParentPolicyCache &operator=(const ParentPolicyCache &) = delete;
+
+    std::optional<std::string> get(const std::string &parent, std::int64_t now);
+    void put(const std::string &parent, const std::string &policy, std::int64_t now);
+    void forget(const std::string &dn);
+
+private:
+    ldap_pvt_thread_mutex_t mutex_;
+    std::unordered_map<std::string, std::pair<std::string, std::int64_t>> map_;
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
     ldap_pvt_thread_mutex_t ti_mutex;  // serialises read-decide-write of every charge and reset
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
+    ParentPolicyCache ti_parents;      // parent entry -> the policy it names
 };
 
 /* rebuild_resolved - refresh ti_resolved from ti_config (tally_config.cpp);
@@ -65,7 +90,9 @@ extern slap_overinst g_overlay;
 int config_register();
 
 /* tally_entry.cpp */
-StoredState read_state(Entry *e);
+/* read_state - counters and recent charge ids; the history only when
+ * with_history (it is needed only when a period rolls over) */
+StoredState read_state(Entry *e, bool with_history);
 LimitSet read_limits(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
 std::string read_policy_dn(const Resolved &r, Entry *e);
@@ -80,5 +107,6 @@ int overlay_extended(Operation *op, SlapReply *rs);
 /* tally_guard.cpp */
 int guard_modify(Operation *op, SlapReply *rs);
 int guard_add(Operation *op, SlapReply *rs);
+int guard_response(Operation *op, SlapReply *rs);
 
 }  // namespace tally::overlay

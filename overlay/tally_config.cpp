@@ -148,7 +148,7 @@ int handle_delete(ConfigArgs *c, Info *ti) {
         return 0;
     case CFG_TIMEZONE: {
         std::string err;
-        cfg.timezone = "localtime";
+        cfg.timezone = OverlayConfig{}.timezone;
         ti->ti_zone = TimeZone::locate("localtime", &err);
         if (!ti->ti_zone) ti->ti_zone = TimeZone::locate("UTC", &err);
         return 0;
@@ -167,10 +167,11 @@ int handle_delete(ConfigArgs *c, Info *ti) {
         if (auto key = key_of_args(c)) cfg.limit_attributes.erase(*key);
         else cfg.limit_attributes.clear();
         return 0;
-    case CFG_HISTORY: cfg.history = 3; return 0;
-    case CFG_ACCOUNTING_ONLY: cfg.accounting_only = false; return 0;
-    case CFG_CHARGE_ID_TTL: cfg.charge_id_ttl = 86400; return 0;
-    case CFG_CHARGE_ID_MAX: cfg.charge_id_max = 256; return 0;
+    // Deleting a setting restores its default, declared once in OverlayConfig.
+    case CFG_HISTORY: cfg.history = OverlayConfig{}.history; return 0;
+    case CFG_ACCOUNTING_ONLY: cfg.accounting_only = OverlayConfig{}.accounting_only; return 0;
+    case CFG_CHARGE_ID_TTL: cfg.charge_id_ttl = OverlayConfig{}.charge_id_ttl; return 0;
+    case CFG_CHARGE_ID_MAX: cfg.charge_id_max = OverlayConfig{}.charge_id_max; return 0;
     }
     return 1;
 }

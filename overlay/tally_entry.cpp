@@ -71,11 +71,12 @@ std::vector<std::string> encode_all(const std::vector<T> &v, Encode enc) {
 
 }  // namespace
 
-StoredState read_state(Entry *e) {
+StoredState read_state(Entry *e, bool with_history) {
     StoredState st;
     st.usage = decode_values<CounterValue>(e, g_schema.usage, decode_counter);
-    st.history = decode_values<CounterValue>(e, g_schema.history, decode_counter);
-    st.recent = decode_values<ChargeRecord>(e, g_schema.recent, decode_charge_record);
+    if (with_history) st.history = decode_values<CounterValue>(e, g_schema.history, decode_counter);
+    if (Attribute *a = e ? attr_find(e->e_attrs, g_schema.recent) : nullptr)
+        if (a->a_numvals > 0) st.recent = RecentCharges(std::string(view(a->a_vals[0])));
     return st;
 }
 
@@ -132,7 +133,9 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
         tail = &(*tail)->sml_next;
     }
     if (new_state.recent != old_state.recent) {
-        add_replace(tail, g_schema.recent, encode_all(new_state.recent, encode_charge_record));
+        std::vector<std::string> one;
+        if (!new_state.recent.empty()) one.push_back(new_state.recent.raw());
+        add_replace(tail, g_schema.recent, one);
         tail = &(*tail)->sml_next;
     }
     if (!mods) return LDAP_SUCCESS;
@@ -161,6 +164,28 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
     // chain is ours to free now.
     slap_mods_free(mods, 1);
     return rc;
+}
+
+std::optional<std::string> ParentPolicyCache::get(const std::string &parent, std::int64_t now) {
+    ldap_pvt_thread_mutex_lock(&mutex_);
+    std::optional<std::string> out;
+    auto it = map_.find(parent);
+    if (it != map_.end() && it->second.second > now) out = it->second.first;
+    ldap_pvt_thread_mutex_unlock(&mutex_);
+    return out;
+}
+
+void ParentPolicyCache::put(const std::string &parent, const std::string &policy, std::int64_t now) {
+    ldap_pvt_thread_mutex_lock(&mutex_);
+    if (map_.size() >= kMaxEntries) map_.clear();  // crude bound; refilled by the next charges
+    map_[parent] = {policy, now + kLifetime};
+    ldap_pvt_thread_mutex_unlock(&mutex_);
+}
+
+void ParentPolicyCache::forget(const std::string &dn) {
+    ldap_pvt_thread_mutex_lock(&mutex_);
+    map_.erase(dn);
+    ldap_pvt_thread_mutex_unlock(&mutex_);
 }
 
 }  // namespace tally::overlay

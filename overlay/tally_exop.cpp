@@ -139,7 +139,7 @@ bool authorized(Operation *op, SlapReply *rs, Entry *e, AttributeDescription *ad
 }
 
 /* limits_of - the four levels: account, its policy, its parent's policy, defaults */
-LimitLevels limits_of(Operation *op, slap_overinst *on, const Info *ti, Entry *account) {
+LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account) {
     const Resolved &cfg = ti->ti_resolved;
     LimitLevels levels;
     levels.account = read_limits(cfg, account);
@@ -155,10 +155,14 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, const Info *ti, Entry *a
     struct berval parent;
     dnParent(&account->e_nname, &parent);
     if (!BER_BVISEMPTY(&parent) && dnIsSuffix(&parent, op->o_bd->be_nsuffix)) {
-        std::string parent_policy;
-        {
+        std::string parent_ndn(parent.bv_val, parent.bv_len);
+        std::int64_t now = now_seconds();
+        auto cached = ti->ti_parents.get(parent_ndn, now);
+        std::string parent_policy = cached ? *cached : std::string();
+        if (!cached) {
             Fetched pe(op, on, &parent);
             if (pe.get()) parent_policy = read_policy_dn(cfg, pe.get());
+            ti->ti_parents.put(parent_ndn, parent_policy, now);
         }
         if (!parent_policy.empty()) {
             struct berval pdn = {parent_policy.size(), parent_policy.data()};
@@ -189,53 +193,43 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     policy.charge_id_max = cfg.charge_id_max;
     policy.own_sid = 0;
 
-    // Authorization and limits need no lock: nothing a charge writes changes
-    // them. Only reading the counters, deciding and writing run under the
-    // instance mutex, so concurrent charges wait for as little as possible.
-    StoredState stored;
-    LimitLevels levels;
-    {
-        Fetched account(op, on, &op->o_req_ndn);
-        if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-        if (req.mode == Mode::check) {
-            if (!authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")) return rs->sr_err;
-            stored = read_state(account.get());  // a check reads without the lock: it writes nothing
-        } else if (!authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging")) {
-            return rs->sr_err;
-        }
-        levels = limits_of(op, on, ti, account.get());
-    }
+    // One read of the account serves authorization, limits and counters.
+    // Charges hold the instance mutex from that read to the write, which
+    // makes decision and write atomic; checks write nothing and take no lock.
+    std::optional<Locker> lock;
+    if (req.mode != Mode::check) lock.emplace(ti);
     std::int64_t now = now_seconds();
-    std::vector<CurrentWindow> windows;
     const std::vector<std::string> &periods = current_periods(ti, now);
+    std::vector<CurrentWindow> windows;
     for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi) {
-        const WindowDef &w = ti->ti_resolved.windows[wi];
         CurrentWindow cw;
-        cw.name = w.name;
+        cw.name = ti->ti_resolved.windows[wi].name;
         cw.period = periods[wi];
-        for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, w.name, m);
         windows.push_back(std::move(cw));
     }
-
-    ChargePlan plan;
-    if (req.mode == Mode::check) {
-        plan = plan_charge(windows, stored, req, policy, now);
-    } else {
-        Locker lock(ti);
-        {
-            // Released before the write: back-mdb must not see a read
-            // transaction of this thread still open when the write begins.
-            Fetched account(op, on, &op->o_req_ndn);
-            if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-            stored = read_state(account.get());
-        }
-        plan = plan_charge(windows, stored, req, policy, now);
-        if (plan.write) {
-            const char *text = nullptr;
-            int rc = write_state(op, on, stored, plan.new_state, &text);
-            if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
-        }
+    StoredState stored;
+    {
+        // Released before the write: back-mdb must not see a read
+        // transaction of this thread still open when the write begins.
+        Fetched account(op, on, &op->o_req_ndn);
+        if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+        bool allowed = req.mode == Mode::check
+                           ? authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")
+                           : authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
+        if (!allowed) return rs->sr_err;
+        stored = read_state(account.get(), false);
+        if (rolls_over(windows, stored, policy.own_sid)) stored = read_state(account.get(), true);
+        LimitLevels levels = limits_of(op, on, ti, account.get());
+        for (CurrentWindow &cw : windows)
+            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }
+    ChargePlan plan = plan_charge(windows, stored, req, policy, now);
+    if (plan.write) {
+        const char *text = nullptr;
+        int rc = write_state(op, on, stored, plan.new_state, &text);
+        if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
+    }
+    lock.reset();
 
     const ChargeResponse &resp = plan.response;
     std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
@@ -261,14 +255,14 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             Fetched account(op, on, &op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (!authorized(op, rs, account.get(), g_schema.reset_right, ACL_WRITE, "reset")) return rs->sr_err;
-            stored = read_state(account.get());
+            stored = read_state(account.get(), false);
         }
         if (!req.window.empty()) {
             bool known = false;
             for (const WindowDef &w : ti->ti_resolved.windows) known |= w.name == req.window;
             if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
         }
-        StoredState fresh = plan_reset(stored, req.window);
+        StoredState fresh = plan_reset(stored, req.window);  // history is not touched
         const char *text = nullptr;
         int rc = write_state(op, on, stored, fresh, &text);
         if (rc != LDAP_SUCCESS) return reply(rs, LDAP_OTHER, text ? text : "");

@@ -66,6 +66,7 @@ Info *info_of(Operation *op) {
 }  // namespace
 
 int guard_modify(Operation *op, SlapReply *rs) {
+    info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
@@ -85,6 +86,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
 }
 
 int guard_add(Operation *op, SlapReply *rs) {
+    info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
@@ -98,6 +100,15 @@ int guard_add(Operation *op, SlapReply *rs) {
         send_ldap_error(op, rs, LDAP_OTHER, "internal error");
         return rs->sr_err;
     }
+    return SLAP_CB_CONTINUE;
+}
+
+int guard_response(Operation *op, SlapReply *rs) {
+    // Forget a parent's cached policy again once its change is committed: a
+    // charge between the forget in guard_modify and the commit may have
+    // cached the old value.
+    if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_MODIFY || op->o_tag == LDAP_REQ_ADD))
+        info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     return SLAP_CB_CONTINUE;
 }
 

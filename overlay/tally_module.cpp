@@ -42,8 +42,8 @@ const AttrDef kAttributes[] = {
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.history},
     {"( " TALLY_AT_ARC ".3 NAME 'tallyRecentCharge' "
-     "DESC 'Tally: charge ids accepted recently: EPOCH-SECONDS ID' "
-     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 "
+     "DESC 'Tally: charge ids accepted recently, oldest first: EPOCH:ID EPOCH:ID ...' "
+     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 SINGLE-VALUE "
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.recent},
     /* ACL pseudo-attributes, never stored: write access to them on an
@@ -146,6 +146,7 @@ int initialize() {
     g_overlay.on_bi.bi_extended = overlay_extended;
     g_overlay.on_bi.bi_op_modify = guard_modify;
     g_overlay.on_bi.bi_op_add = guard_add;
+    g_overlay.on_response = guard_response;
     if ((rc = config_register()) != 0) return rc;
     return overlay_register(&g_overlay);
 }

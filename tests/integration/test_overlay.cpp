@@ -168,6 +168,13 @@ tallyMessagesPerDay: 2
     auto r = charge_one(*svc, kAlice, 1, 5000);
     CHECK(r.response.verdict == Verdict::refused);
     CHECK(r.response.exceeded->metric == Metric::bytes);
+    // A domain that changes its policy takes effect at once.
+    REQUIRE(ldap_modify(*admin, "ou=hosted,dc=example,dc=com", LDAP_MOD_REPLACE, "tallyPolicyDN",
+                        {"cn=premium,ou=policies,dc=example,dc=com"}) == LDAP_SUCCESS);
+    CHECK(limit(erin, Metric::messages) == 5u);
+    REQUIRE(ldap_modify(*admin, "ou=hosted,dc=example,dc=com", LDAP_MOD_DELETE, "tallyPolicyDN", {}) ==
+            LDAP_SUCCESS);
+    CHECK(limit(erin, Metric::messages) == 10u);
     // A typo in a limit is refused at write time, with the reason.
     std::string text;
     CHECK(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"5OO"}, &text) ==

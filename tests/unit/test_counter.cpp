@@ -32,14 +32,39 @@ TEST_CASE("malformed counter values are rejected", "[counter]") {
 }
 
 TEST_CASE("charge records round-trip; ids are bounded printable text", "[counter]") {
-    ChargeRecord r{1795000000, "4XbT2c1NqVz"};
-    CHECK(decode_charge_record(encode_charge_record(r)) == r);
+    std::vector<ChargeRecord> r = {{1795000000, "4XbT2c1NqVz"}, {1795000003, "4XbT2c1NqW0"}};
+    CHECK(encode_charge_records(r) == "1795000000:4XbT2c1NqVz 1795000003:4XbT2c1NqW0");
+    CHECK(decode_charge_records(encode_charge_records(r)) == r);
+    CHECK(decode_charge_records("").empty());
     CHECK(valid_charge_id("4XbT2c1NqVz"));
     CHECK_FALSE(valid_charge_id(""));
     CHECK_FALSE(valid_charge_id("a b"));
     CHECK_FALSE(valid_charge_id(std::string(129, 'a')));
     CHECK_FALSE(valid_charge_id("caf\xc3\xa9"));
-    CHECK_FALSE(decode_charge_record("notanumber id"));
+    // damaged tokens are skipped, the rest kept
+    auto partial = decode_charge_records("x:1 1795000000:ok 17:bad\x01id nocolon 5:");
+    REQUIRE(partial.size() == 1);
+    CHECK(partial[0].id == "ok");
+}
+
+TEST_CASE("recent charges are scanned, pruned by age and count, appended", "[counter]") {
+    RecentCharges r;
+    r.add(100, "A");
+    r.add(200, "B");
+    r.add(300, "C");
+    CHECK(r.raw() == "100:A 200:B 300:C");
+    CHECK(r.contains("B", 150));
+    CHECK_FALSE(r.contains("A", 150));  // too old
+    CHECK_FALSE(r.contains("Z", 0));
+    CHECK_FALSE(r.prune(0, 10));        // nothing to drop
+    CHECK(r.prune(150, 10));
+    CHECK(r.raw() == "200:B 300:C");
+    CHECK(r.prune(0, 1));
+    CHECK(r.raw() == "300:C");
+    RecentCharges damaged("x:1 300:C junk 5:");
+    CHECK(damaged.size() == 1);
+    CHECK(damaged.prune(0, 10));
+    CHECK(damaged.raw() == "300:C");
 }
 
 TEST_CASE("usage additions saturate", "[counter]") {
