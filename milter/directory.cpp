@@ -1,0 +1,235 @@
+/* directory.cpp - LDAP pool, account lookup, charge */
+#include "directory.h"
+
+#include "ldap_filter.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <strings.h>
+
+namespace tally::milter {
+
+namespace {
+
+constexpr auto kRetireAfter = std::chrono::seconds(60);
+
+bool transport_failure(int rc) {
+    return rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT || rc == LDAP_CONNECT_ERROR || rc == LDAP_UNAVAILABLE ||
+           rc == LDAP_BUSY || rc == LDAP_LOCAL_ERROR;
+}
+
+std::vector<std::string> values_of(LDAP *ld, LDAPMessage *e, const std::string &attr) {
+    std::vector<std::string> out;
+    if (attr.empty()) return out;
+    struct berval **v = ldap_get_values_len(ld, e, attr.c_str());
+    for (int i = 0; v && v[i]; ++i) out.emplace_back(v[i]->bv_val, v[i]->bv_len);
+    if (v) ldap_value_free_len(v);
+    return out;
+}
+
+struct MsgFree {
+    void operator()(LDAPMessage *m) const {
+        if (m) ldap_msgfree(m);
+    }
+};
+using MsgPtr = std::unique_ptr<LDAPMessage, MsgFree>;
+
+/* search - a subtree search; rc as libldap returns it */
+int search(client::Connection &c, const std::string &base, const std::string &filter,
+           const std::vector<std::string> &attrs, int sizelimit, int timeout_ms, MsgPtr &res) {
+    std::vector<char *> a;
+    for (const auto &s : attrs)
+        if (!s.empty()) a.push_back(const_cast<char *>(s.c_str()));
+    a.push_back(nullptr);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    LDAPMessage *m = nullptr;
+    int rc = ldap_search_ext_s(c.handle(), base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(), a.data(), 0, nullptr,
+                               nullptr, &tv, sizelimit, &m);
+    res.reset(m);
+    return rc;
+}
+
+}  // namespace
+
+Directory::Directory(const MilterConfig &c) : cfg_(c) {
+    base_.bind_dn = c.ldap_bind_dn;
+    base_.sasl_external = c.ldap_sasl_external;
+    base_.start_tls = c.ldap_starttls;
+    base_.ca_file = c.ldap_ca_file;
+    base_.network_timeout_ms = c.ldap_connect_timeout_ms;
+    base_.operation_timeout_ms = c.ldap_timeout_ms;
+    if (!c.ldap_password_file.empty()) {
+        std::string err;
+        auto pw = client::read_password_file(c.ldap_password_file, &err);
+        if (!pw) throw std::runtime_error(err);
+        base_.password = *pw;
+    }
+}
+
+Directory::~Directory() = default;
+
+std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error) {
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.ldap_timeout_ms);
+        while (idle_.empty() && open_ >= cfg_.ldap_pool_size) {
+            if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+                open_ >= cfg_.ldap_pool_size) {
+                *error = "all " + std::to_string(cfg_.ldap_pool_size) + " LDAP connections busy";
+                return nullptr;
+            }
+        }
+        if (!idle_.empty()) {
+            auto p = std::move(idle_.back());
+            idle_.pop_back();
+            return p;
+        }
+        ++open_;
+    }
+    std::string errors;
+    for (std::size_t i = 0; i < cfg_.ldap_uri.size(); ++i) {
+        client::ConnectOptions o = base_;
+        o.uri = cfg_.ldap_uri[i];
+        std::string err;
+        if (auto conn = client::Connection::open(o, &err)) {
+            auto p = std::make_unique<Pooled>();
+            p->conn = std::move(conn);
+            p->uri_index = i;
+            p->opened = std::chrono::steady_clock::now();
+            return p;
+        }
+        errors += (errors.empty() ? "" : "; ") + err;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --open_;
+    freed_.notify_one();
+    *error = errors;
+    return nullptr;
+}
+
+void Directory::release(std::unique_ptr<Pooled> p, bool broken) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bool retire = p->uri_index > 0 && std::chrono::steady_clock::now() - p->opened > kRetireAfter;
+    if (broken || retire) {
+        --open_;
+    } else {
+        idle_.push_back(std::move(p));
+    }
+    freed_.notify_one();
+}
+
+LookupResult Directory::lookup_once(Pooled &p, const std::string &login, bool &transport_failed) {
+    LookupResult r;
+    transport_failed = false;
+    auto filter = expand_filter(cfg_.search_filter, {login, ""});
+    if (!filter) {
+        r.error = "search_filter has an unknown %-sequence";
+        return r;
+    }
+    std::vector<std::string> attrs = cfg_.sender_attributes;
+    attrs.push_back(cfg_.blocked_attribute);
+    attrs.push_back(cfg_.blocked_text_attribute);
+    attrs.push_back(cfg_.status_attribute);
+    MsgPtr res;
+    int rc = search(*p.conn, cfg_.search_base, *filter, attrs, 2, cfg_.ldap_timeout_ms, res);
+    LDAP *ld = p.conn->handle();
+    if (transport_failure(rc)) {
+        transport_failed = true;
+        r.status = DirStatus::unavailable;
+        r.error = std::string("account search: ") + ldap_err2string(rc);
+        return r;
+    }
+    int count = res ? ldap_count_entries(ld, res.get()) : 0;
+    if (rc == LDAP_SIZELIMIT_EXCEEDED || count > 1) {
+        r.error = "login matches more than one entry with " + *filter;
+        return r;
+    }
+    if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
+        r.error = std::string("account search: ") + ldap_err2string(rc);
+        return r;
+    }
+    LDAPMessage *e = count == 1 ? ldap_first_entry(ld, res.get()) : nullptr;
+    if (!e) {
+        r.status = DirStatus::not_found;
+        return r;
+    }
+    char *dn = ldap_get_dn(ld, e);
+    r.account.dn = dn ? dn : "";
+    if (dn) ldap_memfree(dn);
+    for (const auto &a : cfg_.sender_attributes)
+        for (auto &v : values_of(ld, e, a)) r.account.addresses.push_back(std::move(v));
+    auto blocked = values_of(ld, e, cfg_.blocked_attribute);
+    r.account.blocked = !blocked.empty() && strcasecmp(blocked[0].c_str(), "TRUE") == 0;
+    auto text = values_of(ld, e, cfg_.blocked_text_attribute);
+    if (!text.empty()) r.account.blocked_text = text[0];
+    if (!cfg_.status_attribute.empty()) {
+        auto status = values_of(ld, e, cfg_.status_attribute);
+        r.account.inactive = status.empty() || strcasecmp(status[0].c_str(), cfg_.status_active_value.c_str()) != 0;
+    }
+    if (!cfg_.alias_search_base.empty()) {
+        auto afilter = expand_filter(cfg_.alias_search_filter, {login, r.account.dn});
+        if (!afilter) {
+            r.error = "alias_search_filter has an unknown %-sequence";
+            return r;
+        }
+        MsgPtr ares;
+        rc = search(*p.conn, cfg_.alias_search_base, *afilter, {cfg_.alias_attribute}, 1000, cfg_.ldap_timeout_ms,
+                    ares);
+        if (transport_failure(rc)) {
+            transport_failed = true;
+            r.status = DirStatus::unavailable;
+            r.error = std::string("alias search: ") + ldap_err2string(rc);
+            return r;
+        }
+        for (LDAPMessage *a = ares ? ldap_first_entry(ld, ares.get()) : nullptr; a; a = ldap_next_entry(ld, a))
+            for (auto &v : values_of(ld, a, cfg_.alias_attribute)) r.account.addresses.push_back(std::move(v));
+    }
+    r.status = DirStatus::ok;
+    return r;
+}
+
+LookupResult Directory::find_account(const std::string &login) {
+    LookupResult r;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::string err;
+        auto p = acquire(&err);
+        if (!p) {
+            r.status = DirStatus::unavailable;
+            r.error = err;
+            return r;
+        }
+        bool transport_failed = false;
+        r = lookup_once(*p, login, transport_failed);
+        release(std::move(p), transport_failed);
+        if (!transport_failed) return r;
+    }
+    return r;
+}
+
+ChargeResult Directory::charge(const ChargeRequest &req) {
+    ChargeResult r;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::string err;
+        auto p = acquire(&err);
+        if (!p) {
+            r.status = DirStatus::unavailable;
+            r.error = err;
+            return r;
+        }
+        client::ChargeOutcome out = client::charge(*p->conn, req);
+        bool broken = out.ldap.transport_error() || transport_failure(out.ldap.code);
+        release(std::move(p), broken);
+        if (out.ldap.code == LDAP_SUCCESS) {
+            r.status = DirStatus::ok;
+            r.response = std::move(out.response);
+            return r;
+        }
+        r.status = broken ? DirStatus::unavailable : DirStatus::error;
+        r.error = std::string("charge: ") + ldap_err2string(out.ldap.code) + (out.ldap.text.empty() ? "" : ": ") +
+                  out.ldap.text;
+        if (!broken) return r;
+    }
+    return r;
+}
+
+}  // namespace tally::milter

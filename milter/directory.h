@@ -1,0 +1,70 @@
+/* directory.h - the milter's view of LDAP: a pool of connections with
+ * failover, the account lookup and the charge
+ *
+ * DESCRIPTION
+ *   Connections are shared by the milter's threads (at most ldap_pool_size).
+ *   A new connection tries the URIs in order, so the first server is used
+ *   again as soon as it answers; connections to a later server are retired
+ *   after a minute to find out. A connection that fails (server restarted,
+ *   idle connection dropped, timeout) is discarded and the operation is
+ *   tried once more on a fresh one: searches are harmless to repeat, and a
+ *   repeated charge carries the same charge id, which the overlay counts once.
+ */
+#pragma once
+
+#include "ldap_client.h"
+#include "milter_config.h"
+#include "policy.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace tally::milter {
+
+enum class DirStatus { ok, not_found, unavailable, error };
+
+struct LookupResult {
+    DirStatus status = DirStatus::error;
+    Account account;
+    std::string error;
+};
+
+struct ChargeResult {
+    DirStatus status = DirStatus::error;
+    ChargeResponse response;
+    std::string error;
+};
+
+class Directory {
+public:
+    /* Directory - nothing connects yet; throws if the password file is unreadable */
+    explicit Directory(const MilterConfig &c);
+    ~Directory();
+
+    LookupResult find_account(const std::string &login);
+    ChargeResult charge(const ChargeRequest &req);
+
+private:
+    struct Pooled {
+        std::unique_ptr<client::Connection> conn;
+        std::size_t uri_index = 0;
+        std::chrono::steady_clock::time_point opened;
+    };
+    /* acquire - an idle connection or a new one; nullptr when no server answers */
+    std::unique_ptr<Pooled> acquire(std::string *error);
+    void release(std::unique_ptr<Pooled> p, bool broken);
+    LookupResult lookup_once(Pooled &p, const std::string &login, bool &transport_failed);
+
+    MilterConfig cfg_;
+    client::ConnectOptions base_;
+    std::mutex mutex_;
+    std::condition_variable freed_;
+    std::vector<std::unique_ptr<Pooled>> idle_;
+    int open_ = 0;
+};
+
+}  // namespace tally::milter

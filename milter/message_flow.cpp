@@ -1,0 +1,126 @@
+/* message_flow.cpp - lookups, restrictions, charge and failure policy for one message */
+#include "message_flow.h"
+
+#include "address.h"
+#include "counter.h"
+
+namespace tally::milter {
+
+namespace {
+/* quoted - a value for the log line, without control characters */
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char ch : s.substr(0, 300)) {
+        if (ch < ' ' || ch == 0x7f) out += "\\x" + std::string(1, "0123456789abcdef"[ch >> 4]) + "0123456789abcdef"[ch & 15];
+        else if (ch == '"' || ch == '\\') out += std::string("\\") + static_cast<char>(ch);
+        else out += static_cast<char>(ch);
+    }
+    return out + "\"";
+}
+}  // namespace
+
+std::optional<Decision> MessageFlow::mail_from(const std::string &login, const std::string &raw_sender,
+                                               const std::string &client) {
+    login_ = login;
+    raw_sender_ = raw_sender;
+    client_ = client;
+    recipients_ = 0;
+    bytes_ = 0;
+    account_.reset();
+    usage_.reset();
+    uncounted_ = false;
+    auto parsed = parse_envelope_address(raw_sender);
+    sender_ok_ = parsed.has_value();
+    sender_ = parsed.value_or(raw_sender);
+    if (login_.empty()) {
+        decision_ = Decision{Action::accept, {}, "not authenticated"};
+        return decision_;
+    }
+    if (c_.stage == Stage::mail) {
+        if (auto d = restrictions()) return finish(*d);
+    }
+    return std::nullopt;
+}
+
+std::optional<Decision> MessageFlow::find_account() {
+    if (account_) return std::nullopt;
+    if (login_.size() > kMaxLogin) return on_failure(c_, c_.on_unknown_account, "login too long; no such account");
+    if (auto cached = cache_.get(login_)) {
+        if (!cached->found) return on_failure(c_, c_.on_unknown_account, "unknown account (cached)");
+        account_ = cached->account;
+        return std::nullopt;
+    }
+    LookupResult r = b_.find_account(login_);
+    switch (r.status) {
+    case DirStatus::ok:
+        cache_.put(login_, {true, r.account});
+        account_ = r.account;
+        return std::nullopt;
+    case DirStatus::not_found:
+        cache_.put(login_, {false, {}});
+        return on_failure(c_, c_.on_unknown_account, "unknown account");
+    case DirStatus::unavailable:
+        return on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
+    case DirStatus::error: break;
+    }
+    return on_failure(c_, c_.on_directory_unavailable, "directory error: " + r.error);
+}
+
+std::optional<Decision> MessageFlow::restrictions() {
+    if (auto failed = find_account()) {
+        if (failed->action == Action::accept) uncounted_ = true;
+        return failed;
+    }
+    if (!sender_ok_) {
+        Decision d{Action::reject, format_reply(c_.reply_foreign_sender, {{"sender", raw_sender_}, {"login", login_}}),
+                   "malformed sender address"};
+        return d;
+    }
+    Decision d = check_sender(c_, *account_, login_, sender_);
+    if (d.action != Action::accept) return d;
+    return std::nullopt;
+}
+
+Decision MessageFlow::end_of_data(const std::string &queue_id) {
+    queue_id_ = queue_id;
+    if (login_.empty()) return finish(Decision{Action::accept, {}, "not authenticated"});
+    if (auto d = restrictions()) return finish(*d);
+    if (!account_) return finish(decision_);  // failure policy said accept: uncounted
+    ChargeRequest req;
+    req.account = account_->dn;
+    req.messages = 1;
+    req.recipients = recipients_;
+    req.bytes = bytes_;
+    req.charge_id = valid_charge_id(queue_id) ? queue_id : "";
+    ChargeResult r = b_.charge(req);
+    if (r.status != DirStatus::ok) {
+        Decision d = on_failure(c_, r.status == DirStatus::unavailable ? c_.on_directory_unavailable : c_.on_charge_error,
+                                r.error);
+        if (d.action == Action::accept) uncounted_ = true;
+        return finish(d);
+    }
+    usage_ = r.response;
+    Decision d = decide_charge(c_, r.response);
+    if (d.action == Action::accept)
+        d.reason = r.response.verdict == Verdict::duplicate ? "already counted (same queue id)" : "within limits";
+    return finish(d);
+}
+
+Decision MessageFlow::finish(Decision d) {
+    decision_ = std::move(d);
+    return decision_;
+}
+
+std::string MessageFlow::log_line() const {
+    std::string s = "qid=" + (queue_id_.empty() ? std::string("-") : queue_id_) + " login=" + quoted(login_) +
+                    " client=" + (client_.empty() ? std::string("-") : client_) + " from=<" + sender_ + ">" +
+                    " rcpts=" + std::to_string(recipients_) + " bytes=" + std::to_string(bytes_) +
+                    " verdict=" + std::string(action_name(decision_.action)) + " reason=" + quoted(decision_.reason);
+    if (!decision_.reply.code.empty())
+        s += " reply=" + quoted(decision_.reply.code + " " + decision_.reply.xcode + " " + decision_.reply.text);
+    if (usage_) s += " usage=" + quoted(usage_summary(*usage_));
+    if (uncounted_) s += " UNCOUNTED";
+    return s;
+}
+
+}  // namespace tally::milter

@@ -1,0 +1,80 @@
+/* message_flow.h - one message from MAIL FROM to end of data, without libmilter
+ *
+ * DESCRIPTION
+ *   The milter callbacks feed a MessageFlow the facts Postfix gives them
+ *   (login, sender, accepted recipients, bytes, queue id) and return what
+ *   it decides. The directory is reached through Backend, so the whole
+ *   flow (lookups, sender restrictions, charge, failure policy, the log
+ *   line) is unit-tested with a fake one.
+ */
+#pragma once
+
+#include "account_cache.h"
+#include "directory.h"
+#include "policy.h"
+
+#include <optional>
+#include <string>
+
+namespace tally::milter {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual LookupResult find_account(const std::string &login) = 0;
+    virtual ChargeResult charge(const ChargeRequest &req) = 0;
+};
+
+/* DirectoryBackend - the real one */
+class DirectoryBackend : public Backend {
+public:
+    explicit DirectoryBackend(Directory &d) : d_(d) {}
+    LookupResult find_account(const std::string &login) override { return d_.find_account(login); }
+    ChargeResult charge(const ChargeRequest &req) override { return d_.charge(req); }
+
+private:
+    Directory &d_;
+};
+
+/* Logins longer than this match no account: no directory has them, and
+ * they would only make hostile searches expensive. */
+inline constexpr std::size_t kMaxLogin = 256;
+
+class MessageFlow {
+public:
+    MessageFlow(const MilterConfig &c, Backend &b, AccountCache &cache) : c_(c), b_(b), cache_(cache) {}
+
+    /* mail_from - a new message; returns a decision when it is already
+     * settled at MAIL FROM (unauthenticated mail passes untouched; with
+     * stage = mail, sender restrictions apply here) */
+    std::optional<Decision> mail_from(const std::string &login, const std::string &raw_sender,
+                                      const std::string &client);
+    void add_recipient() { ++recipients_; }
+    void add_bytes(std::uint64_t n) { bytes_ += n; }
+
+    /* end_of_data - sender restrictions (stage = eom) and the charge */
+    Decision end_of_data(const std::string &queue_id);
+
+    /* log_line - everything the administrator needs to know why */
+    std::string log_line() const;
+    const std::optional<ChargeResponse> &usage() const { return usage_; }
+
+private:
+    std::optional<Decision> restrictions();
+    std::optional<Decision> find_account();
+    Decision finish(Decision d);
+
+    const MilterConfig &c_;
+    Backend &b_;
+    AccountCache &cache_;
+    std::string login_, sender_, raw_sender_, client_, queue_id_;
+    bool sender_ok_ = true;
+    unsigned recipients_ = 0;
+    std::uint64_t bytes_ = 0;
+    std::optional<Account> account_;
+    std::optional<ChargeResponse> usage_;
+    Decision decision_;
+    bool uncounted_ = false;
+};
+
+}  // namespace tally::milter

@@ -1,0 +1,303 @@
+/* milter_config.cpp - the option table and the key = value parser */
+#include "milter_config.h"
+
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace tally::milter {
+
+namespace {
+
+using Setter = std::function<std::optional<std::string>(MilterConfig &, const std::string &)>;
+using Getter = std::function<std::string(const MilterConfig &)>;
+
+struct Option {
+    const char *name;
+    const char *help;
+    Setter set;
+    Getter get;
+};
+
+std::string trim(std::string_view s) {
+    std::size_t a = 0, b = s.size();
+    while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+    while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+    return std::string(s.substr(a, b - a));
+}
+
+std::vector<std::string> words(const std::string &v) {
+    std::vector<std::string> out;
+    std::istringstream in(v);
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+template <typename T>
+using Field = T MilterConfig::*;
+
+Option text(const char *name, const char *help, Field<std::string> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                c.*f = v;
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) { return c.*f; }};
+}
+
+Option integer(const char *name, const char *help, Field<int> f, int min, int max) {
+    return {name, help,
+            [f, min, max](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                int n = 0;
+                auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < min || n > max)
+                    return "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+                c.*f = n;
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) { return std::to_string(c.*f); }};
+}
+
+/* millis - "250ms", "2s" or a plain number of seconds */
+Option millis(const char *name, const char *help, Field<int> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                std::string num = v;
+                int scale = 1000;
+                if (num.size() > 2 && num.ends_with("ms")) {
+                    num.resize(num.size() - 2);
+                    scale = 1;
+                } else if (num.size() > 1 && num.back() == 's') {
+                    num.pop_back();
+                }
+                int n = 0;
+                auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+                if (num.empty() || ec != std::errc() || p != num.data() + num.size() || n <= 0 ||
+                    static_cast<long>(n) * scale > 60000)
+                    return "expected a duration such as 500ms or 2s (at most 60s)";
+                c.*f = n * scale;
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) { return std::to_string(c.*f) + "ms"; }};
+}
+
+Option boolean(const char *name, const char *help, Field<bool> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                if (v == "yes" || v == "true" || v == "on") c.*f = true;
+                else if (v == "no" || v == "false" || v == "off") c.*f = false;
+                else return "expected yes or no";
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) { return std::string(c.*f ? "yes" : "no"); }};
+}
+
+Option list(const char *name, const char *help, Field<std::vector<std::string>> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                auto w = words(v);
+                if (w.empty()) return "expected one or more values";
+                c.*f = w;
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) {
+                std::string s;
+                for (const auto &w : c.*f) s += (s.empty() ? "" : " ") + w;
+                return s;
+            }};
+}
+
+Option fail_action(const char *name, const char *help, Field<FailAction> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                if (v == "accept") c.*f = FailAction::accept;
+                else if (v == "tempfail") c.*f = FailAction::tempfail;
+                else if (v == "reject") c.*f = FailAction::reject;
+                else return "expected accept, tempfail or reject";
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) {
+                switch (c.*f) {
+                case FailAction::accept: return std::string("accept");
+                case FailAction::reject: return std::string("reject");
+                case FailAction::tempfail: break;
+                }
+                return std::string("tempfail");
+            }};
+}
+
+/* reply - "CODE X.Y.Z text": a 4xx or 5xx code and a matching enhanced code */
+Option reply(const char *name, const char *help, Field<std::string> f) {
+    return {name, help,
+            [f](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+                auto w = words(v);
+                bool ok = w.size() >= 3 && w[0].size() == 3 && (w[0][0] == '4' || w[0][0] == '5') &&
+                          std::isdigit(static_cast<unsigned char>(w[0][1])) &&
+                          std::isdigit(static_cast<unsigned char>(w[0][2])) && w[1].size() >= 5 &&
+                          w[1][0] == w[0][0] && w[1][1] == '.';
+                if (!ok) return "expected \"CODE X.Y.Z text\" with a 4xx or 5xx code, e.g. \"550 5.7.1 refused\"";
+                c.*f = v;
+                return std::nullopt;
+            },
+            [f](const MilterConfig &c) { return c.*f; }};
+}
+
+const std::vector<Option> &options() {
+    static const std::vector<Option> table = {
+        text("socket", "milter socket: inet:PORT@ADDRESS or unix:PATH", &MilterConfig::socket),
+        text("pid_file", "write the daemon's PID here", &MilterConfig::pid_file),
+        text("user", "drop privileges to this user after opening the socket", &MilterConfig::user),
+        boolean("foreground", "stay in the foreground (do not daemonize)", &MilterConfig::foreground),
+        {"log_target", "syslog (mail facility) or stderr",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             if (v != "syslog" && v != "stderr") return "expected syslog or stderr";
+             c.log_target = v;
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) { return c.log_target; }},
+        {"log_level", "debug, info, warning or error",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             static const std::set<std::string> ok = {"debug", "info", "warning", "error"};
+             if (!ok.count(v)) return "expected debug, info, warning or error";
+             c.log_level = v;
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) { return c.log_level; }},
+        list("ldap_uri", "LDAP servers, tried in order (failover)", &MilterConfig::ldap_uri),
+        text("ldap_bind_dn", "DN of the milter's service identity (simple bind)", &MilterConfig::ldap_bind_dn),
+        text("ldap_password_file", "file holding the bind password (first line)", &MilterConfig::ldap_password_file),
+        boolean("ldap_sasl_external", "bind with SASL EXTERNAL (ldapi:// or a client certificate)",
+                &MilterConfig::ldap_sasl_external),
+        boolean("ldap_starttls", "StartTLS on ldap:// URIs", &MilterConfig::ldap_starttls),
+        text("ldap_ca_file", "CA certificates for TLS; certificates are always verified", &MilterConfig::ldap_ca_file),
+        millis("ldap_connect_timeout", "give up connecting after this long", &MilterConfig::ldap_connect_timeout_ms),
+        millis("ldap_timeout", "give up waiting for an answer after this long", &MilterConfig::ldap_timeout_ms),
+        integer("ldap_pool_size", "LDAP connections shared by the milter's threads", &MilterConfig::ldap_pool_size, 1,
+                256),
+        text("search_base", "where accounts live", &MilterConfig::search_base),
+        text("search_filter", "finds the account; %s the login, %u its part before @ (Cyrus user@realm), %d the part after (all escaped)",
+             &MilterConfig::search_filter),
+        list("sender_attributes", "attributes holding addresses the account may send as",
+             &MilterConfig::sender_attributes),
+        text("alias_search_base", "where alias entries live; empty: no alias search", &MilterConfig::alias_search_base),
+        text("alias_search_filter", "finds aliases delivering to the account; %s %u %d as above, %D the account DN",
+             &MilterConfig::alias_search_filter),
+        text("alias_attribute", "the address attribute of an alias entry", &MilterConfig::alias_attribute),
+        text("blocked_attribute", "TRUE here blocks the account", &MilterConfig::blocked_attribute),
+        text("blocked_text_attribute", "the account's own rejection text", &MilterConfig::blocked_text_attribute),
+        text("status_attribute", "an account status attribute (e.g. mailUserStatus); empty: unused",
+             &MilterConfig::status_attribute),
+        text("status_active_value", "the status value that allows sending", &MilterConfig::status_active_value),
+        integer("cache_size", "accounts kept in the lookup cache", &MilterConfig::cache_size, 0, 10000000),
+        integer("cache_ttl", "seconds an account stays cached (a newly blocked account may send this long)",
+                &MilterConfig::cache_ttl, 0, 86400),
+        {"stage", "where sender restrictions apply: mail (MAIL FROM) or eom (end of data)",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             if (v == "mail") c.stage = Stage::mail;
+             else if (v == "eom") c.stage = Stage::eom;
+             else return "expected mail or eom";
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) { return std::string(c.stage == Stage::mail ? "mail" : "eom"); }},
+        {"detail_delimiter", "user+detail@domain counts as user@domain; none: off",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             if (v == "none") c.detail_delimiter.clear();
+             else if (v.size() == 1 && std::ispunct(static_cast<unsigned char>(v[0])) && v != "@") c.detail_delimiter = v;
+             else return "expected one punctuation character such as + or -, or none";
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) { return c.detail_delimiter.empty() ? std::string("none") : c.detail_delimiter; }},
+        boolean("null_sender_allowed", "authenticated mail may use the null sender <>",
+                &MilterConfig::null_sender_allowed),
+        reply("reply_blocked", "reply to a blocked or disabled account", &MilterConfig::reply_blocked),
+        reply("reply_foreign_sender", "reply to a sender address the login does not own; %{sender} %{login}",
+              &MilterConfig::reply_foreign_sender),
+        reply("reply_quota", "reply when a limit is reached; %{window} %{adjective} %{metric} %{limit} %{usage}",
+              &MilterConfig::reply_quota),
+        reply("reply_tempfail", "reply when a failure policy says tempfail", &MilterConfig::reply_tempfail),
+        reply("reply_reject", "reply when a failure policy says reject", &MilterConfig::reply_reject),
+        boolean("usage_header", "add an X-Tally-Usage header to accepted messages", &MilterConfig::usage_header),
+        fail_action("on_directory_unavailable", "no LDAP server answers", &MilterConfig::on_directory_unavailable),
+        fail_action("on_unknown_account", "the login matches no account", &MilterConfig::on_unknown_account),
+        fail_action("on_charge_error", "the charge operation fails", &MilterConfig::on_charge_error),
+    };
+    return table;
+}
+
+/* check_whole - consistency checks across options */
+void check_whole(const MilterConfig &c, std::vector<ConfigError> &errors) {
+    if (c.search_base.empty()) errors.push_back({0, "search_base is required"});
+    if (c.search_filter.find('%') == std::string::npos)
+        errors.push_back({0, "search_filter must use the login (%s, %u or %d)"});
+    if (!c.alias_search_base.empty() && c.alias_search_filter.empty())
+        errors.push_back({0, "alias_search_base needs alias_search_filter"});
+    if (!(c.socket.starts_with("inet:") || c.socket.starts_with("unix:") || c.socket.starts_with("local:")))
+        errors.push_back({0, "socket must be inet:PORT@ADDRESS or unix:PATH"});
+    if (!c.ldap_bind_dn.empty() && c.ldap_password_file.empty() && !c.ldap_sasl_external)
+        errors.push_back({0, "ldap_bind_dn needs ldap_password_file"});
+}
+
+}  // namespace
+
+std::vector<ConfigError> parse_config_text(const std::string &text, MilterConfig &out) {
+    std::vector<ConfigError> errors;
+    MilterConfig c;
+    std::set<std::string> seen;
+    std::istringstream in(text);
+    std::string raw;
+    int line = 0;
+    while (std::getline(in, raw)) {
+        ++line;
+        std::string l = trim(raw);
+        if (l.empty() || l[0] == '#') continue;
+        auto eq = l.find('=');
+        if (eq == std::string::npos) {
+            errors.push_back({line, "expected \"key = value\""});
+            continue;
+        }
+        std::string key = trim(l.substr(0, eq)), value = trim(l.substr(eq + 1));
+        const Option *opt = nullptr;
+        for (const Option &o : options())
+            if (key == o.name) opt = &o;
+        if (!opt) {
+            errors.push_back({line, "unknown option \"" + key + "\""});
+            continue;
+        }
+        if (!seen.insert(key).second) {
+            errors.push_back({line, "\"" + key + "\" is set twice"});
+            continue;
+        }
+        if (auto err = opt->set(c, value)) errors.push_back({line, key + ": " + *err});
+    }
+    check_whole(c, errors);
+    if (errors.empty()) out = std::move(c);
+    return errors;
+}
+
+std::optional<MilterConfig> load_config(const std::string &path, std::vector<std::string> &errors) {
+    std::ifstream f(path);
+    if (!f) {
+        errors.push_back(path + ": cannot read the file");
+        return std::nullopt;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    MilterConfig c;
+    auto errs = parse_config_text(ss.str(), c);
+    for (const auto &e : errs)
+        errors.push_back(path + (e.line ? ":" + std::to_string(e.line) : "") + ": " + e.message);
+    if (!errs.empty()) return std::nullopt;
+    return c;
+}
+
+std::vector<OptionInfo> option_table() {
+    std::vector<OptionInfo> out;
+    MilterConfig defaults;
+    for (const Option &o : options()) out.push_back({o.name, o.get(defaults), o.help});
+    return out;
+}
+
+}  // namespace tally::milter

@@ -1,0 +1,96 @@
+/* milter_config.h - tally-milter.conf: every option declared once, in one table
+ *
+ * DESCRIPTION
+ *   "key = value" lines; '#' starts a comment; blank lines are ignored.
+ *   Unknown keys and bad values are errors naming the file and line (as
+ *   OpenDKIM's configuration does); "tally-milter -n" checks a file and
+ *   exits. option_table() lists every key with its default and meaning;
+ *   tally-milter.conf(5) is written from it.
+ */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tally::milter {
+
+/* What to do when something fails, per class (OpenDKIM's On-*). */
+enum class FailAction { accept, tempfail, reject };
+
+enum class Stage { mail, eom };  // where sender restrictions apply
+
+struct MilterConfig {
+    // daemon
+    std::string socket = "inet:8893@127.0.0.1";
+    std::string pid_file;
+    std::string user;           // drop privileges to this user; empty: stay
+    bool foreground = false;
+    std::string log_target = "syslog";  // syslog (mail facility) | stderr
+    std::string log_level = "info";
+
+    // directory
+    std::vector<std::string> ldap_uri = {"ldapi:///"};
+    std::string ldap_bind_dn;
+    std::string ldap_password_file;
+    bool ldap_sasl_external = false;
+    bool ldap_starttls = false;
+    std::string ldap_ca_file;
+    int ldap_connect_timeout_ms = 2000;
+    int ldap_timeout_ms = 3000;
+    int ldap_pool_size = 8;
+
+    // account lookup
+    std::string search_base;
+    std::string search_filter = "(&(objectClass=inetOrgPerson)(uid=%u))";
+    std::vector<std::string> sender_attributes = {"mail", "tallySendAs"};
+    std::string alias_search_base;    // empty: no alias search
+    std::string alias_search_filter;  // e.g. (&(objectClass=mailAlias)(mailAliasedName=%u))
+    std::string alias_attribute = "mail";
+    std::string blocked_attribute = "tallyBlocked";
+    std::string blocked_text_attribute = "tallyBlockedText";
+    std::string status_attribute;              // e.g. mailUserStatus; empty: not used
+    std::string status_active_value = "active";
+    int cache_size = 10000;
+    int cache_ttl = 60;  // seconds: a newly blocked account may send this long
+
+    // sender restrictions
+    Stage stage = Stage::eom;
+    std::string detail_delimiter = "+";  // empty: no +detail handling
+    bool null_sender_allowed = false;
+
+    // replies (code, enhanced code, text); text placeholders %{...}
+    std::string reply_blocked = "554 5.7.1 This account is not allowed to send emails";
+    std::string reply_foreign_sender = "553 5.7.1 Sender address <%{sender}> is not owned by %{login}";
+    std::string reply_quota = "550 5.7.1 %{adjective} limit of %{limit} %{metric} reached";
+    std::string reply_tempfail = "451 4.7.1 Service temporarily unavailable, try again later";
+    std::string reply_reject = "550 5.7.1 Message refused by policy";
+    bool usage_header = false;  // add X-Tally-Usage to accepted messages
+
+    // failure policy
+    FailAction on_directory_unavailable = FailAction::tempfail;
+    FailAction on_unknown_account = FailAction::tempfail;
+    FailAction on_charge_error = FailAction::tempfail;
+};
+
+struct ConfigError {
+    int line = 0;  // 0: not tied to a line
+    std::string message;
+};
+
+/* parse_config_text - nullopt on success; otherwise every error found */
+std::vector<ConfigError> parse_config_text(const std::string &text, MilterConfig &out);
+
+/* load_config - read and parse a file; errors are "FILE:LINE: message" */
+std::optional<MilterConfig> load_config(const std::string &path, std::vector<std::string> &errors);
+
+struct OptionInfo {
+    std::string name;
+    std::string default_value;
+    std::string help;
+};
+/* option_table - every option, for documentation and -h */
+std::vector<OptionInfo> option_table();
+
+}  // namespace tally::milter
