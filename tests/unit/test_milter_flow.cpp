@@ -1,0 +1,183 @@
+// One message through MessageFlow with a fake directory: lookups, cache,
+// restrictions, the charge request, failure policy and the log line.
+#include "message_flow.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+using namespace tally::milter;
+
+namespace {
+
+class FakeBackend : public Backend {
+public:
+    LookupResult lookup{DirStatus::ok, {}, ""};
+    ChargeResult result{DirStatus::ok, {}, ""};
+    int lookups = 0;
+    std::vector<ChargeRequest> charges;
+
+    LookupResult find_account(const std::string &) override {
+        ++lookups;
+        return lookup;
+    }
+    ChargeResult charge(const ChargeRequest &r) override {
+        charges.push_back(r);
+        return result;
+    }
+};
+
+struct Fixture {
+    MilterConfig cfg;
+    FakeBackend backend;
+    AccountCache cache{100, std::chrono::seconds(60)};
+    Fixture() {
+        cfg.search_base = "dc=x";
+        backend.lookup.account.dn = "uid=alice,dc=x";
+        backend.lookup.account.addresses = {"alice@example.com"};
+        WindowReport w;
+        w.window = "day";
+        w.period = "2026-11-22";
+        w.usage[Metric::messages] = 3;
+        w.limits[0] = 500;
+        backend.result.response.windows.push_back(w);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an accepted message is charged once with its queue id, recipients and bytes", "[milter][flow]") {
+    Fixture f;
+    MessageFlow m(f.cfg, f.backend, f.cache);
+    CHECK_FALSE(m.mail_from("alice", "<alice@example.com>", "127.0.0.1"));
+    m.add_recipient();
+    m.add_recipient();
+    m.add_bytes(1000);
+    m.add_bytes(24);
+    Decision d = m.end_of_data("4XbT2c1NqVz");
+    CHECK(d.action == Action::accept);
+    REQUIRE(f.backend.charges.size() == 1);
+    const ChargeRequest &r = f.backend.charges[0];
+    CHECK(r.account == "uid=alice,dc=x");
+    CHECK(r.messages == 1);
+    CHECK(r.recipients == 2);
+    CHECK(r.bytes == 1024);
+    CHECK(r.charge_id == "4XbT2c1NqVz");
+    CHECK(r.mode == Mode::charge);
+    std::string line = m.log_line();
+    CHECK_THAT(line, Catch::Contains("qid=4XbT2c1NqVz login=\"alice\" client=127.0.0.1 from=<alice@example.com> "
+                                     "rcpts=2 bytes=1024 verdict=accept reason=\"within limits\""));
+    CHECK_THAT(line, Catch::Contains("usage=\"day 3/500 messages\""));
+}
+
+TEST_CASE("the account is looked up once per cache lifetime", "[milter][flow]") {
+    Fixture f;
+    for (int i = 0; i < 3; ++i) {
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        m.end_of_data("Q" + std::to_string(i));
+    }
+    CHECK(f.backend.lookups == 1);
+    CHECK(f.backend.charges.size() == 3);
+}
+
+TEST_CASE("a refused charge becomes 550 with the configured text", "[milter][flow]") {
+    Fixture f;
+    f.backend.result.response.verdict = Verdict::refused;
+    f.backend.result.response.exceeded = Exceeded{"day", Metric::messages, 500, 500};
+    MessageFlow m(f.cfg, f.backend, f.cache);
+    m.mail_from("alice", "<alice@example.com>", "");
+    Decision d = m.end_of_data("Q1");
+    CHECK(d.action == Action::reject);
+    CHECK(d.reply.code == "550");
+    CHECK(d.reply.text == "daily limit of 500 messages reached");
+    CHECK_THAT(m.log_line(), Catch::Contains("verdict=reject reason=\"day limit of 500 messages reached (usage 500)\""));
+}
+
+TEST_CASE("sender restrictions before any charge", "[milter][flow]") {
+    Fixture f;
+    SECTION("a foreign sender is refused and not charged") {
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<ceo@example.com>", "");
+        CHECK(m.end_of_data("Q1").reply.code == "553");
+        CHECK(f.backend.charges.empty());
+    }
+    SECTION("a blocked account is refused at MAIL FROM when stage = mail") {
+        f.cfg.stage = Stage::mail;
+        f.backend.lookup.account.blocked = true;
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        auto d = m.mail_from("alice", "<alice@example.com>", "");
+        REQUIRE(d);
+        CHECK(d->reply.code == "554");
+    }
+    SECTION("unauthenticated mail passes untouched") {
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        auto d = m.mail_from("", "<anyone@elsewhere.org>", "");
+        REQUIRE(d);
+        CHECK(d->action == Action::accept);
+        CHECK(f.backend.lookups == 0);
+    }
+}
+
+TEST_CASE("failure classes follow their policy", "[milter][flow]") {
+    Fixture f;
+    SECTION("directory unavailable: tempfail by default") {
+        f.backend.lookup.status = DirStatus::unavailable;
+        f.backend.lookup.error = "Can't contact LDAP server";
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        Decision d = m.end_of_data("Q1");
+        CHECK(d.action == Action::tempfail);
+        CHECK(d.reply.code == "451");
+        CHECK_THAT(m.log_line(), Catch::Contains("directory unavailable: Can't contact LDAP server"));
+    }
+    SECTION("unknown account: tempfail by default, cached") {
+        f.backend.lookup.status = DirStatus::not_found;
+        for (int i = 0; i < 2; ++i) {
+            MessageFlow m(f.cfg, f.backend, f.cache);
+            m.mail_from("mallory", "<m@example.com>", "");
+            CHECK(m.end_of_data("Q1").action == Action::tempfail);
+        }
+        CHECK(f.backend.lookups == 1);
+    }
+    SECTION("charge error with accept: passes, logged UNCOUNTED with id, login and size") {
+        f.cfg.on_charge_error = FailAction::accept;
+        f.backend.result.status = DirStatus::error;
+        f.backend.result.error = "charge: Insufficient access";
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        m.add_bytes(77);
+        CHECK(m.end_of_data("QID9").action == Action::accept);
+        std::string line = m.log_line();
+        CHECK_THAT(line, Catch::Contains("UNCOUNTED"));
+        CHECK_THAT(line, Catch::Contains("qid=QID9 login=\"alice\""));
+        CHECK_THAT(line, Catch::Contains("bytes=77"));
+    }
+    SECTION("a hostile, overlong login never reaches the directory") {
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from(std::string(1000, '*'), "<a@example.com>", "");
+        CHECK(m.end_of_data("Q1").action == Action::tempfail);
+        CHECK(f.backend.lookups == 0);
+    }
+}
+
+TEST_CASE("the log line quotes hostile values", "[milter][flow]") {
+    Fixture f;
+    f.backend.lookup.status = DirStatus::not_found;
+    MessageFlow m(f.cfg, f.backend, f.cache);
+    m.mail_from("a\"b\nc", "<x@y>", "");
+    m.end_of_data("Q1");
+    CHECK_THAT(m.log_line(), Catch::Contains("login=\"a\\\"b\\x0ac\""));
+}
+
+TEST_CASE("the account cache is bounded and expires", "[milter][cache]") {
+    AccountCache c(2, std::chrono::seconds(10));
+    auto t0 = AccountCache::Clock::now();
+    c.put("a", {true, {}}, t0);
+    c.put("b", {true, {}}, t0);
+    CHECK(c.get("a", t0));  // a is now most recent
+    c.put("c", {true, {}}, t0);
+    CHECK(c.size() == 2);
+    CHECK_FALSE(c.get("b", t0));  // least recently used went
+    CHECK(c.get("a", t0 + std::chrono::seconds(9)));
+    CHECK_FALSE(c.get("a", t0 + std::chrono::seconds(11)));
+}
