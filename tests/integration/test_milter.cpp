@@ -1,0 +1,245 @@
+// tally-milter driven through the milter protocol stage by stage (Debian's
+// miltertest), against the real slapd with the overlay: lookups, sender
+// restrictions, charges, replies, failure policy, hostile logins, reload.
+#include "milter_process.h"
+#include "slapd_fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace tally;
+using namespace tally::test;
+
+namespace {
+
+const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+
+struct Msg {
+    std::string login;
+    std::string from;
+    std::vector<std::string> rcpts;
+    std::string qid;
+    Msg(std::string l, std::string f, std::vector<std::string> r = {"<someone@elsewhere.org>"}, std::string q = "")
+        : login(std::move(l)), from(std::move(f)), rcpts(std::move(r)), qid(std::move(q)) {}
+};
+
+std::string lua_quote(const std::string &s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\%03d", c);
+        out += buf;
+    }
+    return out + "\"";
+}
+
+/* drive - one SMTP connection per message through miltertest; returns
+ * "STAGE REPLY" per message: "mail accept", "eom continue", "eom replycode" */
+std::vector<std::string> drive(const MilterProcess &m, const std::vector<Msg> &msgs) {
+    std::ostringstream lua;
+    lua << "local names = {[SMFIR_ACCEPT]='accept', [SMFIR_CONTINUE]='continue', [SMFIR_REJECT]='reject',"
+           " [SMFIR_TEMPFAIL]='tempfail', [SMFIR_REPLYCODE]='replycode'}\n"
+           "local function send(login, from, rcpts, qid)\n"
+           "  local conn = mt.connect('"
+        << m.socket()
+        << "', 40, 0.05)\n"
+           "  if conn == nil then error('cannot connect to the milter') end\n"
+           "  if mt.conninfo(conn, 'localhost', '127.0.0.1') ~= nil then error('conninfo') end\n"
+           "  if mt.getreply(conn) ~= SMFIR_CONTINUE then error('connect refused') end\n"
+           "  if login ~= '' then mt.macro(conn, SMFIC_MAIL, '{auth_authen}', login) end\n"
+           "  if mt.mailfrom(conn, from) ~= nil then error('mailfrom') end\n"
+           "  local r = mt.getreply(conn)\n"
+           "  if r ~= SMFIR_CONTINUE then mt.disconnect(conn); return 'mail ' .. (names[r] or r) end\n"
+           "  for i, rc in ipairs(rcpts) do\n"
+           "    mt.macro(conn, SMFIC_RCPT, 'i', qid)\n"
+           "    if mt.rcptto(conn, rc) ~= nil then error('rcptto') end\n"
+           "    if mt.getreply(conn) ~= SMFIR_CONTINUE then error('rcpt refused') end\n"
+           "  end\n"
+           "  mt.header(conn, 'Subject', 'test'); mt.getreply(conn)\n"
+           "  mt.eoh(conn); mt.getreply(conn)\n"
+           "  mt.bodystring(conn, 'hello world\\r\\n'); mt.getreply(conn)\n"
+           "  if mt.eom(conn) ~= nil then error('eom') end\n"
+           "  r = mt.getreply(conn)\n"
+           "  mt.disconnect(conn)\n"
+           "  return 'eom ' .. (names[r] or r)\n"
+           "end\n";
+    for (const Msg &msg : msgs) {
+        lua << "mt.echo('RESULT ' .. send(" << lua_quote(msg.login) << ", " << lua_quote(msg.from) << ", {";
+        for (const auto &r : msg.rcpts) lua << lua_quote(r) << ",";
+        lua << "}, " << lua_quote(msg.qid.empty() ? "Q" + std::to_string(&msg - msgs.data()) : msg.qid) << "))\n";
+    }
+    std::string script = m.dir() + "/test.lua";
+    std::ofstream(script) << lua.str();
+    std::string out_path = m.dir() + "/miltertest.out";
+    std::remove(out_path.c_str());
+    int rc = run_command({"/usr/bin/miltertest", "-s", script}, out_path);
+    std::string out = read_text(out_path);
+    INFO("miltertest output:\n" << out << "\nmilter log:\n" << m.log());
+    REQUIRE(rc == 0);
+    std::vector<std::string> results;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("RESULT ", 0) == 0) results.push_back(line.substr(7));
+    REQUIRE(results.size() == msgs.size());
+    return results;
+}
+
+SlapdOptions directory() {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\n";
+    o.data_ldif = R"(
+dn: uid=dora,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dora
+cn: Dora
+sn: Dora
+mail: dora@example.com
+tallySendAs: info@example.com
+tallyBlocked: TRUE
+tallyBlockedText: Account suspended, call 555-0100
+userPassword: secret
+)";
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("milter: charges accepted messages and refuses past the limit", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
+    MilterProcess m(s);
+    m.start();
+    auto r = drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>", "<b@x.org>"}, "QID1"},
+                       {"alice@example.com", "<alice@example.com>", {"<a@x.org>"}, "QID2"},
+                       {"alice", "<alice@example.com>", {"<a@x.org>"}, "QID3"}});
+    CHECK(r[0] == "eom continue");
+    CHECK(r[1] == "eom continue");  // Cyrus-style login@realm finds the same account (%u)
+    CHECK(r[2] == "eom replycode");
+    std::string log = m.log();
+    CHECK_THAT(log, Catch::Contains("qid=QID1 login=\"alice\" client=127.0.0.1 from=<alice@example.com> rcpts=2"));
+    CHECK_THAT(log, Catch::Contains("verdict=accept reason=\"within limits\""));
+    CHECK_THAT(log, Catch::Contains("qid=QID3"));
+    CHECK_THAT(log, Catch::Contains("reply=\"550 5.7.1 daily limit of 2 messages reached\""));
+    // the counter says what was accepted: 2 messages, 3 recipients
+    auto counters = ldap_values(*root, kAlice, "tallyUsage");
+    REQUIRE(counters.size() == 1);
+    CHECK_THAT(counters[0], Catch::Contains("messages=2 recipients=3 "));
+}
+
+TEST_CASE("milter: sender restrictions", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "sender_attributes = mail tallySendAs\n");
+    m.start();
+    auto r = drive(m, {{"alice", "<ceo@example.com>"},          // foreign sender
+                       {"alice", "<ALICE+lists@Example.COM>"},  // +detail, any case
+                       {"dora", "<dora@example.com>"},          // blocked, own text
+                       {"alice", "<>"},                         // null sender
+                       {"", "<anyone@elsewhere.org>"}});        // not authenticated: untouched
+    CHECK(r[0] == "eom replycode");
+    CHECK(r[1] == "eom continue");
+    CHECK(r[2] == "eom replycode");
+    CHECK(r[3] == "eom replycode");
+    CHECK(r[4] == "mail accept");
+    std::string log = m.log();
+    CHECK_THAT(log, Catch::Contains("reply=\"553 5.7.1 Sender address <ceo@example.com> is not owned by alice\""));
+    CHECK_THAT(log, Catch::Contains("reply=\"554 5.7.1 Account suspended, call 555-0100\""));
+    CHECK_THAT(log, Catch::Contains("reason=\"account blocked\""));
+}
+
+TEST_CASE("milter: restrictions at MAIL FROM when stage = mail", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "stage = mail\n");
+    m.start();
+    auto r = drive(m, {{"dora", "<dora@example.com>"}, {"alice", "<bob@example.com>"}, {"alice", "<alice@example.com>"}});
+    CHECK(r[0] == "mail replycode");
+    CHECK(r[1] == "mail replycode");
+    CHECK(r[2] == "eom continue");
+}
+
+TEST_CASE("milter: hostile logins never match another account", "[integration][milter][hostile]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "on_unknown_account = reject\n");
+    m.start();
+    auto r = drive(m, {{"*", "<alice@example.com>"},
+                       {")(uid=*", "<alice@example.com>"},
+                       {"alice)(uid=*", "<alice@example.com>"},
+                       {"*)(|(uid=*", "<alice@example.com>"},
+                       {std::string(300, 'a'), "<alice@example.com>"},
+                       {"al\xff\xfeice", "<alice@example.com>"},
+                       {"alice\\2a", "<alice@example.com>"}});
+    for (const auto &x : r) CHECK(x == "eom replycode");
+    std::string log = m.log();
+    CHECK_THAT(log, !Catch::Contains("verdict=accept"));
+    CHECK_THAT(log, Catch::Contains("reason=\"unknown account\""));
+    // nothing was charged to anyone
+    auto root = s.connect();
+    CHECK(ldap_values(*root, kAlice, "tallyUsage").empty());
+}
+
+TEST_CASE("milter: directory down means 451, and mail flows again when it is back", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "cache_ttl = 0\n");
+    m.start();
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "QA"}})[0] == "eom continue");
+    s.stop();
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "QB"}})[0] == "eom replycode");
+    CHECK_THAT(m.log(), Catch::Contains("reply=\"451 4.7.1 Service temporarily unavailable, try again later\""));
+    s.start();  // same port; the milter reconnects by itself
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "QB"}})[0] == "eom continue");
+    auto root = s.connect();
+    auto counters = ldap_values(*root, kAlice, "tallyUsage");
+    REQUIRE(counters.size() == 1);
+    CHECK_THAT(counters[0], Catch::Contains("messages=2 "));
+}
+
+TEST_CASE("milter: failure policy accept lets mail through, logged as uncounted", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "on_unknown_account = accept\n");
+    m.start();
+    CHECK(drive(m, {{"nobody", "<nobody@example.com>", {"<a@x.org>"}, "QIDX"}})[0] == "eom continue");
+    CHECK_THAT(m.log(), Catch::Contains("qid=QIDX login=\"nobody\""));
+    CHECK_THAT(m.log(), Catch::Contains("UNCOUNTED"));
+}
+
+TEST_CASE("milter: -n checks the configuration, reload keeps a good one", "[integration][milter][config]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s);
+    int rc = run_command({MilterProcess::binary(), "-n", "-c", m.config_path()}, m.dir() + "/n.out");
+    CHECK(rc == 0);
+    CHECK_THAT(read_text(m.dir() + "/n.out"), Catch::Contains("is valid"));
+    std::ofstream(m.dir() + "/bad.conf") << "search_base = dc=x\nfrobnicate = 1\nldap_pool_size = -3\n";
+    rc = run_command({MilterProcess::binary(), "-n", "-c", m.dir() + "/bad.conf"}, m.dir() + "/bad.out");
+    CHECK(rc == 1);
+    std::string out = read_text(m.dir() + "/bad.out");
+    CHECK_THAT(out, Catch::Contains("bad.conf:2: unknown option \"frobnicate\""));
+    CHECK_THAT(out, Catch::Contains("bad.conf:3: ldap_pool_size"));
+
+    m.start();
+    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+    // a broken file is refused and the old configuration keeps running
+    std::string good = read_text(m.config_path());
+    std::ofstream(m.config_path(), std::ios::app) << "stage = sometimes\n";
+    m.reload();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK_THAT(m.log(), Catch::Contains("reload refused"));
+    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+    // a good file takes effect for new connections
+    std::ofstream(m.config_path()) << good << "reply_foreign_sender = 553 5.7.1 Not yours: %{sender}\n";
+    m.reload();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK_THAT(m.log(), Catch::Contains("configuration reloaded"));
+    CHECK(drive(m, {{"alice", "<bob@example.com>"}})[0] == "eom replycode");
+    CHECK_THAT(m.log(), Catch::Contains("reply=\"553 5.7.1 Not yours: bob@example.com\""));
+}

@@ -1,0 +1,124 @@
+/* milter_process.cpp - start and stop tally-milter for tests */
+#include "milter_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#ifndef TALLY_MILTER_PATH
+#error "TALLY_MILTER_PATH must be defined"
+#endif
+
+namespace tally::test {
+
+namespace {
+
+bool port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+void wait_gone(pid_t pid, int seconds) {
+    for (int i = 0; i < seconds * 50; ++i) {
+        if (waitpid(pid, nullptr, WNOHANG) != 0) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+std::string MilterProcess::binary() { return TALLY_MILTER_PATH; }
+
+MilterProcess::MilterProcess(const Slapd &slapd, const std::string &extra_config) {
+    char tmpl[] = "/tmp/tally-milter-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    port_ = free_loopback_port();
+    std::ofstream(dir_ + "/password") << kPassword << "\n";
+    conf_ = dir_ + "/tally-milter.conf";
+    std::ofstream(conf_) << "socket = " << socket() << "\n"
+                         << "foreground = yes\n"
+                         << "log_target = stderr\n"
+                         << "log_level = debug\n"
+                         << "ldap_uri = " << slapd.uri() << "\n"
+                         << "ldap_bind_dn = " << kServiceDn << "\n"
+                         << "ldap_password_file = " << dir_ << "/password\n"
+                         << "ldap_timeout = 1s\n"
+                         << "ldap_connect_timeout = 500ms\n"
+                         << "search_base = ou=people,dc=example,dc=com\n"
+                         << extra_config;
+}
+
+MilterProcess::~MilterProcess() {
+    stop();
+    const char *keep = std::getenv("TALLY_KEEP_TMP");
+    if (!keep || std::string(keep) != "1") {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+}
+
+void MilterProcess::start() {
+    if (pid_ > 0) return;
+    std::string log_path = dir_ + "/milter.log";
+    pid_ = fork();
+    if (pid_ == 0) {
+        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(TALLY_MILTER_PATH, "tally-milter", "-c", conf_.c_str(), "-f", (char *)nullptr);
+        _exit(127);
+    }
+    for (int i = 0; i < 250; ++i) {
+        int status;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("tally-milter exited at start: " + log());
+        }
+        if (port_open(port_)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw std::runtime_error("tally-milter did not listen within 5 s: " + log());
+}
+
+void MilterProcess::stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    wait_gone(pid_, 15);
+    pid_ = -1;
+}
+
+void MilterProcess::kill_hard() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    wait_gone(pid_, 5);
+    pid_ = -1;
+}
+
+void MilterProcess::reload() {
+    if (pid_ > 0) kill(pid_, SIGUSR1);
+}
+
+std::string MilterProcess::log() const { return read_text(dir_ + "/milter.log"); }
+
+}  // namespace tally::test

@@ -1,0 +1,43 @@
+/* milter_process.h - run the built tally-milter against a test slapd
+ *
+ * DESCRIPTION
+ *   Writes a tally-milter.conf for a Slapd fixture (service identity,
+ *   sample accounts under ou=people) plus any extra lines, starts
+ *   tally-milter in the foreground on a free loopback port, waits until
+ *   it accepts connections, and ends exactly that process on destruction.
+ */
+#pragma once
+
+#include "slapd_fixture.h"
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace tally::test {
+
+class MilterProcess {
+public:
+    MilterProcess(const Slapd &slapd, const std::string &extra_config = "");
+    ~MilterProcess();
+    MilterProcess(const MilterProcess &) = delete;
+    MilterProcess &operator=(const MilterProcess &) = delete;
+
+    void start();
+    void stop();                 // SIGTERM and wait
+    void kill_hard();            // SIGKILL and wait
+    void reload();               // SIGUSR1
+    int port() const { return port_; }
+    std::string socket() const { return "inet:" + std::to_string(port_) + "@127.0.0.1"; }
+    std::string log() const;
+    const std::string &dir() const { return dir_; }
+    const std::string &config_path() const { return conf_; }
+    static std::string binary();
+
+private:
+    std::string dir_, conf_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+};
+
+}  // namespace tally::test
