@@ -22,19 +22,6 @@ namespace {
 
 const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
 
-/* TempDir - a directory removed at scope exit */
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/tally-test-XXXXXX";
-        path = mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
 /* tallyctl - run the built tallyctl; output in *out, exit status returned */
 int tallyctl(const std::vector<std::string> &args, std::string *out) {
     TempDir d;

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -242,4 +243,17 @@ TEST_CASE("milter: -n checks the configuration, reload keeps a good one", "[inte
     CHECK_THAT(m.log(), Catch::Contains("configuration reloaded"));
     CHECK(drive(m, {{"alice", "<bob@example.com>"}})[0] == "eom replycode");
     CHECK_THAT(m.log(), Catch::Contains("reply=\"553 5.7.1 Not yours: bob@example.com\""));
+}
+
+TEST_CASE("milter: the example configuration is valid", "[integration][milter][config]") {
+    TempDir d;
+    std::string conf = read_text(source_path("milter/tally-milter.conf"));
+    std::ofstream(d.path + "/pw") << "secret\n";
+    auto at = conf.find("/etc/tally-milter/ldap.password");
+    REQUIRE(at != std::string::npos);
+    conf.replace(at, std::string("/etc/tally-milter/ldap.password").size(), d.path + "/pw");
+    std::ofstream(d.path + "/tally-milter.conf") << conf;
+    int rc = run_command({MilterProcess::binary(), "-n", "-c", d.path + "/tally-milter.conf"}, d.path + "/out");
+    INFO(read_text(d.path + "/out"));
+    CHECK(rc == 0);
 }

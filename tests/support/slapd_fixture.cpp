@@ -63,6 +63,17 @@ std::string read_text(const std::string &path) {
     return s.str();
 }
 
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/tally-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+}
+
 int run_command(const std::vector<std::string> &argv, const std::string &out_path) {
     pid_t pid = fork();
     if (pid == 0) {

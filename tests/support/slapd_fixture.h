@@ -57,6 +57,15 @@ int run_command(const std::vector<std::string> &argv, const std::string &out_pat
 /* read_text - a whole file */
 std::string read_text(const std::string &path);
 
+/* TempDir - a fresh directory under /tmp, removed at scope exit */
+struct TempDir {
+    std::string path;
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+};
+
 class Slapd {
 public:
     explicit Slapd(SlapdOptions o = {});
