@@ -2,6 +2,7 @@
 #include "directory.h"
 
 #include "ldap_filter.h"
+#include "netmatch.h"
 
 #include <cstring>
 #include <stdexcept>
@@ -118,12 +119,13 @@ void Directory::release(std::unique_ptr<Pooled> p, bool broken) {
     freed_.notify_one();
 }
 
-LookupResult Directory::lookup_once(Pooled &p, const std::string &login, bool &transport_failed) {
+LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login,
+                                     bool aliases, bool &transport_failed) {
     LookupResult r;
     transport_failed = false;
-    auto filter = expand_filter(cfg_.search_filter, {login, ""});
+    auto filter = expand_filter(filter_tmpl, {login, "", ""});
     if (!filter) {
-        r.error = "search_filter has an unknown %-sequence";
+        r.error = "search filter \"" + filter_tmpl + "\" has an unknown %-sequence";
         return r;
     }
     std::vector<std::string> attrs = cfg_.sender_attributes;
@@ -166,8 +168,8 @@ LookupResult Directory::lookup_once(Pooled &p, const std::string &login, bool &t
         auto status = values_of(ld, e, cfg_.status_attribute);
         r.account.inactive = status.empty() || strcasecmp(status[0].c_str(), cfg_.status_active_value.c_str()) != 0;
     }
-    if (!cfg_.alias_search_base.empty()) {
-        auto afilter = expand_filter(cfg_.alias_search_filter, {login, r.account.dn});
+    if (aliases && !cfg_.alias_search_base.empty()) {
+        auto afilter = expand_filter(cfg_.alias_search_filter, {login, r.account.dn, ""});
         if (!afilter) {
             r.error = "alias_search_filter has an unknown %-sequence";
             return r;
@@ -188,7 +190,8 @@ LookupResult Directory::lookup_once(Pooled &p, const std::string &login, bool &t
     return r;
 }
 
-LookupResult Directory::find_account(const std::string &login) {
+template <typename Op>
+LookupResult Directory::with_connection(Op op) {
     LookupResult r;
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::string err;
@@ -199,10 +202,79 @@ LookupResult Directory::find_account(const std::string &login) {
             return r;
         }
         bool transport_failed = false;
-        r = lookup_once(*p, login, transport_failed);
+        r = op(*p, transport_failed);
         release(std::move(p), transport_failed);
         if (!transport_failed) return r;
     }
+    return r;
+}
+
+LookupResult Directory::find_account(const std::string &login) {
+    return with_connection([&](Pooled &p, bool &failed) {
+        return account_once(p, cfg_.search_filter, login, true, failed);
+    });
+}
+
+LookupResult Directory::find_sender(const std::string &address) {
+    return with_connection([&](Pooled &p, bool &failed) {
+        return account_once(p, cfg_.sender_search_filter, address, false, failed);
+    });
+}
+
+LookupResult Directory::find_relay(const std::string &client) {
+    return with_connection([&](Pooled &p, bool &failed) { return relay_once(p, client, failed); });
+}
+
+LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &transport_failed) {
+    LookupResult r;
+    transport_failed = false;
+    LDAP *ld = p.conn->handle();
+    auto filter = expand_filter(cfg_.relay_search_filter, {"", "", client});
+    if (!filter) {
+        r.error = "relay_search_filter has an unknown %-sequence";
+        return r;
+    }
+    MsgPtr res;
+    int rc = search(*p.conn, cfg_.relay_search_base, *filter, {"1.1"}, 2, cfg_.ldap_timeout_ms, res);
+    if (transport_failure(rc)) {
+        transport_failed = true;
+        r.status = DirStatus::unavailable;
+        r.error = std::string("relay search: ") + ldap_err2string(rc);
+        return r;
+    }
+    LDAPMessage *e = res && rc == LDAP_SUCCESS ? ldap_first_entry(ld, res.get()) : nullptr;
+    if (!e && !cfg_.relay_network_filter.empty()) {
+        // The most specific network holding the address.
+        MsgPtr nets;
+        rc = search(*p.conn, cfg_.relay_search_base, cfg_.relay_network_filter, {"ipNetworkNumber", "ipNetmaskNumber"},
+                    10000, cfg_.ldap_timeout_ms, nets);
+        if (transport_failure(rc)) {
+            transport_failed = true;
+            r.status = DirStatus::unavailable;
+            r.error = std::string("relay network search: ") + ldap_err2string(rc);
+            return r;
+        }
+        int best = -1;
+        for (LDAPMessage *n = nets ? ldap_first_entry(ld, nets.get()) : nullptr; n; n = ldap_next_entry(ld, n)) {
+            auto number = values_of(ld, n, "ipNetworkNumber");
+            auto mask = values_of(ld, n, "ipNetmaskNumber");
+            if (number.empty()) continue;
+            auto prefix = prefix_match(client, number[0], mask.empty() ? "" : mask[0]);
+            if (prefix && *prefix > best) {
+                best = *prefix;
+                e = n;
+            }
+        }
+        if (e) res = std::move(nets);
+    }
+    if (!e) {
+        r.status = DirStatus::not_found;
+        return r;
+    }
+    char *dn = ldap_get_dn(ld, e);
+    r.account.dn = dn ? dn : "";
+    if (dn) ldap_memfree(dn);
+    r.status = DirStatus::ok;
     return r;
 }
 

@@ -45,7 +45,13 @@ public:
     explicit Directory(const MilterConfig &c);
     ~Directory();
 
+    /* find_account - the account of a SASL login (search_filter, aliases) */
     LookupResult find_account(const std::string &login);
+    /* find_sender - the account of an envelope sender (sender_search_filter) */
+    LookupResult find_sender(const std::string &address);
+    /* find_relay - the relay-host entry of a client address: an exact entry,
+     * else the most specific network entry containing it */
+    LookupResult find_relay(const std::string &client);
     ChargeResult charge(const ChargeRequest &req);
 
 private:
@@ -57,7 +63,13 @@ private:
     /* acquire - an idle connection or a new one; nullptr when no server answers */
     std::unique_ptr<Pooled> acquire(std::string *error);
     void release(std::unique_ptr<Pooled> p, bool broken);
-    LookupResult lookup_once(Pooled &p, const std::string &login, bool &transport_failed);
+    /* with_connection - run op on a pooled connection; once more on a fresh
+     * one when the first fails in transport */
+    template <typename Op>
+    LookupResult with_connection(Op op);
+    LookupResult account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login, bool aliases,
+                              bool &transport_failed);
+    LookupResult relay_once(Pooled &p, const std::string &client, bool &transport_failed);
 
     MilterConfig cfg_;
     client::ConnectOptions base_;

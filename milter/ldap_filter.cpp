@@ -30,6 +30,7 @@ std::optional<std::string> expand_filter(std::string_view tmpl, const FilterValu
         case 'u': out += escape_filter_value(user); break;
         case 'd': out += escape_filter_value(realm); break;
         case 'D': out += escape_filter_value(v.dn); break;
+        case 'c': out += escape_filter_value(v.client); break;
         case '%': out += '%'; break;
         default: return std::nullopt;
         }

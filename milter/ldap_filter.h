@@ -6,7 +6,8 @@
  *   (ldap_bv2escaped_filter_value), so "*", "(", ")", "\" and NUL in a
  *   hostile login can never widen a search:
  *     %s  the whole login     %u  the part before '@' (all of it without '@')
- *     %d  the part after '@'  %D  a DN (for alias searches)   %%  a '%'
+ *     %d  the part after '@'  %D  a DN (for alias searches)
+ *     %c  the client address                                 %%  a '%'
  */
 #pragma once
 
@@ -19,6 +20,7 @@ namespace tally::milter {
 struct FilterValues {
     std::string login;
     std::string dn;
+    std::string client;
 };
 
 /* escape_filter_value - RFC 4515 escaping through libldap */

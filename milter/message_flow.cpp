@@ -32,14 +32,56 @@ std::optional<Decision> MessageFlow::mail_from(const std::string &login, const s
     auto parsed = parse_envelope_address(raw_sender);
     sender_ok_ = parsed.has_value();
     sender_ = parsed.value_or(raw_sender);
+    relay_ = false;
     if (login_.empty()) {
-        decision_ = Decision{Action::accept, {}, "not authenticated"};
-        return decision_;
+        if (auto d = unauthenticated()) return finish(*d);
+        return std::nullopt;  // a relay host: charged at end of data
     }
     if (c_.stage == Stage::mail) {
         if (auto d = restrictions()) return finish(*d);
     }
     return std::nullopt;
+}
+
+std::optional<Decision> MessageFlow::unauthenticated() {
+    if (!sender_ok_) return Decision{Action::accept, {}, "not authenticated"};
+    if (c_.unauthenticated == Unauthenticated::refuse_hosted && !sender_.empty()) {
+        std::string domain = domain_of(sender_);
+        for (const auto &d : c_.hosted_domains)
+            if (d == domain)
+                return Decision{Action::reject, format_reply(c_.reply_unauthenticated, {{"sender", sender_}}),
+                                "unauthenticated sender in a hosted domain"};
+    }
+    if (c_.unauthenticated == Unauthenticated::lookup && !sender_.empty()) {
+        LookupResult r = b_.find_sender(sender_);
+        if (r.status == DirStatus::unavailable || r.status == DirStatus::error) {
+            Decision d = on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
+            if (d.action != Action::accept) return d;
+        } else if (r.status == DirStatus::ok && (r.account.blocked || r.account.inactive)) {
+            Decision d = check_sender(c_, r.account, "", sender_);
+            d.reason = "unauthenticated sender of a blocked account";
+            return d;
+        }
+    }
+    if (!c_.relay_search_base.empty() && !client_.empty()) {
+        std::string key = "relay " + client_;
+        if (auto cached = cache_.get(key)) {
+            if (cached->found) account_ = cached->account;
+        } else {
+            LookupResult r = b_.find_relay(client_);
+            if (r.status == DirStatus::ok || r.status == DirStatus::not_found) {
+                cache_.put(key, {r.status == DirStatus::ok, r.account});
+                if (r.status == DirStatus::ok) account_ = r.account;
+            } else {
+                return on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
+            }
+        }
+        if (account_) {
+            relay_ = true;
+            return std::nullopt;
+        }
+    }
+    return Decision{Action::accept, {}, "not authenticated"};
 }
 
 std::optional<Decision> MessageFlow::find_account() {
@@ -83,27 +125,32 @@ std::optional<Decision> MessageFlow::restrictions() {
 
 Decision MessageFlow::end_of_data(const std::string &queue_id) {
     queue_id_ = queue_id;
+    if (relay_) return finish(charge());
     if (login_.empty()) return finish(Decision{Action::accept, {}, "not authenticated"});
     if (auto d = restrictions()) return finish(*d);
-    if (!account_) return finish(decision_);  // failure policy said accept: uncounted
+    return finish(charge());
+}
+
+Decision MessageFlow::charge() {
     ChargeRequest req;
     req.account = account_->dn;
     req.messages = 1;
     req.recipients = recipients_;
     req.bytes = bytes_;
-    req.charge_id = valid_charge_id(queue_id) ? queue_id : "";
+    req.charge_id = valid_charge_id(queue_id_) ? queue_id_ : "";
     ChargeResult r = b_.charge(req);
     if (r.status != DirStatus::ok) {
         Decision d = on_failure(c_, r.status == DirStatus::unavailable ? c_.on_directory_unavailable : c_.on_charge_error,
                                 r.error);
         if (d.action == Action::accept) uncounted_ = true;
-        return finish(d);
+        return d;
     }
     usage_ = r.response;
-    Decision d = decide_charge(c_, r.response);
+    Decision d = decide_charge(r.response, relay_ ? c_.reply_quota_relay : c_.reply_quota);
     if (d.action == Action::accept)
         d.reason = r.response.verdict == Verdict::duplicate ? "already counted (same queue id)" : "within limits";
-    return finish(d);
+    if (relay_) d.reason = "relay host " + account_->dn + ": " + d.reason;
+    return d;
 }
 
 Decision MessageFlow::finish(Decision d) {

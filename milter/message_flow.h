@@ -22,6 +22,8 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual LookupResult find_account(const std::string &login) = 0;
+    virtual LookupResult find_sender(const std::string &address) = 0;
+    virtual LookupResult find_relay(const std::string &client) = 0;
     virtual ChargeResult charge(const ChargeRequest &req) = 0;
 };
 
@@ -30,6 +32,8 @@ class DirectoryBackend : public Backend {
 public:
     explicit DirectoryBackend(Directory &d) : d_(d) {}
     LookupResult find_account(const std::string &login) override { return d_.find_account(login); }
+    LookupResult find_sender(const std::string &address) override { return d_.find_sender(address); }
+    LookupResult find_relay(const std::string &client) override { return d_.find_relay(client); }
     ChargeResult charge(const ChargeRequest &req) override { return d_.charge(req); }
 
 private:
@@ -45,8 +49,9 @@ public:
     MessageFlow(const MilterConfig &c, Backend &b, AccountCache &cache) : c_(c), b_(b), cache_(cache) {}
 
     /* mail_from - a new message; returns a decision when it is already
-     * settled at MAIL FROM (unauthenticated mail passes untouched; with
-     * stage = mail, sender restrictions apply here) */
+     * settled at MAIL FROM: unauthenticated mail that is not from a relay
+     * host (the unauthenticated policy), and with stage = mail the sender
+     * restrictions */
     std::optional<Decision> mail_from(const std::string &login, const std::string &raw_sender,
                                       const std::string &client);
     void add_recipient() { ++recipients_; }
@@ -62,6 +67,8 @@ public:
 private:
     std::optional<Decision> restrictions();
     std::optional<Decision> find_account();
+    std::optional<Decision> unauthenticated();
+    Decision charge();
     Decision finish(Decision d);
 
     const MilterConfig &c_;
@@ -75,6 +82,7 @@ private:
     std::optional<ChargeResponse> usage_;
     Decision decision_;
     bool uncounted_ = false;
+    bool relay_ = false;  // an unauthenticated relay host, charged by client address
 };
 
 }  // namespace tally::milter

@@ -194,6 +194,42 @@ const std::vector<Option> &options() {
         integer("cache_size", "accounts kept in the lookup cache", &MilterConfig::cache_size, 0, 10000000),
         integer("cache_ttl", "seconds an account stays cached (a newly blocked account may send this long)",
                 &MilterConfig::cache_ttl, 0, 86400),
+        {"unauthenticated", "mail without SASL login: pass, lookup (refuse a blocked sender account) or refuse-hosted",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             if (v == "pass") c.unauthenticated = Unauthenticated::pass;
+             else if (v == "lookup") c.unauthenticated = Unauthenticated::lookup;
+             else if (v == "refuse-hosted") c.unauthenticated = Unauthenticated::refuse_hosted;
+             else return "expected pass, lookup or refuse-hosted";
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) {
+             switch (c.unauthenticated) {
+             case Unauthenticated::lookup: return std::string("lookup");
+             case Unauthenticated::refuse_hosted: return std::string("refuse-hosted");
+             case Unauthenticated::pass: break;
+             }
+             return std::string("pass");
+         }},
+        text("sender_search_filter", "finds the account of a sender address (unauthenticated = lookup); %s the address",
+             &MilterConfig::sender_search_filter),
+        {"hosted_domains", "domains whose senders must authenticate (unauthenticated = refuse-hosted)",
+         [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
+             c.hosted_domains = words(v);
+             for (auto &d : c.hosted_domains)
+                 for (auto &ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+             return std::nullopt;
+         },
+         [](const MilterConfig &c) {
+             std::string s;
+             for (const auto &w : c.hosted_domains) s += (s.empty() ? "" : " ") + w;
+             return s;
+         }},
+        text("relay_search_base", "where relay-host entries live; empty: relay hosts are not accounted",
+             &MilterConfig::relay_search_base),
+        text("relay_search_filter", "finds the entry of one client address; %c the address",
+             &MilterConfig::relay_search_filter),
+        text("relay_network_filter", "network entries (ipNetworkNumber, ipNetmaskNumber) holding client addresses; empty: off",
+             &MilterConfig::relay_network_filter),
         {"stage", "where sender restrictions apply: mail (MAIL FROM) or eom (end of data)",
          [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
              if (v == "mail") c.stage = Stage::mail;
@@ -217,6 +253,10 @@ const std::vector<Option> &options() {
               &MilterConfig::reply_foreign_sender),
         reply("reply_quota", "reply when a limit is reached; %{window} %{adjective} %{metric} %{limit} %{usage}",
               &MilterConfig::reply_quota),
+        reply("reply_quota_relay", "reply when a relay host reaches a limit (defer by default); placeholders as reply_quota",
+              &MilterConfig::reply_quota_relay),
+        reply("reply_unauthenticated", "reply to an unauthenticated sender in a hosted domain; %{sender}",
+              &MilterConfig::reply_unauthenticated),
         reply("reply_tempfail", "reply when a failure policy says tempfail", &MilterConfig::reply_tempfail),
         reply("reply_reject", "reply when a failure policy says reject", &MilterConfig::reply_reject),
         boolean("usage_header", "add an X-Tally-Usage header to accepted messages", &MilterConfig::usage_header),
@@ -232,6 +272,10 @@ void check_whole(const MilterConfig &c, std::vector<ConfigError> &errors) {
     if (c.search_base.empty()) errors.push_back({0, "search_base is required"});
     if (c.search_filter.find('%') == std::string::npos)
         errors.push_back({0, "search_filter must use the login (%s, %u or %d)"});
+    if (c.unauthenticated == Unauthenticated::refuse_hosted && c.hosted_domains.empty())
+        errors.push_back({0, "unauthenticated = refuse-hosted needs hosted_domains"});
+    if (!c.relay_search_base.empty() && c.relay_search_filter.find("%c") == std::string::npos)
+        errors.push_back({0, "relay_search_filter must use the client address (%c)"});
     if (!c.alias_search_base.empty() && c.alias_search_filter.empty())
         errors.push_back({0, "alias_search_base needs alias_search_filter"});
     if (!(c.socket.starts_with("inet:") || c.socket.starts_with("unix:") || c.socket.starts_with("local:")))

@@ -21,6 +21,13 @@ enum class FailAction { accept, tempfail, reject };
 
 enum class Stage { mail, eom };  // where sender restrictions apply
 
+/* What happens to mail from clients that did not authenticate. */
+enum class Unauthenticated {
+    pass,          // untouched (relay hosts are still accounted when configured)
+    lookup,        // find the sender address's account (sender_search_filter); refuse it when blocked
+    refuse_hosted  // refuse senders in hosted_domains: they must authenticate
+};
+
 struct MilterConfig {
     // daemon
     std::string socket = "inet:8893@127.0.0.1";
@@ -55,6 +62,14 @@ struct MilterConfig {
     int cache_size = 10000;
     int cache_ttl = 60;  // seconds: a newly blocked account may send this long
 
+    // unauthenticated mail and relay hosts
+    Unauthenticated unauthenticated = Unauthenticated::pass;
+    std::string sender_search_filter = "(mail=%s)";
+    std::vector<std::string> hosted_domains;
+    std::string relay_search_base;  // empty: relay hosts are not accounted
+    std::string relay_search_filter = "(&(objectClass=ipHost)(ipHostNumber=%c))";
+    std::string relay_network_filter = "(objectClass=ipNetwork)";  // empty: exact addresses only
+
     // sender restrictions
     Stage stage = Stage::eom;
     std::string detail_delimiter = "+";  // empty: no +detail handling
@@ -64,6 +79,8 @@ struct MilterConfig {
     std::string reply_blocked = "554 5.7.1 This account is not allowed to send emails";
     std::string reply_foreign_sender = "553 5.7.1 Sender address <%{sender}> is not owned by %{login}";
     std::string reply_quota = "550 5.7.1 %{adjective} limit of %{limit} %{metric} reached";
+    std::string reply_quota_relay = "451 4.7.1 %{adjective} limit of %{limit} %{metric} reached for this host";
+    std::string reply_unauthenticated = "553 5.7.1 Authentication required to send as <%{sender}>";
     std::string reply_tempfail = "451 4.7.1 Service temporarily unavailable, try again later";
     std::string reply_reject = "550 5.7.1 Message refused by policy";
     bool usage_header = false;  // add X-Tally-Usage to accepted messages

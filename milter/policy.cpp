@@ -85,21 +85,21 @@ std::string window_adjective(std::string_view w) {
     return std::string(w);
 }
 
-Decision decide_charge(const MilterConfig &c, const ChargeResponse &r) {
+Decision decide_charge(const ChargeResponse &r, const std::string &quota_template) {
     Decision d;
     if (r.verdict != Verdict::refused) return d;
     d.action = Action::reject;
     if (r.exceeded) {
         const Exceeded &x = *r.exceeded;
         d.reason = describe_exceeded(x);
-        d.reply = format_reply(c.reply_quota, {{"window", x.window},
+        d.reply = format_reply(quota_template, {{"window", x.window},
                                                {"adjective", window_adjective(x.window)},
                                                {"metric", std::string(metric_name(x.metric))},
                                                {"limit", std::to_string(x.limit)},
                                                {"usage", std::to_string(x.usage)}});
     } else {
         d.reason = "limit reached";
-        d.reply = format_reply(c.reply_quota, {});
+        d.reply = format_reply(quota_template, {});
     }
     if (d.reply.code.starts_with("4")) d.action = Action::tempfail;  // defer, as for relay hosts
     return d;

@@ -49,8 +49,9 @@ Reply format_reply(const std::string &tmpl, const std::map<std::string, std::str
 /* check_sender - sender restrictions: blocked/inactive, then ownership */
 Decision check_sender(const MilterConfig &c, const Account &a, std::string_view login, std::string_view sender);
 
-/* decide_charge - the answer to a charge verdict */
-Decision decide_charge(const MilterConfig &c, const ChargeResponse &r);
+/* decide_charge - the answer to a charge verdict, with the quota reply template
+ * (reply_quota for accounts, reply_quota_relay for relay hosts) */
+Decision decide_charge(const ChargeResponse &r, const std::string &quota_template);
 
 /* on_failure - the configured failure action, with its reply */
 Decision on_failure(const MilterConfig &c, FailAction a, std::string reason);

@@ -147,9 +147,9 @@ sfsistat cb_envfrom(SMFICTX *ctx, char **argv) {
         std::string login = macro(ctx, "{auth_authen}");
         auto d = s->flow->mail_from(login, argv && argv[0] ? argv[0] : "", s->client);
         if (!d) return SMFIS_CONTINUE;
-        if (login.empty()) {
+        if (login.empty() && d->action == Action::accept) {
             s->rt->log->debug("{}", s->flow->log_line());
-            return SMFIS_ACCEPT;  // unauthenticated: not ours to count
+            return SMFIS_ACCEPT;  // unauthenticated and not a relay host: not ours to count
         }
         s->rt->log->info("{}", s->flow->log_line());
         return answer(ctx, *d);

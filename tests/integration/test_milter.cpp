@@ -257,3 +257,42 @@ TEST_CASE("milter: the example configuration is valid", "[integration][milter][c
     INFO(read_text(d.path + "/out"));
     CHECK(rc == 0);
 }
+
+TEST_CASE("milter: relay hosts are accounted by client address and deferred", "[integration][milter][relay]") {
+    SlapdOptions o = directory();
+    o.data_ldif += R"(
+dn: ou=relays,dc=example,dc=com
+objectClass: organizationalUnit
+ou: relays
+
+dn: cn=loopback-apps,ou=relays,dc=example,dc=com
+objectClass: ipNetwork
+objectClass: tallyAccount
+cn: loopback-apps
+ipNetworkNumber: 127.0.0.0
+ipNetmaskNumber: 255.0.0.0
+tallyMessagesPerDay: 1
+)";
+    Slapd s(o);
+    s.start();
+    MilterProcess m(s, "relay_search_base = ou=relays,dc=example,dc=com\n");
+    m.start();
+    auto r = drive(m, {{"", "<app@example.com>", {"<a@x.org>"}, "R1"}, {"", "<app@example.com>", {"<a@x.org>"}, "R2"}});
+    CHECK(r[0] == "eom continue");
+    CHECK(r[1] == "eom replycode");
+    CHECK_THAT(m.log(), Catch::Contains("reply=\"451 4.7.1 daily limit of 1 messages reached for this host\""));
+    auto root = s.connect();
+    auto counters = ldap_values(*root, "cn=loopback-apps,ou=relays,dc=example,dc=com", "tallyUsage");
+    REQUIRE(counters.size() == 1);
+    CHECK_THAT(counters[0], Catch::Contains("messages=1 "));
+}
+
+TEST_CASE("milter: unauthenticated senders in hosted domains must authenticate", "[integration][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "unauthenticated = refuse-hosted\nhosted_domains = example.com\n");
+    m.start();
+    auto r = drive(m, {{"", "<alice@example.com>"}, {"", "<someone@elsewhere.org>"}});
+    CHECK(r[0] == "mail replycode");
+    CHECK(r[1] == "mail accept");
+}

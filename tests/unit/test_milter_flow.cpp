@@ -20,6 +20,14 @@ public:
         ++lookups;
         return lookup;
     }
+    LookupResult sender_lookup{DirStatus::not_found, {}, ""};
+    LookupResult relay_lookup{DirStatus::not_found, {}, ""};
+    LookupResult find_sender(const std::string &) override { return sender_lookup; }
+    LookupResult find_relay(const std::string &) override {
+        ++relay_lookups;
+        return relay_lookup;
+    }
+    int relay_lookups = 0;
     ChargeResult charge(const ChargeRequest &r) override {
         charges.push_back(r);
         return result;
@@ -180,4 +188,63 @@ TEST_CASE("the account cache is bounded and expires", "[milter][cache]") {
     CHECK_FALSE(c.get("b", t0));  // least recently used went
     CHECK(c.get("a", t0 + std::chrono::seconds(9)));
     CHECK_FALSE(c.get("a", t0 + std::chrono::seconds(11)));
+}
+
+TEST_CASE("unauthenticated mail: pass, lookup, refuse-hosted", "[milter][flow][unauth]") {
+    Fixture f;
+    SECTION("refuse-hosted refuses senders of hosted domains at MAIL FROM") {
+        f.cfg.unauthenticated = Unauthenticated::refuse_hosted;
+        f.cfg.hosted_domains = {"example.com"};
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        auto d = m.mail_from("", "<Alice@EXAMPLE.com>", "192.0.2.1");
+        REQUIRE(d);
+        CHECK(d->action == Action::reject);
+        CHECK(d->reply.text == "Authentication required to send as <Alice@EXAMPLE.com>");
+        MessageFlow other(f.cfg, f.backend, f.cache);
+        CHECK(other.mail_from("", "<bob@elsewhere.org>", "192.0.2.1")->action == Action::accept);
+    }
+    SECTION("lookup refuses a blocked sender account, passes others") {
+        f.cfg.unauthenticated = Unauthenticated::lookup;
+        f.backend.sender_lookup.status = DirStatus::ok;
+        f.backend.sender_lookup.account.blocked = true;
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        auto d = m.mail_from("", "<alice@example.com>", "192.0.2.1");
+        REQUIRE(d);
+        CHECK(d->reply.code == "554");
+        f.backend.sender_lookup.account.blocked = false;
+        MessageFlow ok(f.cfg, f.backend, f.cache);
+        CHECK(ok.mail_from("", "<alice@example.com>", "192.0.2.1")->action == Action::accept);
+    }
+}
+
+TEST_CASE("relay hosts are charged by client address and deferred at their limit", "[milter][flow][relay]") {
+    Fixture f;
+    f.cfg.relay_search_base = "ou=relays,dc=x";
+    f.backend.relay_lookup.status = DirStatus::ok;
+    f.backend.relay_lookup.account.dn = "cn=app1,ou=relays,dc=x";
+    MessageFlow m(f.cfg, f.backend, f.cache);
+    CHECK_FALSE(m.mail_from("", "<app@example.com>", "192.0.2.7"));
+    m.add_recipient();
+    CHECK(m.end_of_data("R1").action == Action::accept);
+    REQUIRE(f.backend.charges.size() == 1);
+    CHECK(f.backend.charges[0].account == "cn=app1,ou=relays,dc=x");
+    CHECK(f.backend.charges[0].recipients == 1);
+
+    f.backend.result.response.verdict = Verdict::refused;
+    f.backend.result.response.exceeded = Exceeded{"hour", Metric::messages, 100, 100};
+    MessageFlow again(f.cfg, f.backend, f.cache);
+    again.mail_from("", "<app@example.com>", "192.0.2.7");
+    Decision d = again.end_of_data("R2");
+    CHECK(d.action == Action::tempfail);
+    CHECK(d.reply.code == "451");
+    CHECK(d.reply.text == "hourly limit of 100 messages reached for this host");
+    CHECK(f.backend.relay_lookups == 1);  // cached
+
+    SECTION("an address with no relay entry passes untouched") {
+        f.backend.relay_lookup.status = DirStatus::not_found;
+        MessageFlow other(f.cfg, f.backend, f.cache);
+        auto pass = other.mail_from("", "<x@example.org>", "198.51.100.1");
+        REQUIRE(pass);
+        CHECK(pass->action == Action::accept);
+    }
 }

@@ -1,5 +1,6 @@
 // Filter escaping, address ownership, reply templates, failure policy.
 #include "address.h"
+#include "netmatch.h"
 #include "ldap_filter.h"
 #include "policy.h"
 
@@ -14,14 +15,15 @@ TEST_CASE("filter values are escaped per RFC 4515", "[milter][filter]") {
     CHECK(escape_filter_value(")(uid=*") == "\\29\\28uid=\\2A");
     CHECK(escape_filter_value(std::string("a\0b", 3)) == "a\\00b");
     CHECK(escape_filter_value("back\\slash") == "back\\5Cslash");
-    auto f = expand_filter("(&(objectClass=inetOrgPerson)(uid=%u))", {"*)(uid=*@example.com", ""});
+    auto f = expand_filter("(&(objectClass=inetOrgPerson)(uid=%u))", {"*)(uid=*@example.com", "", ""});
     REQUIRE(f);
     CHECK(*f == "(&(objectClass=inetOrgPerson)(uid=\\2A\\29\\28uid=\\2A))");
-    CHECK(expand_filter("(mail=%s)", {"a@b", ""}).value() == "(mail=a@b)");
-    CHECK(expand_filter("(&(uid=%u)(realm=%d))", {"a@b.c", ""}).value() == "(&(uid=a)(realm=b.c))");
-    CHECK(expand_filter("(member=%D)", {"", "uid=a,dc=x"}).value() == "(member=uid=a,dc=x)");
-    CHECK(expand_filter("(uid=%x)", {"a", ""}) == std::nullopt);
-    CHECK(expand_filter("100%%", {"a", ""}).value() == "100%");
+    CHECK(expand_filter("(mail=%s)", {"a@b", "", ""}).value() == "(mail=a@b)");
+    CHECK(expand_filter("(&(uid=%u)(realm=%d))", {"a@b.c", "", ""}).value() == "(&(uid=a)(realm=b.c))");
+    CHECK(expand_filter("(member=%D)", {"", "uid=a,dc=x", ""}).value() == "(member=uid=a,dc=x)");
+    CHECK(expand_filter("(uid=%x)", {"a", "", ""}) == std::nullopt);
+    CHECK(expand_filter("100%%", {"a", "", ""}).value() == "100%");
+    CHECK(expand_filter("(ipHostNumber=%c)", {"", "", "10.0.0.1)(cn=*"}).value() == "(ipHostNumber=10.0.0.1\\29\\28cn=\\2A)");
 }
 
 TEST_CASE("envelope addresses", "[milter][address]") {
@@ -83,21 +85,21 @@ TEST_CASE("quota replies name the window, metric and limit", "[milter][policy]")
     ChargeResponse r;
     r.verdict = Verdict::refused;
     r.exceeded = Exceeded{"day", Metric::messages, 500, 500};
-    auto d = decide_charge(c, r);
+    auto d = decide_charge(r, c.reply_quota);
     CHECK(d.action == Action::reject);
     CHECK(d.reply.code == "550");
     CHECK(d.reply.text == "daily limit of 500 messages reached");
     CHECK(d.reason == "day limit of 500 messages reached (usage 500)");
 
     c.reply_quota = "451 4.7.1 %{window} quota: %{usage}/%{limit} %{metric}";
-    d = decide_charge(c, r);
+    d = decide_charge(r, c.reply_quota);
     CHECK(d.action == Action::tempfail);  // a 4xx template defers
     CHECK(d.reply.text == "day quota: 500/500 messages");
 
     r.verdict = Verdict::accepted;
-    CHECK(decide_charge(c, r).action == Action::accept);
+    CHECK(decide_charge(r, c.reply_quota).action == Action::accept);
     r.verdict = Verdict::duplicate;
-    CHECK(decide_charge(c, r).action == Action::accept);
+    CHECK(decide_charge(r, c.reply_quota).action == Action::accept);
 }
 
 TEST_CASE("failure policy per class", "[milter][policy]") {
@@ -115,4 +117,18 @@ TEST_CASE("failure policy per class", "[milter][policy]") {
 TEST_CASE("reply templates cannot be used to inject lines", "[milter][policy]") {
     auto r = format_reply("553 5.7.1 Sender <%{sender}> refused", {{"sender", "a\r\n250 2.0.0 ok%n"}});
     CHECK(r.text == "Sender <a??250 2.0.0 ok?n> refused");
+}
+
+TEST_CASE("client addresses in networks", "[milter][relay]") {
+    CHECK(prefix_match("10.1.2.3", "10.1.0.0", "255.255.0.0") == 16);
+    CHECK(prefix_match("10.1.2.3", "10.1.0.0", "16") == 16);
+    CHECK(prefix_match("10.1.2.3", "10.1.0.0/16", "") == 16);
+    CHECK(prefix_match("10.1.2.3", "10.1.2.3", "") == 32);
+    CHECK_FALSE(prefix_match("10.2.0.1", "10.1.0.0", "255.255.0.0"));
+    CHECK_FALSE(prefix_match("10.1.2.3", "10.1.0.0", "255.0.255.0"));  // not contiguous
+    CHECK_FALSE(prefix_match("10.1.2.3", "10.1.0.0", "33"));
+    CHECK_FALSE(prefix_match("10.1.2.3", "2001:db8::", "32"));
+    CHECK(prefix_match("2001:db8::5", "2001:db8::", "32") == 32);
+    CHECK_FALSE(prefix_match("not an address", "10.0.0.0", "8"));
+    CHECK(prefix_match("127.0.0.1", "0.0.0.0", "0") == 0);
 }
