@@ -225,6 +225,42 @@ LookupResult Directory::find_relay(const std::string &client) {
     return with_connection([&](Pooled &p, bool &failed) { return relay_once(p, client, failed); });
 }
 
+std::optional<DenyLists> Directory::deny_lists(std::string *error) {
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard<std::mutex> lock(deny_mutex_);
+        if (deny_ && now - deny_read_ < std::chrono::seconds(cfg_.cache_ttl)) return deny_;
+    }
+    DenyLists lists;
+    LookupResult r = with_connection([&](Pooled &p, bool &failed) {
+        LookupResult out;
+        MsgPtr res;
+        int rc = search(*p.conn, cfg_.deny_search_base, cfg_.deny_filter, {"tallyDenySenderDomain", "tallyDenyNetwork"},
+                        10000, cfg_.ldap_timeout_ms, res);
+        failed = transport_failure(rc);
+        if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
+            out.status = failed ? DirStatus::unavailable : DirStatus::error;
+            out.error = std::string("deny list search: ") + ldap_err2string(rc);
+            return out;
+        }
+        LDAP *ld = p.conn->handle();
+        for (LDAPMessage *e = res ? ldap_first_entry(ld, res.get()) : nullptr; e; e = ldap_next_entry(ld, e)) {
+            for (auto &v : values_of(ld, e, "tallyDenySenderDomain")) lists.sender_domains.push_back(std::move(v));
+            for (auto &v : values_of(ld, e, "tallyDenyNetwork")) lists.networks.push_back(std::move(v));
+        }
+        out.status = DirStatus::ok;
+        return out;
+    });
+    if (r.status != DirStatus::ok) {
+        *error = r.error;
+        return std::nullopt;
+    }
+    std::lock_guard<std::mutex> lock(deny_mutex_);
+    deny_ = lists;
+    deny_read_ = now;
+    return deny_;
+}
+
 LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &transport_failed) {
     LookupResult r;
     transport_failed = false;

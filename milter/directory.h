@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -53,6 +54,8 @@ public:
      * else the most specific network entry containing it */
     LookupResult find_relay(const std::string &client);
     ChargeResult charge(const ChargeRequest &req);
+    /* deny_lists - the deny lists, read at most once per cache_ttl */
+    std::optional<DenyLists> deny_lists(std::string *error);
 
 private:
     struct Pooled {
@@ -77,6 +80,9 @@ private:
     std::condition_variable freed_;
     std::vector<std::unique_ptr<Pooled>> idle_;
     int open_ = 0;
+    std::mutex deny_mutex_;
+    std::optional<DenyLists> deny_;
+    std::chrono::steady_clock::time_point deny_read_;
 };
 
 }  // namespace tally::milter

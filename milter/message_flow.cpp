@@ -43,7 +43,22 @@ std::optional<Decision> MessageFlow::mail_from(const std::string &login, const s
     return std::nullopt;
 }
 
+std::optional<Decision> MessageFlow::deny_lists() {
+    if (c_.deny_search_base.empty()) return std::nullopt;
+    std::string error;
+    auto lists = b_.deny_lists(&error);
+    if (!lists) {
+        Decision d = on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + error);
+        if (d.action == Action::accept) return std::nullopt;
+        return d;
+    }
+    if (auto what = denied(*lists, sender_, client_))
+        return Decision{Action::reject, format_reply(c_.reply_denied, {{"what", *what}}), "deny list: " + *what};
+    return std::nullopt;
+}
+
 std::optional<Decision> MessageFlow::unauthenticated() {
+    if (auto d = deny_lists()) return d;
     if (!sender_ok_) return Decision{Action::accept, {}, "not authenticated"};
     if (c_.unauthenticated == Unauthenticated::refuse_hosted && !sender_.empty()) {
         std::string domain = domain_of(sender_);
@@ -109,6 +124,7 @@ std::optional<Decision> MessageFlow::find_account() {
 }
 
 std::optional<Decision> MessageFlow::restrictions() {
+    if (auto d = deny_lists()) return d;
     if (auto failed = find_account()) {
         if (failed->action == Action::accept) uncounted_ = true;
         return failed;

@@ -25,6 +25,7 @@ public:
     virtual LookupResult find_sender(const std::string &address) = 0;
     virtual LookupResult find_relay(const std::string &client) = 0;
     virtual ChargeResult charge(const ChargeRequest &req) = 0;
+    virtual std::optional<DenyLists> deny_lists(std::string *error) = 0;
 };
 
 /* DirectoryBackend - the real one */
@@ -35,6 +36,7 @@ public:
     LookupResult find_sender(const std::string &address) override { return d_.find_sender(address); }
     LookupResult find_relay(const std::string &client) override { return d_.find_relay(client); }
     ChargeResult charge(const ChargeRequest &req) override { return d_.charge(req); }
+    std::optional<DenyLists> deny_lists(std::string *error) override { return d_.deny_lists(error); }
 
 private:
     Directory &d_;
@@ -68,6 +70,7 @@ private:
     std::optional<Decision> restrictions();
     std::optional<Decision> find_account();
     std::optional<Decision> unauthenticated();
+    std::optional<Decision> deny_lists();
     Decision charge();
     Decision finish(Decision d);
 

@@ -230,6 +230,9 @@ const std::vector<Option> &options() {
              &MilterConfig::relay_search_filter),
         text("relay_network_filter", "network entries (ipNetworkNumber, ipNetmaskNumber) holding client addresses; empty: off",
              &MilterConfig::relay_network_filter),
+        text("deny_search_base", "where deny lists (tallyDenyList entries) live; empty: off",
+             &MilterConfig::deny_search_base),
+        text("deny_filter", "selects the deny-list entries", &MilterConfig::deny_filter),
         {"stage", "where sender restrictions apply: mail (MAIL FROM) or eom (end of data)",
          [](MilterConfig &c, const std::string &v) -> std::optional<std::string> {
              if (v == "mail") c.stage = Stage::mail;
@@ -255,6 +258,8 @@ const std::vector<Option> &options() {
               &MilterConfig::reply_quota),
         reply("reply_quota_relay", "reply when a relay host reaches a limit (defer by default); placeholders as reply_quota",
               &MilterConfig::reply_quota_relay),
+        reply("reply_denied", "reply to a sender domain or client network on a deny list; %{what}",
+              &MilterConfig::reply_denied),
         reply("reply_unauthenticated", "reply to an unauthenticated sender in a hosted domain; %{sender}",
               &MilterConfig::reply_unauthenticated),
         reply("reply_tempfail", "reply when a failure policy says tempfail", &MilterConfig::reply_tempfail),

@@ -70,6 +70,10 @@ struct MilterConfig {
     std::string relay_search_filter = "(&(objectClass=ipHost)(ipHostNumber=%c))";
     std::string relay_network_filter = "(objectClass=ipNetwork)";  // empty: exact addresses only
 
+    // deny lists held in the directory (tallyDenyList entries)
+    std::string deny_search_base;  // empty: off
+    std::string deny_filter = "(objectClass=tallyDenyList)";
+
     // sender restrictions
     Stage stage = Stage::eom;
     std::string detail_delimiter = "+";  // empty: no +detail handling
@@ -80,6 +84,7 @@ struct MilterConfig {
     std::string reply_foreign_sender = "553 5.7.1 Sender address <%{sender}> is not owned by %{login}";
     std::string reply_quota = "550 5.7.1 %{adjective} limit of %{limit} %{metric} reached";
     std::string reply_quota_relay = "451 4.7.1 %{adjective} limit of %{limit} %{metric} reached for this host";
+    std::string reply_denied = "554 5.7.1 Refused by policy: %{what}";
     std::string reply_unauthenticated = "553 5.7.1 Authentication required to send as <%{sender}>";
     std::string reply_tempfail = "451 4.7.1 Service temporarily unavailable, try again later";
     std::string reply_reject = "550 5.7.1 Message refused by policy";

@@ -2,6 +2,7 @@
 #include "policy.h"
 
 #include "address.h"
+#include "netmatch.h"
 
 #include <sstream>
 
@@ -75,6 +76,21 @@ Decision check_sender(const MilterConfig &c, const Account &a, std::string_view 
         d.reply = format_reply(c.reply_foreign_sender, {{"sender", std::string(sender)}, {"login", std::string(login)}});
     }
     return d;
+}
+
+std::optional<std::string> denied(const DenyLists &lists, std::string_view sender, std::string_view client) {
+    std::string domain = domain_of(sender);
+    if (!domain.empty()) {
+        for (const auto &d : lists.sender_domains) {
+            std::string want = canonical_address(d, "");
+            if (domain == want || (domain.size() > want.size() && domain.ends_with("." + want)))
+                return "sender domain " + want;
+        }
+    }
+    if (!client.empty())
+        for (const auto &n : lists.networks)
+            if (prefix_match(client, n, "")) return "client network " + n;
+    return std::nullopt;
 }
 
 std::string window_adjective(std::string_view w) {

@@ -12,6 +12,7 @@
 #include "milter_config.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,16 @@ struct Decision {
     Reply reply;         // empty for accept
     std::string reason;  // for the log: "blocked", "foreign sender", "day limit of 500 messages reached"
 };
+
+/* Deny lists: sender domains (and their subdomains) and client networks. */
+struct DenyLists {
+    std::vector<std::string> sender_domains;
+    std::vector<std::string> networks;  // "ADDRESS/PREFIX" or "ADDRESS"
+};
+
+/* denied - what on the lists matches ("sender domain spam.example",
+ * "client network 192.0.2.0/24"), or nullopt */
+std::optional<std::string> denied(const DenyLists &lists, std::string_view sender, std::string_view client);
 
 /* format_reply - a "CODE X.Y.Z text" template with %{name} placeholders
  * filled in; values lose control characters so nobody can inject reply lines */

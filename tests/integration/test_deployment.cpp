@@ -111,10 +111,11 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     INFO(read_text(d.path + "/ldapadd.log"));
     REQUIRE(rc == 0);
     auto classes = ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcObjectClasses");
-    REQUIRE(classes.size() == 2);
+    REQUIRE(classes.size() == 3);
     CHECK_THAT(classes[0], Catch::Contains("tallyAccount"));
     CHECK_THAT(classes[1], Catch::Contains("tallyPolicy"));
-    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 21);
+    CHECK_THAT(classes[2], Catch::Contains("tallyDenyList"));
+    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 23);
 }
 
 TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "[integration][deploy][config]") {

@@ -296,3 +296,24 @@ TEST_CASE("milter: unauthenticated senders in hosted domains must authenticate",
     CHECK(r[0] == "mail replycode");
     CHECK(r[1] == "mail accept");
 }
+
+TEST_CASE("milter: deny lists in the directory", "[integration][milter][deny]") {
+    SlapdOptions o = directory();
+    o.data_ldif += R"(
+dn: cn=deny,dc=example,dc=com
+objectClass: tallyDenyList
+cn: deny
+tallyDenySenderDomain: spam.example
+tallyDenyNetwork: 127.0.0.2/32
+)";
+    Slapd s(o);
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_ADD, "tallySendAs", {"alice@spam.example"}) == LDAP_SUCCESS);
+    MilterProcess m(s, "deny_search_base = dc=example,dc=com\n");
+    m.start();
+    auto r = drive(m, {{"alice", "<alice@spam.example>"}, {"alice", "<alice@example.com>"}});
+    CHECK(r[0] == "eom replycode");
+    CHECK(r[1] == "eom continue");
+    CHECK_THAT(m.log(), Catch::Contains("reply=\"554 5.7.1 Refused by policy: sender domain spam.example\""));
+}

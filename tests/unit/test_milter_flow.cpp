@@ -28,6 +28,11 @@ public:
         return relay_lookup;
     }
     int relay_lookups = 0;
+    std::optional<DenyLists> lists = DenyLists{};
+    std::optional<DenyLists> deny_lists(std::string *error) override {
+        if (!lists) *error = "Can't contact LDAP server";
+        return lists;
+    }
     ChargeResult charge(const ChargeRequest &r) override {
         charges.push_back(r);
         return result;
@@ -247,4 +252,26 @@ TEST_CASE("relay hosts are charged by client address and deferred at their limit
         REQUIRE(pass);
         CHECK(pass->action == Action::accept);
     }
+}
+
+TEST_CASE("deny lists refuse sender domains and client networks", "[milter][flow][deny]") {
+    Fixture f;
+    f.cfg.deny_search_base = "ou=deny,dc=x";
+    f.backend.lists->sender_domains = {"spam.example"};
+    f.backend.lists->networks = {"198.51.100.0/24"};
+    auto run = [&](const std::string &login, const std::string &from, const std::string &client) {
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        if (auto d = m.mail_from(login, from, client)) return *d;
+        return m.end_of_data("Q");
+    };
+    auto d = run("alice", "<alice@mx.SPAM.example>", "192.0.2.1");
+    CHECK(d.action == Action::reject);
+    CHECK(d.reply.text == "Refused by policy: sender domain spam.example");
+    CHECK(run("alice", "<alice@example.com>", "198.51.100.9").reply.text ==
+          "Refused by policy: client network 198.51.100.0/24");
+    CHECK(run("", "<x@spam.example>", "192.0.2.1").action == Action::reject);  // unauthenticated too
+    CHECK(run("alice", "<alice@example.com>", "192.0.2.1").action == Action::accept);
+    CHECK(run("alice", "<alice@notspam.example>", "192.0.2.1").action == Action::reject);  // foreign sender, not denied
+    f.backend.lists.reset();  // directory down: failure policy
+    CHECK(run("alice", "<alice@example.com>", "192.0.2.1").action == Action::tempfail);
 }
