@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -181,12 +182,15 @@ sfsistat cb_eom(SMFICTX *ctx) {
     return guarded(ctx, "end of data", [&] {
         Session *s = session_of(ctx);
         if (!s) return SMFIS_TEMPFAIL;
+        auto t0 = std::chrono::steady_clock::now();
         Decision d = s->flow->end_of_data(macro(ctx, "i"));
         if (d.action == Action::accept && s->rt->cfg.usage_header && s->flow->usage())
             smfi_addheader(ctx, const_cast<char *>("X-Tally-Usage"),
                            const_cast<char *>(usage_summary(*s->flow->usage()).c_str()));
-        if (d.action == Action::accept) s->rt->log->info("{}", s->flow->log_line());
-        else s->rt->log->warn("{}", s->flow->log_line());
+        // eom_ms: the time this message waited for the milter at end of data
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (d.action == Action::accept) s->rt->log->info("{} eom_ms={:.3f}", s->flow->log_line(), ms);
+        else s->rt->log->warn("{} eom_ms={:.3f}", s->flow->log_line(), ms);
         return answer(ctx, d);
     });
 }
