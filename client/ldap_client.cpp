@@ -33,14 +33,14 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::strin
     ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &nt);
     struct timeval ot = {o.operation_timeout_ms / 1000, (o.operation_timeout_ms % 1000) * 1000};
     ldap_set_option(ld, LDAP_OPT_TIMEOUT, &ot);
-    if (!o.ca_file.empty()) {
-        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, o.ca_file.c_str());
-        int hard = LDAP_OPT_X_TLS_HARD;
-        ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard);
-        int zero = 0;
-        ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-    }
-    if (o.start_tls && (rc = ldap_start_tls_s(ld, nullptr, nullptr)) != LDAP_SUCCESS)
+    // Certificates are always verified, whatever ldap.conf says.
+    int hard = LDAP_OPT_X_TLS_HARD;
+    ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard);
+    if (!o.ca_file.empty()) ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, o.ca_file.c_str());
+    int zero = 0;
+    ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+    // StartTLS only where it means something: ldaps:// is TLS already, ldapi:// is local.
+    if (o.start_tls && o.uri.rfind("ldap://", 0) == 0 && (rc = ldap_start_tls_s(ld, nullptr, nullptr)) != LDAP_SUCCESS)
         return fail("StartTLS failed", rc);
     if (o.sasl_external) {
         struct berval empty = {0, nullptr};

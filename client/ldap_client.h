@@ -18,8 +18,8 @@ struct ConnectOptions {
     std::string bind_dn;          // empty with !sasl_external: anonymous
     std::string password;
     bool sasl_external = false;   // SASL EXTERNAL (ldapi:// peer credentials, or a TLS client certificate)
-    bool start_tls = false;
-    std::string ca_file;          // empty: the system's CAs
+    bool start_tls = false;       // on ldap:// URIs
+    std::string ca_file;          // empty: libldap's (ldap.conf, LDAPTLS_CACERT); verified always
     int network_timeout_ms = 2000;
     int operation_timeout_ms = 5000;
 };

@@ -24,6 +24,8 @@ std::optional<Decision> MessageFlow::mail_from(const std::string &login, const s
     login_ = login;
     raw_sender_ = raw_sender;
     client_ = client;
+    queue_id_.clear();
+    decision_ = Decision{};
     recipients_ = 0;
     bytes_ = 0;
     account_.reset();

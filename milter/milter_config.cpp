@@ -1,6 +1,8 @@
 /* milter_config.cpp - the option table and the key = value parser */
 #include "milter_config.h"
 
+#include "ldap_filter.h"
+
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -171,8 +173,8 @@ const std::vector<Option> &options() {
         text("ldap_password_file", "file holding the bind password (first line)", &MilterConfig::ldap_password_file),
         boolean("ldap_sasl_external", "bind with SASL EXTERNAL (ldapi:// or a client certificate)",
                 &MilterConfig::ldap_sasl_external),
-        boolean("ldap_starttls", "StartTLS on ldap:// URIs", &MilterConfig::ldap_starttls),
-        text("ldap_ca_file", "CA certificates for TLS; certificates are always verified", &MilterConfig::ldap_ca_file),
+        boolean("ldap_starttls", "StartTLS on ldap:// URIs (ldaps:// is TLS already)", &MilterConfig::ldap_starttls),
+        text("ldap_ca_file", "CA certificates for TLS (default: ldap.conf's); server certificates are always verified", &MilterConfig::ldap_ca_file),
         millis("ldap_connect_timeout", "give up connecting after this long", &MilterConfig::ldap_connect_timeout_ms),
         millis("ldap_timeout", "give up waiting for an answer after this long", &MilterConfig::ldap_timeout_ms),
         integer("ldap_pool_size", "LDAP connections shared by the milter's threads", &MilterConfig::ldap_pool_size, 1,
@@ -274,6 +276,13 @@ const std::vector<Option> &options() {
 
 /* check_whole - consistency checks across options */
 void check_whole(const MilterConfig &c, std::vector<ConfigError> &errors) {
+    const std::pair<const char *, const std::string *> templates[] = {
+        {"search_filter", &c.search_filter},         {"sender_search_filter", &c.sender_search_filter},
+        {"alias_search_filter", &c.alias_search_filter}, {"relay_search_filter", &c.relay_search_filter},
+        {"relay_network_filter", &c.relay_network_filter}, {"deny_filter", &c.deny_filter}};
+    for (auto [name, value] : templates)
+        if (!expand_filter(*value, {"login@realm", "cn=dn", "192.0.2.1"}))
+            errors.push_back({0, std::string(name) + " has an unknown %-sequence (use %s %u %d %D %c %%)"});
     if (c.search_base.empty()) errors.push_back({0, "search_base is required"});
     if (c.search_filter.find('%') == std::string::npos)
         errors.push_back({0, "search_filter must use the login (%s, %u or %d)"});

@@ -101,7 +101,7 @@ struct ConfigError {
     std::string message;
 };
 
-/* parse_config_text - nullopt on success; otherwise every error found */
+/* parse_config_text - empty on success (out is set); otherwise every error found */
 std::vector<ConfigError> parse_config_text(const std::string &text, MilterConfig &out);
 
 /* load_config - read and parse a file; errors are "FILE:LINE: message" */

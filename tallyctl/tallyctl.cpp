@@ -2,14 +2,16 @@
  *
  * SYNOPSIS
  *   tallyctl [-H uri] [-x] [-D binddn] [-w passwd | -y passwdfile] [-Y EXTERNAL]
- *            [-Z] [-C cafile] COMMAND ...
+ *            [-Z] COMMAND ...
  *   tallyctl usage ACCOUNT-DN
  *   tallyctl charge [-m messages] [-r recipients] [-b bytes] [-i charge-id]
  *                   [-M charge|check|count] ACCOUNT-DN
  *   tallyctl reset ACCOUNT-DN [WINDOW]
  *
  * DESCRIPTION
- *   Connection flags are ldap-utils' (ldapsearch(1)). "usage" asks the
+ *   Connection flags are ldap-utils' (ldapsearch(1)); TLS settings come
+ *   from ldap.conf(5) and LDAPTLS_* variables as for ldapsearch, and the
+ *   server's certificate is always verified. "usage" asks the
  *   overlay for the account's usage without charging (a check of an empty
  *   message) and prints one row per window and metric. "charge" sends one
  *   charge, for diagnostics. "reset" clears the current counters of one
@@ -35,7 +37,7 @@ using namespace tally;
 [[noreturn]] void usage_exit() {
     std::fprintf(stderr,
                  "usage: tallyctl [-H uri] [-x] [-D binddn] [-w passwd | -y passwdfile] [-Y EXTERNAL] [-Z] "
-                 "[-C cafile] COMMAND ...\n"
+                 "COMMAND ...\n"
                  "  usage ACCOUNT-DN\n"
                  "  charge [-m messages] [-r recipients] [-b bytes] [-i charge-id] [-M charge|check|count] "
                  "ACCOUNT-DN\n"
@@ -121,7 +123,7 @@ int main(int argc, char **argv) {
     client::ConnectOptions o;
     std::string password_file;
     int opt;
-    while ((opt = getopt(argc, argv, "+H:xD:w:y:Y:ZC:")) != -1) {
+    while ((opt = getopt(argc, argv, "+H:xD:w:y:Y:Z")) != -1) {
         switch (opt) {
         case 'H': o.uri = optarg; break;
         case 'x': o.sasl_external = false; break;
@@ -133,7 +135,6 @@ int main(int argc, char **argv) {
             o.sasl_external = true;
             break;
         case 'Z': o.start_tls = true; break;
-        case 'C': o.ca_file = optarg; break;
         default: usage_exit();
         }
     }
