@@ -190,9 +190,9 @@ LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, 
     return r;
 }
 
-template <typename Op>
-LookupResult Directory::with_connection(Op op) {
-    LookupResult r;
+template <typename Result, typename Op>
+Result Directory::with_connection(Op op) {
+    Result r;
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::string err;
         auto p = acquire(&err);
@@ -210,19 +210,19 @@ LookupResult Directory::with_connection(Op op) {
 }
 
 LookupResult Directory::find_account(const std::string &login) {
-    return with_connection([&](Pooled &p, bool &failed) {
+    return with_connection<LookupResult>([&](Pooled &p, bool &failed) {
         return account_once(p, cfg_.search_filter, login, true, failed);
     });
 }
 
 LookupResult Directory::find_sender(const std::string &address) {
-    return with_connection([&](Pooled &p, bool &failed) {
+    return with_connection<LookupResult>([&](Pooled &p, bool &failed) {
         return account_once(p, cfg_.sender_search_filter, address, false, failed);
     });
 }
 
 LookupResult Directory::find_relay(const std::string &client) {
-    return with_connection([&](Pooled &p, bool &failed) { return relay_once(p, client, failed); });
+    return with_connection<LookupResult>([&](Pooled &p, bool &failed) { return relay_once(p, client, failed); });
 }
 
 std::optional<DenyLists> Directory::deny_lists(std::string *error) {
@@ -232,7 +232,7 @@ std::optional<DenyLists> Directory::deny_lists(std::string *error) {
         if (deny_ && now - deny_read_ < std::chrono::seconds(cfg_.cache_ttl)) return deny_;
     }
     DenyLists lists;
-    LookupResult r = with_connection([&](Pooled &p, bool &failed) {
+    LookupResult r = with_connection<LookupResult>([&](Pooled &p, bool &failed) {
         LookupResult out;
         MsgPtr res;
         int rc = search(*p.conn, cfg_.deny_search_base, cfg_.deny_filter, {"tallyDenySenderDomain", "tallyDenyNetwork"},
@@ -315,29 +315,20 @@ LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &t
 }
 
 ChargeResult Directory::charge(const ChargeRequest &req) {
-    ChargeResult r;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        std::string err;
-        auto p = acquire(&err);
-        if (!p) {
-            r.status = DirStatus::unavailable;
-            r.error = err;
-            return r;
-        }
-        client::ChargeOutcome out = client::charge(*p->conn, req);
-        bool broken = out.ldap.transport_error() || transport_failure(out.ldap.code);
-        release(std::move(p), broken);
+    return with_connection<ChargeResult>([&](Pooled &p, bool &failed) {
+        ChargeResult r;
+        client::ChargeOutcome out = client::charge(*p.conn, req);
+        failed = out.ldap.transport_error() || transport_failure(out.ldap.code);
         if (out.ldap.code == LDAP_SUCCESS) {
             r.status = DirStatus::ok;
             r.response = std::move(out.response);
             return r;
         }
-        r.status = broken ? DirStatus::unavailable : DirStatus::error;
+        r.status = failed ? DirStatus::unavailable : DirStatus::error;
         r.error = std::string("charge: ") + ldap_err2string(out.ldap.code) + (out.ldap.text.empty() ? "" : ": ") +
                   out.ldap.text;
-        if (!broken) return r;
-    }
-    return r;
+        return r;
+    });
 }
 
 }  // namespace tally::milter

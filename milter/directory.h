@@ -68,8 +68,8 @@ private:
     void release(std::unique_ptr<Pooled> p, bool broken);
     /* with_connection - run op on a pooled connection; once more on a fresh
      * one when the first fails in transport */
-    template <typename Op>
-    LookupResult with_connection(Op op);
+    template <typename Result, typename Op>
+    Result with_connection(Op op);
     LookupResult account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login, bool aliases,
                               bool &transport_failed);
     LookupResult relay_once(Pooled &p, const std::string &client, bool &transport_failed);
