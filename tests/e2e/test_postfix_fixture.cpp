@@ -93,7 +93,9 @@ int raw_connect(int port) {
 }
 
 /* send_text - write a whole string to a socket */
-void send_text(int fd, const std::string &text) { REQUIRE(write(fd, text.data(), text.size()) == ssize_t(text.size())); }
+void send_text(int fd, const std::string &text) {
+    REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+}
 
 }  // namespace
 
