@@ -1,0 +1,155 @@
+// End to end: a real Postfix authenticating with SASL, tally-milter, and slapd
+// with the overlay. What a user of the submission service sees.
+#include "milter_process.h"
+#include "postfix_fixture.h"
+#include "slapd_fixture.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+using namespace tally::test;
+
+namespace {
+
+const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+
+SlapdOptions directory() {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\n";
+    o.data_ldif = R"(
+dn: uid=dora,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dora
+cn: Dora
+sn: Dora
+mail: dora@example.com
+tallyBlocked: TRUE
+userPassword: secret
+)";
+    return o;
+}
+
+PostfixOptions postfix_for(const MilterProcess &m) {
+    PostfixOptions o;
+    o.milter = "inet:127.0.0.1:" + std::to_string(m.port());
+    o.users = {{"alice", "secret"}, {"bob", "secret"}, {"dora", "secret"}, {"mallory", "secret"}};
+    return o;
+}
+
+SmtpMessage msg(const std::string &login, const std::string &from, std::vector<std::string> to = {"rcpt@elsewhere.org"}) {
+    SmtpMessage m;
+    m.login = login;
+    m.password = "secret";
+    m.from = from;
+    m.to = std::move(to);
+    return m;
+}
+
+std::string day_usage(client::Connection &c, const std::string &dn) {
+    auto v = ldap_values(c, dn, "tallyUsage");
+    return v.empty() ? "" : v[0];
+}
+
+}  // namespace
+
+TEST_CASE("e2e: mail within the limit is delivered and counted; the next is refused with 550", "[e2e][milter]") {
+    Slapd s(directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
+    MilterProcess m(s);
+    m.start();
+    Postfix p(postfix_for(m));
+
+    auto r1 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
+    INFO(r1.transcript << "\nmilter log:\n" << m.log());
+    CHECK(r1.code == 250);
+    auto r2 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    CHECK(r2.code == 250);
+    CHECK(p.wait_delivered(2, 20000));
+    std::string before = day_usage(*root, kAlice);
+    CHECK_THAT(before, Catch::Contains("messages=2 recipients=3 "));
+
+    auto r3 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    CHECK(r3.code == 550);
+    CHECK(r3.stage == "eom");
+    CHECK_THAT(r3.reply, Catch::Contains("550 5.7.1 daily limit of 2 messages reached"));
+    CHECK(day_usage(*root, kAlice) == before);  // nothing charged for the refused message
+    CHECK(p.delivered_count() == 2);
+}
+
+TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s);
+    m.start();
+    Postfix p(postfix_for(m));
+    auto blocked = smtp_send(p.smtp_port(), msg("dora", "dora@example.com"));
+    INFO(blocked.transcript << "\nmilter log:\n" << m.log());
+    CHECK(blocked.code == 554);
+    CHECK_THAT(blocked.reply, Catch::Contains("5.7.1 This account is not allowed to send emails"));
+    auto foreign = smtp_send(p.smtp_port(), msg("alice", "ceo@example.com"));
+    CHECK(foreign.code == 553);
+    CHECK_THAT(foreign.reply, Catch::Contains("5.7.1 Sender address <ceo@example.com> is not owned by alice@example.com"));
+    auto unknown = smtp_send(p.smtp_port(), msg("mallory", "mallory@example.com"));
+    CHECK(unknown.code == 451);  // not in the directory: tempfail by default
+    CHECK(p.delivered_count() == 0);
+}
+
+TEST_CASE("e2e: slapd stopped means 451; mail flows again when it is back", "[e2e][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "cache_ttl = 0\n");
+    m.start();
+    Postfix p(postfix_for(m));
+    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    s.stop();
+    auto down = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    INFO(down.transcript << "\nmilter log:\n" << m.log());
+    CHECK(down.code == 451);
+    CHECK_THAT(down.reply, Catch::Contains("4.7.1"));
+    s.start();
+    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    CHECK(p.wait_delivered(2, 20000));
+    auto root = s.connect();
+    CHECK_THAT(day_usage(*root, kAlice), Catch::Contains("messages=2 "));
+}
+
+TEST_CASE("e2e: hostile SASL logins never match another account", "[e2e][milter][hostile]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "on_unknown_account = reject\n");
+    m.start();
+    PostfixOptions o = postfix_for(m);
+    o.users = {{"*", "secret"}, {"alice)(uid=*", "secret"}, {"*)(|(uid=*", "secret"}, {std::string(200, 'a'), "secret"}};
+    Postfix p(o);
+    for (const auto &[login, pw] : o.users) {
+        auto r = smtp_send(p.smtp_port(), msg(login, "alice@example.com"));
+        INFO(login << "\n" << r.transcript << "\nmilter log:\n" << m.log());
+        CHECK(r.code == 550);  // unknown account, refused by policy: never alice's
+    }
+    CHECK(p.delivered_count() == 0);
+    auto root = s.connect();
+    CHECK(ldap_values(*root, kAlice, "tallyUsage").empty());
+    CHECK_THAT(m.log(), !Catch::Contains("verdict=accept"));
+}
+
+TEST_CASE("e2e: several recipients are counted, and the usage header can be added", "[e2e][milter]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s, "usage_header = yes\n");
+    m.start();
+    Postfix p(postfix_for(m));
+    auto r = smtp_send(p.smtp_port(), msg("bob", "bob@example.com", {"x@elsewhere.org", "y@elsewhere.org", "z@elsewhere.org"}));
+    INFO(r.transcript << "\nmilter log:\n" << m.log());
+    REQUIRE(r.code == 250);
+    REQUIRE(p.wait_delivered(1, 20000));
+    auto delivered = p.delivered_messages();
+    REQUIRE(delivered.size() == 1);
+    CHECK_THAT(delivered[0], Catch::Contains("X-Tally-Usage: day 1/unlimited messages"));
+    auto root = s.connect();
+    auto v = ldap_values(*root, "uid=bob,ou=people,dc=example,dc=com", "tallyUsage");
+    REQUIRE(v.size() == 1);
+    CHECK_THAT(v[0], Catch::Contains("messages=1 recipients=3 "));
+}
