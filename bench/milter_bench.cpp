@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
     so.controllable_clock = false;
     Slapd slapd(so);
     slapd.start();
-    MilterProcess tally_milter(slapd, "log_level = info\ncache_ttl = 60\nsearch_filter = (&(objectClass=inetOrgPerson)(uid=%u))\n");
+    MilterProcess tally_milter(slapd, "cache_ttl = 60\n");
     tally_milter.start();
     AcceptMilter accept_milter;
 
