@@ -286,14 +286,24 @@ int run(const MilterConfig &cfg) {
             if (cfg.log_target != "stderr") dup2(devnull, 2);
         }
     }
+    // The PID file is written while still root (its directory may be root's,
+    // like /run); it is removed at exit when the directory lets user do so.
     if (!cfg.pid_file.empty()) std::ofstream(cfg.pid_file) << getpid() << "\n";
     if (drop_privileges(cfg.user) != 0) return 1;
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread started after this
-    std::thread(reload_thread, set).detach();
+    // SIGUSR1 is waited for by our reload thread; SIGTERM, SIGHUP and SIGINT
+    // by libmilter's signal thread. All four are blocked in every thread
+    // (the mask is inherited), so none of them kills a thread that happens
+    // to receive it.
+    sigset_t reload_set, blocked;
+    sigemptyset(&reload_set);
+    sigaddset(&reload_set, SIGUSR1);
+    blocked = reload_set;
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+    std::thread(reload_thread, reload_set).detach();
     signal(SIGPIPE, SIG_IGN);
 
     current()->log->info("tally-milter listening on {}", cfg.socket);

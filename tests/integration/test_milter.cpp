@@ -11,6 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include <signal.h>
+#include <sys/stat.h>
+
 using namespace tally;
 using namespace tally::test;
 
@@ -316,4 +319,35 @@ tallyDenyNetwork: 127.0.0.2/32
     CHECK(r[0] == "eom replycode");
     CHECK(r[1] == "eom continue");
     CHECK_THAT(m.log(), Catch::Contains("reply=\"554 5.7.1 Refused by policy: sender domain spam.example\""));
+}
+
+TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, and stops on SIGTERM",
+          "[integration][milter][daemon]") {
+    Slapd s(directory());
+    s.start();
+    MilterProcess m(s);  // not started: run here as a daemon instead
+    std::string conf = read_text(m.config_path());
+    conf.replace(conf.find("foreground = yes"), 16, "foreground = no");
+    conf += "pid_file = " + m.dir() + "/milter.pid\nuser = nobody\n";
+    std::ofstream(m.config_path()) << conf;
+    chmod(m.dir().c_str(), 0777);  // so nobody may remove the PID file at exit
+    REQUIRE(run_command({MilterProcess::binary(), "-c", m.config_path()}, m.dir() + "/daemon.out") == 0);
+    pid_t pid = 0;
+    for (int i = 0; i < 100 && pid == 0; ++i) {
+        std::ifstream(m.dir() + "/milter.pid") >> pid;
+        if (!pid) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(pid > 0);
+    std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
+    CHECK_THAT(status, Catch::Contains("Uid:\t65534\t65534\t65534\t65534"));
+    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+    kill(pid, SIGTERM);
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {  // libmilter notices within ~5 s
+        gone = kill(pid, 0) != 0;
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(gone);
+    if (!gone) kill(pid, SIGKILL);
+    CHECK_FALSE(std::filesystem::exists(m.dir() + "/milter.pid"));
 }
