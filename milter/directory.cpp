@@ -12,8 +12,6 @@ namespace tally::milter {
 
 namespace {
 
-constexpr auto kRetireAfter = std::chrono::seconds(60);
-
 bool transport_failure(int rc) {
     return rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT || rc == LDAP_CONNECT_ERROR || rc == LDAP_UNAVAILABLE ||
            rc == LDAP_BUSY || rc == LDAP_LOCAL_ERROR;
@@ -110,7 +108,8 @@ std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error) {
 
 void Directory::release(std::unique_ptr<Pooled> p, bool broken) {
     std::lock_guard<std::mutex> lock(mutex_);
-    bool retire = p->uri_index > 0 && std::chrono::steady_clock::now() - p->opened > kRetireAfter;
+    bool retire = p->uri_index > 0 &&
+                  std::chrono::steady_clock::now() - p->opened > std::chrono::seconds(cfg_.ldap_failback);
     if (broken || retire) {
         --open_;
     } else {

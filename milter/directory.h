@@ -5,7 +5,7 @@
  *   Connections are shared by the milter's threads (at most ldap_pool_size).
  *   A new connection tries the URIs in order, so the first server is used
  *   again as soon as it answers; connections to a later server are retired
- *   after a minute to find out. A connection that fails (server restarted,
+ *   after ldap_failback seconds to find out. A connection that fails (server restarted,
  *   idle connection dropped, timeout) is discarded and the operation is
  *   tried once more on a fresh one: searches are harmless to repeat, and a
  *   repeated charge carries the same charge id, which the overlay counts once.

@@ -179,6 +179,8 @@ const std::vector<Option> &options() {
         millis("ldap_timeout", "give up waiting for an answer after this long", &MilterConfig::ldap_timeout_ms),
         integer("ldap_pool_size", "LDAP connections shared by the milter's threads", &MilterConfig::ldap_pool_size, 1,
                 256),
+        integer("ldap_failback", "seconds after which connections to a later URI are retired, so the first is used again",
+                &MilterConfig::ldap_failback, 1, 3600),
         text("search_base", "where accounts live", &MilterConfig::search_base),
         text("search_filter", "finds the account; %s the login, %u its part before @ (Cyrus user@realm), %d the part after (all escaped)",
              &MilterConfig::search_filter),

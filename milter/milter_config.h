@@ -47,6 +47,7 @@ struct MilterConfig {
     int ldap_connect_timeout_ms = 2000;
     int ldap_timeout_ms = 3000;
     int ldap_pool_size = 8;
+    int ldap_failback = 60;  // seconds before connections to a later URI are retired
 
     // account lookup
     std::string search_base;

@@ -351,3 +351,86 @@ TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, an
     if (!gone) kill(pid, SIGKILL);
     CHECK_FALSE(std::filesystem::exists(m.dir() + "/milter.pid"));
 }
+
+TEST_CASE("milter: aliases delivering to the account, and a mapped status attribute", "[integration][milter]") {
+    SlapdOptions o = directory();
+    o.schema_files = {source_path("tests/fixtures/mtpolicyd.schema"), source_path("tests/fixtures/mailhub.schema")};
+    o.data_ldif += R"(
+dn: ou=aliases,dc=example,dc=com
+objectClass: organizationalUnit
+ou: aliases
+
+dn: cn=sales,ou=aliases,dc=example,dc=com
+objectClass: mailAlias
+cn: sales
+mail: sales@example.com
+mailAliasedName: alice
+
+dn: cn=support,ou=aliases,dc=example,dc=com
+objectClass: mailAlias
+cn: support
+mail: support@example.com
+mailAliasedName: bob
+
+dn: uid=erin,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: mtpolicyd
+uid: erin
+cn: Erin
+sn: Erin
+mail: erin@example.com
+mailUserStatus: disabled
+)";
+    Slapd s(o);
+    s.start();
+    MilterProcess m(s,
+                    "alias_search_base = ou=aliases,dc=example,dc=com\n"
+                    "alias_search_filter = (&(objectClass=mailAlias)(mailAliasedName=%u))\n");
+    m.start();
+    auto r = drive(m, {{"alice", "<sales@example.com>"},      // alias of alice
+                       {"alice", "<support@example.com>"}});  // alias of bob
+    CHECK(r[0] == "eom continue");
+    CHECK(r[1] == "eom replycode");
+    m.stop();
+
+    // status_attribute as in mtpolicyd's filter: only "active" accounts send;
+    // an account without the attribute is not active either.
+    MilterProcess status(s, "status_attribute = mailUserStatus\n");
+    status.start();
+    r = drive(status, {{"erin", "<erin@example.com>"}, {"alice", "<alice@example.com>"}});
+    CHECK(r[0] == "eom replycode");
+    CHECK(r[1] == "eom replycode");
+    CHECK_THAT(status.log(), Catch::Contains("reason=\"account not active\""));
+}
+
+TEST_CASE("milter: fails over to the next LDAP server and goes back to the first", "[integration][milter][failover]") {
+    Slapd a(directory()), b(directory());
+    a.start();
+    b.start();
+    MilterProcess m(a, "cache_ttl = 0\nldap_failback = 1\n");
+    std::string conf = read_text(m.config_path());
+    conf.replace(conf.find("ldap_uri = " + a.uri()), 11 + a.uri().size(), "ldap_uri = " + a.uri() + " " + b.uri());
+    std::ofstream(m.config_path()) << conf;
+    m.start();
+    auto messages = [](client::Connection &c) {
+        auto v = ldap_values(c, kAlice, "tallyUsage");
+        if (v.empty()) return 0;
+        auto at = v[0].find("messages=");
+        return std::stoi(v[0].substr(at + 9));
+    };
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "F1"}})[0] == "eom continue");
+    a.stop();
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "F2"}})[0] == "eom continue");
+    a.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    CHECK(drive(m, {{"alice", "<alice@example.com>", {"<a@x.org>"}, "F3"},
+                    {"alice", "<alice@example.com>", {"<a@x.org>"}, "F4"},
+                    {"alice", "<alice@example.com>", {"<a@x.org>"}, "F5"}}) ==
+          std::vector<std::string>(3, "eom continue"));
+    auto ca = a.connect(), cb = b.connect();
+    int on_a = messages(*ca), on_b = messages(*cb);
+    INFO("on A " << on_a << ", on B " << on_b << "\n" << m.log());
+    CHECK(on_a + on_b == 5);  // each message charged exactly once
+    CHECK(on_b >= 1);         // F2 went to B while A was down
+    CHECK(on_a >= 2);         // F1, and A again once it was back
+}
