@@ -43,7 +43,9 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::strin
     if (o.start_tls && o.uri.rfind("ldap://", 0) == 0 && (rc = ldap_start_tls_s(ld, nullptr, nullptr)) != LDAP_SUCCESS)
         return fail("StartTLS failed", rc);
     if (o.sasl_external) {
-        struct berval empty = {0, nullptr};
+        // An empty initial response (not an absent one): "use the identity
+        // the transport established", in a single round trip.
+        struct berval empty = {0, const_cast<char *>("")};
         rc = ldap_sasl_bind_s(ld, nullptr, "EXTERNAL", &empty, nullptr, nullptr, nullptr);
         if (rc != LDAP_SUCCESS) return fail("SASL EXTERNAL bind failed", rc);
     } else {

@@ -434,3 +434,22 @@ TEST_CASE("milter: fails over to the next LDAP server and goes back to the first
     CHECK(on_b >= 1);         // F2 went to B while A was down
     CHECK(on_a >= 2);         // F1, and A again once it was back
 }
+
+TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
+    SlapdOptions o = directory();
+    o.ldapi = true;
+    // root's peer credentials act as the milter's service identity
+    o.extra_global_config = "authz-regexp \"^gidNumber=0[+]uidNumber=0,cn=peercred,cn=external,cn=auth$\" "
+                            "\"cn=tally-milter,ou=services,dc=example,dc=com\"\n";
+    Slapd s(o);
+    s.start();
+    MilterProcess m(s, "ldap_sasl_external = yes\n");
+    std::string conf = read_text(m.config_path());
+    conf.replace(conf.find("ldap_uri = " + s.uri()), 11 + s.uri().size(), "ldap_uri = " + s.ldapi_uri());
+    std::ofstream(m.config_path()) << conf;
+    m.start();
+    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+    auto root = s.connect();
+    CHECK(ldap_values(*root, kAlice, "tallyUsage").size() == 1);
+    CHECK_THAT(s.log(), Catch::Contains("mech=EXTERNAL"));
+}

@@ -197,6 +197,7 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     for (const auto &s : opt_.schema_files) conf << "include " << s << "\n";
     conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n" << opt_.extra_modules;
     if (opt_.with_overlay) conf << "moduleload " << opt_.module_path << "\n";
+    conf << opt_.extra_global_config << "\n";
     conf << "pidfile " << dir_ << "/slapd.pid\n"
          << "database config\nrootdn " << kConfigDn << "\nrootpw " << kRootPw << "\n"
          << "database mdb\nsuffix " << kSuffix << "\nrootdn " << kRootDn << "\nrootpw " << kRootPw << "\n"
@@ -248,7 +249,7 @@ void Slapd::start() {
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        std::string h = uri();
+        std::string h = opt_.ldapi ? uri() + " " + ldapi_uri() : uri();
         std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
         execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), opt_.config_dir ? "-F" : "-f", conf.c_str(), "-d", "256",
               (char *)nullptr);
@@ -286,6 +287,12 @@ void Slapd::kill_hard() {
     kill(pid_, SIGKILL);
     wait_exit(pid_, std::chrono::seconds(5));
     pid_ = -1;
+}
+
+std::string Slapd::ldapi_uri() const {
+    std::string path = dir_ + "/ldapi", url = "ldapi://";
+    for (char c : path) url += c == '/' ? std::string("%2F") : std::string(1, c);
+    return url;
 }
 
 std::string Slapd::log() const { return read_text(dir_ + "/slapd.log"); }

@@ -43,6 +43,8 @@ struct SlapdOptions {
     bool config_dir = false;               // convert to cn=config (slapd.d) and start with -F
     std::string extra_modules;             // e.g. "moduleload syncprov\n"
     bool load_sample = true;               // false: an empty database (a replica filled by syncrepl)
+    bool ldapi = false;                    // also listen on ldapi:// (a socket in the temp dir)
+    std::string extra_global_config;       // e.g. authz-regexp lines, before the databases
 };
 
 /* source_path - a path inside the source tree */
@@ -80,6 +82,8 @@ public:
     void kill_hard();     // SIGKILL, wait
     void set_clock(std::int64_t epoch_seconds);
     std::string uri() const { return "ldap://127.0.0.1:" + std::to_string(port_) + "/"; }
+    /* ldapi_uri - the ldapi:// URL of the socket (with SlapdOptions::ldapi) */
+    std::string ldapi_uri() const;
     const std::string &dir() const { return dir_; }
     std::string log() const;
     pid_t pid() const { return pid_; }
