@@ -453,3 +453,42 @@ TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
     CHECK(ldap_values(*root, kAlice, "tallyUsage").size() == 1);
     CHECK_THAT(s.log(), Catch::Contains("mech=EXTERNAL"));
 }
+
+TEST_CASE("milter: StartTLS and ldaps with a CA file; an unverifiable certificate is refused",
+          "[integration][milter][tls]") {
+    SlapdOptions o = directory();
+    o.tls = true;
+    Slapd s(o);
+    s.start();
+    auto with_uri = [&](MilterProcess &m, const std::string &uri) {
+        std::string conf = read_text(m.config_path());
+        conf.replace(conf.find("ldap_uri = " + s.uri()), 11 + s.uri().size(), "ldap_uri = " + uri);
+        std::ofstream(m.config_path()) << conf;
+    };
+    SECTION("StartTLS") {
+        MilterProcess m(s, "ldap_starttls = yes\nldap_ca_file = " + s.ca_file() + "\n");
+        m.start();
+        CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+        CHECK_THAT(s.log(), Catch::Contains("EXT oid=1.3.6.1.4.1.1466.20037"));
+    }
+    SECTION("ldaps") {
+        MilterProcess m(s, "ldap_ca_file = " + s.ca_file() + "\n");
+        with_uri(m, s.ldaps_uri());
+        m.start();
+        CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
+    }
+    SECTION("a certificate from another CA is refused: tempfail, nothing sent in clear") {
+        TempDir other;
+        make_test_ca(other.path, "Some Other CA");
+        MilterProcess m(s, "ldap_starttls = yes\nldap_ca_file = " + other.path + "/ca.pem\n");
+        m.start();
+        CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom replycode");
+        CHECK_THAT(m.log(), Catch::Contains("StartTLS failed"));
+        MilterProcess ldaps(s, "ldap_ca_file = " + other.path + "/ca.pem\n");
+        with_uri(ldaps, s.ldaps_uri());
+        ldaps.start();
+        CHECK(drive(ldaps, {{"alice", "<alice@example.com>"}})[0] == "eom replycode");
+        auto root = s.connect();
+        CHECK(ldap_values(*root, kAlice, "tallyUsage").empty());
+    }
+}

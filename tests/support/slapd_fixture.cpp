@@ -108,6 +108,21 @@ bool wait_exit(pid_t pid, std::chrono::milliseconds limit) {
 
 }  // namespace
 
+void make_test_ca(const std::string &dir, const std::string &name) {
+    fs::create_directories(dir);
+    std::string log = dir + "/openssl.log";
+    auto ok = [&](std::vector<std::string> argv) {
+        if (run_command(argv, log) != 0) throw std::runtime_error("openssl failed: " + read_text(log));
+    };
+    write_file(dir + "/san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    ok({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+        "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem"});
+    ok({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+        dir + "/server.key", "-out", dir + "/server.csr"});
+    ok({"/usr/bin/openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey",
+        dir + "/ca.key", "-CAcreateserial", "-days", "2", "-extfile", dir + "/san.ext", "-out", dir + "/server.pem"});
+}
+
 std::string sample_ldif() {
     return R"(dn: dc=example,dc=com
 objectClass: dcObject
@@ -198,6 +213,13 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n" << opt_.extra_modules;
     if (opt_.with_overlay) conf << "moduleload " << opt_.module_path << "\n";
     conf << opt_.extra_global_config << "\n";
+    if (opt_.tls) {
+        make_test_ca(dir_ + "/tls");
+        tls_port_ = free_loopback_port();
+        conf << "TLSCACertificateFile " << dir_ << "/tls/ca.pem\n"
+             << "TLSCertificateFile " << dir_ << "/tls/server.pem\n"
+             << "TLSCertificateKeyFile " << dir_ << "/tls/server.key\n";
+    }
     conf << "pidfile " << dir_ << "/slapd.pid\n"
          << "database config\nrootdn " << kConfigDn << "\nrootpw " << kRootPw << "\n"
          << "database mdb\nsuffix " << kSuffix << "\nrootdn " << kRootDn << "\nrootpw " << kRootPw << "\n"
@@ -249,7 +271,9 @@ void Slapd::start() {
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        std::string h = opt_.ldapi ? uri() + " " + ldapi_uri() : uri();
+        std::string h = uri();
+        if (opt_.ldapi) h += " " + ldapi_uri();
+        if (opt_.tls) h += " " + ldaps_uri();
         std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
         execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), opt_.config_dir ? "-F" : "-f", conf.c_str(), "-d", "256",
               (char *)nullptr);

@@ -45,6 +45,7 @@ struct SlapdOptions {
     bool load_sample = true;               // false: an empty database (a replica filled by syncrepl)
     bool ldapi = false;                    // also listen on ldapi:// (a socket in the temp dir)
     std::string extra_global_config;       // e.g. authz-regexp lines, before the databases
+    bool tls = false;                      // a test CA and a certificate for 127.0.0.1: StartTLS and ldaps://
 };
 
 /* source_path - a path inside the source tree */
@@ -84,6 +85,9 @@ public:
     std::string uri() const { return "ldap://127.0.0.1:" + std::to_string(port_) + "/"; }
     /* ldapi_uri - the ldapi:// URL of the socket (with SlapdOptions::ldapi) */
     std::string ldapi_uri() const;
+    /* ldaps_uri, ca_file - with SlapdOptions::tls */
+    std::string ldaps_uri() const { return "ldaps://127.0.0.1:" + std::to_string(tls_port_) + "/"; }
+    std::string ca_file() const { return dir_ + "/tls/ca.pem"; }
     const std::string &dir() const { return dir_; }
     std::string log() const;
     pid_t pid() const { return pid_; }
@@ -97,8 +101,13 @@ private:
     SlapdOptions opt_;
     std::string dir_;
     int port_ = 0;
+    int tls_port_ = 0;
     pid_t pid_ = -1;
 };
+
+/* make_test_ca - a CA and a server certificate for 127.0.0.1 under dir
+ * (ca.pem, server.pem, server.key), made with openssl */
+void make_test_ca(const std::string &dir, const std::string &name = "Tally Test CA");
 
 /* sample_ldif - the base directory every fixture starts with: the suffix,
  * ou=people, ou=policies, ou=services (the milter's identity), ou=groups
