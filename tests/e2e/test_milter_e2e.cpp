@@ -6,6 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
+
+#include <signal.h>
+
 using namespace tally;
 using namespace tally::test;
 
@@ -44,6 +49,14 @@ SmtpMessage msg(const std::string &login, const std::string &from, std::vector<s
     m.from = from;
     m.to = std::move(to);
     return m;
+}
+
+/* running - the process exists and is not a zombie (an orphan's zombie may
+ * linger under an init that does not reap) */
+bool running(pid_t pid) {
+    std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
 }
 
 std::string day_usage(client::Connection &c, const std::string &dn) {
@@ -152,4 +165,30 @@ TEST_CASE("e2e: several recipients are counted, and the usage header can be adde
     auto v = ldap_values(*root, "uid=bob,ou=people,dc=example,dc=com", "tallyUsage");
     REQUIRE(v.size() == 1);
     CHECK_THAT(v[0], Catch::Contains("messages=1 recipients=3 "));
+}
+
+TEST_CASE("e2e: the sandbox starts, answers, and stop ends exactly what start started", "[e2e][sandbox]") {
+    TempDir d;
+    std::string dir = d.path + "/sandbox";
+    REQUIRE(run_command({TALLY_SANDBOX_BIN, "start", dir}, d.path + "/start.out") == 0);
+    std::string env = read_text(dir + "/env.sh");
+    CHECK_THAT(env, Catch::Contains("TALLY_SMTP_PORT="));
+    CHECK_THAT(env, Catch::Contains("TALLY_LDAP_URI=ldap://127.0.0.1:"));
+    pid_t supervisor = 0;
+    std::ifstream(dir + "/sandbox.pid") >> supervisor;
+    REQUIRE(supervisor > 0);
+    // the processes it started: children of the supervisor
+    std::string children = read_text("/proc/" + std::to_string(supervisor) + "/task/" + std::to_string(supervisor) +
+                                     "/children");
+    CHECK_FALSE(children.empty());
+    CHECK(run_command({TALLY_SANDBOX_BIN, "send", dir, "alice", "alice@example.com", "x@elsewhere.org"},
+                      d.path + "/send1.out") == 0);
+    CHECK(run_command({TALLY_SANDBOX_BIN, "send", dir, "dora", "dora@example.com", "x@elsewhere.org"},
+                      d.path + "/send2.out") == 1);
+    CHECK_THAT(read_text(d.path + "/send2.out"), Catch::StartsWith("554 5.7.1"));
+    CHECK(run_command({TALLY_SANDBOX_BIN, "stop", dir}, d.path + "/stop.out") == 0);
+    std::istringstream kids(children);
+    for (pid_t pid; kids >> pid;) CHECK_FALSE(running(pid));  // every server it started is gone
+    CHECK_FALSE(running(supervisor));
+    CHECK(run_command({TALLY_SANDBOX_BIN, "status", dir}, d.path + "/status.out") == 3);
 }
