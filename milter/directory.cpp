@@ -26,6 +26,13 @@ std::vector<std::string> values_of(LDAP *ld, LDAPMessage *e, const std::string &
     return out;
 }
 
+std::string dn_of(LDAP *ld, LDAPMessage *e) {
+    char *dn = ldap_get_dn(ld, e);
+    std::string out = dn ? dn : "";
+    if (dn) ldap_memfree(dn);
+    return out;
+}
+
 struct MsgFree {
     void operator()(LDAPMessage *m) const {
         if (m) ldap_msgfree(m);
@@ -154,9 +161,7 @@ LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, 
         r.status = DirStatus::not_found;
         return r;
     }
-    char *dn = ldap_get_dn(ld, e);
-    r.account.dn = dn ? dn : "";
-    if (dn) ldap_memfree(dn);
+    r.account.dn = dn_of(ld, e);
     for (const auto &a : cfg_.sender_attributes)
         for (auto &v : values_of(ld, e, a)) r.account.addresses.push_back(std::move(v));
     auto blocked = values_of(ld, e, cfg_.blocked_attribute);
@@ -306,9 +311,7 @@ LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &t
         r.status = DirStatus::not_found;
         return r;
     }
-    char *dn = ldap_get_dn(ld, e);
-    r.account.dn = dn ? dn : "";
-    if (dn) ldap_memfree(dn);
+    r.account.dn = dn_of(ld, e);
     r.status = DirStatus::ok;
     return r;
 }

@@ -338,9 +338,10 @@ TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, an
         if (!pid) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     REQUIRE(pid > 0);
+    // once it answers it has dropped its privileges (the PID file is written just before)
+    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
     std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
     CHECK_THAT(status, Catch::Contains("Uid:\t65534\t65534\t65534\t65534"));
-    CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
     kill(pid, SIGTERM);
     bool gone = false;
     for (int i = 0; i < 500 && !gone; ++i) {  // libmilter notices within ~5 s

@@ -83,68 +83,6 @@ void chown_path(const std::string &path, uid_t uid, gid_t gid) {
         throw std::runtime_error("chown " + path + ": " + std::strerror(errno));
 }
 
-/* run_with_input - run argv[0] with a short text (< 4 KiB) on stdin and output appended to
- * out_path; the exit status. The text goes into the pipe before the fork: no SIGPIPE race. */
-int run_with_input(const std::vector<std::string> &argv, const std::string &input, const std::string &out_path) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    bool written = write(fds[1], input.data(), input.size()) == static_cast<ssize_t>(input.size());
-    close(fds[1]);
-    if (!written) {
-        close(fds[0]);
-        throw std::runtime_error("cannot write to a pipe");
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        throw std::runtime_error("fork failed");
-    }
-    if (pid == 0) {
-        dup2(fds[0], 0);  // dup2 clears FD_CLOEXEC on the copy
-        int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        std::vector<char *> args;
-        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-/* run_in_own_group - like run_command, in a new process group whose leftovers are reaped after */
-int run_in_own_group(const std::vector<std::string> &argv, const std::string &out_path) {
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        setpgid(0, 0);
-        int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        std::vector<char *> args;
-        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    setpgid(pid, pid);  // also from here: no race with the child's own call
-    int status = 0;
-    waitpid(pid, &status, 0);
-    while (waitpid(-pid, nullptr, WNOHANG) > 0) {  // helpers orphaned to us (we are a subreaper)
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* is_zombie - whether /proc says pid is a zombie (or gone) */
 bool is_zombie(pid_t pid) {
     std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
@@ -506,8 +444,8 @@ void Postfix::create_users() {
     if (opt_.users.empty()) return;
     const std::string db = dir_ + "/etc/sasl/sasldb2";
     for (const auto &[login, password] : opt_.users) {
-        if (run_with_input({kSaslPasswd, "-p", "-c", "-f", db, "-u", kSaslRealm, login}, password,
-                           dir_ + "/saslpasswd2.log") != 0)
+        if (run_command({kSaslPasswd, "-p", "-c", "-f", db, "-u", kSaslRealm, login}, dir_ + "/saslpasswd2.log",
+                        {password, false}) != 0)
             throw std::runtime_error(failure("saslpasswd2 failed for " + login));
     }
     chown_path(db, 0, postfix_ids().second);
@@ -542,7 +480,7 @@ void Postfix::start_sink() {
 
 /* start_postfix - `postfix -c DIR/etc start`, then the master's PID from its pid file */
 void Postfix::start_postfix() {
-    int rc = run_in_own_group({kPostfixCmd, "-c", dir_ + "/etc", "start"}, dir_ + "/postfix-start.log");
+    int rc = run_command({kPostfixCmd, "-c", dir_ + "/etc", "start"}, dir_ + "/postfix-start.log", {"", true});
     std::string pid_text = read_text(dir_ + "/queue/pid/master.pid");
     try {
         master_pid_ = static_cast<pid_t>(std::stol(pid_text));

@@ -74,9 +74,25 @@ TempDir::~TempDir() {
     fs::remove_all(path, ec);
 }
 
-int run_command(const std::vector<std::string> &argv, const std::string &out_path) {
+int run_command(const std::vector<std::string> &argv, const std::string &out_path, const RunOptions &o) {
+    // The input goes into the pipe before the fork: no SIGPIPE race with a
+    // command that exits early.
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    bool written = write(fds[1], o.input.data(), o.input.size()) == static_cast<ssize_t>(o.input.size());
+    close(fds[1]);
+    if (!written) {
+        close(fds[0]);
+        throw std::runtime_error("cannot write to a pipe");
+    }
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        throw std::runtime_error("fork failed");
+    }
     if (pid == 0) {
+        if (o.own_group) setpgid(0, 0);
+        dup2(fds[0], 0);  // dup2 clears FD_CLOEXEC on the copy
         int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -88,8 +104,13 @@ int run_command(const std::vector<std::string> &argv, const std::string &out_pat
         execv(args[0], args.data());
         _exit(127);
     }
+    close(fds[0]);
+    if (o.own_group) setpgid(pid, pid);  // also from here: no race with the child's own call
     int status = 0;
     waitpid(pid, &status, 0);
+    if (o.own_group)
+        while (waitpid(-pid, nullptr, WNOHANG) > 0) {  // helpers orphaned to us (when we are a subreaper)
+        }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 

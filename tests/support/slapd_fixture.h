@@ -54,8 +54,13 @@ std::string source_path(const std::string &relative);
 /* free_loopback_port - a TCP port on 127.0.0.1 nobody listens on now */
 int free_loopback_port();
 
+struct RunOptions {
+    std::string input;       // written to the command's stdin (< 4 KiB); empty: /dev/null
+    bool own_group = false;  // run in a new process group, reaping what it leaves behind
+};
+
 /* run_command - run argv[0] with its output appended to out_path; the exit status */
-int run_command(const std::vector<std::string> &argv, const std::string &out_path);
+int run_command(const std::vector<std::string> &argv, const std::string &out_path, const RunOptions &o = {});
 
 /* read_text - a whole file */
 std::string read_text(const std::string &path);
