@@ -7,6 +7,8 @@
  *   tallyctl charge [-m messages] [-r recipients] [-b bytes] [-i charge-id]
  *                   [-M charge|check|count] ACCOUNT-DN
  *   tallyctl reset ACCOUNT-DN [WINDOW]
+ *   tallyctl report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]
+ *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
  *
  * DESCRIPTION
  *   Connection flags are ldap-utils' (ldapsearch(1)); TLS settings come
@@ -15,13 +17,17 @@
  *   overlay for the account's usage without charging (a check of an empty
  *   message) and prints one row per window and metric. "charge" sends one
  *   charge, for diagnostics. "reset" clears the current counters of one
- *   window, or of all windows.
+ *   window, or of all windows. "report" lists every account under BASE
+ *   (default filter (objectClass=tallyAccount)) with its usage and limit of
+ *   one window and metric, highest first, as a table or CSV (-c); "top"
+ *   lists the N accounts nearest to or over any of their limits.
  *
  * DIAGNOSTICS
  *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
  *   refused. 2: usage error, LDAP error or refusal by the server.
  */
 #include "ldap_client.h"
+#include "report.h"
 #include "usage_table.h"
 
 #include <cstdio>
@@ -41,7 +47,9 @@ using namespace tally;
                  "  usage ACCOUNT-DN\n"
                  "  charge [-m messages] [-r recipients] [-b bytes] [-i charge-id] [-M charge|check|count] "
                  "ACCOUNT-DN\n"
-                 "  reset ACCOUNT-DN [WINDOW]\n");
+                 "  reset ACCOUNT-DN [WINDOW]\n"
+                 "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
+                 "  top -b BASE [-f FILTER] [-n N] [-c]\n");
     std::exit(2);
 }
 
@@ -117,6 +125,80 @@ int cmd_reset(client::Connection &c, int argc, char **argv) {
     return 0;
 }
 
+/* account_dns - every entry under base matching filter */
+std::vector<std::string> account_dns(client::Connection &c, const std::string &base, const std::string &filter) {
+    char *attrs[] = {const_cast<char *>("1.1"), nullptr};
+    LDAPMessage *res = nullptr;
+    int rc = ldap_search_ext_s(c.handle(), base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(), attrs, 0, nullptr, nullptr,
+                               nullptr, 0, &res);
+    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+        if (res) ldap_msgfree(res);
+        die(std::string("search under ") + base + ": " + ldap_err2string(rc));
+    }
+    std::vector<std::string> dns;
+    for (LDAPMessage *e = ldap_first_entry(c.handle(), res); e; e = ldap_next_entry(c.handle(), e)) {
+        char *dn = ldap_get_dn(c.handle(), e);
+        if (dn) {
+            dns.emplace_back(dn);
+            ldap_memfree(dn);
+        }
+    }
+    ldap_msgfree(res);
+    return dns;
+}
+
+/* usage_of_all - a check-mode charge per account; accounts we may not read are skipped */
+std::vector<AccountUsage> usage_of_all(client::Connection &c, const std::vector<std::string> &dns) {
+    std::vector<AccountUsage> out;
+    for (const auto &dn : dns) {
+        ChargeRequest req;
+        req.account = dn;
+        req.messages = 0;
+        req.mode = Mode::check;
+        auto r = client::charge(c, req);
+        if (r.ldap.code == LDAP_SUCCESS) out.push_back({dn, r.response});
+        else if (r.ldap.transport_error()) die("charge: " + r.ldap.text);
+    }
+    return out;
+}
+
+int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
+    std::string base, filter = "(objectClass=tallyAccount)", window, metric = "messages";
+    SortBy sort = SortBy::usage;
+    bool csv = false;
+    std::size_t n = 10;
+    optind = 1;
+    int opt;
+    while ((opt = getopt(argc, argv, "b:f:W:m:s:cn:")) != -1) {
+        switch (opt) {
+        case 'b': base = optarg; break;
+        case 'f': filter = optarg; break;
+        case 'W': window = optarg; break;
+        case 'm': metric = optarg; break;
+        case 's':
+            if (!std::strcmp(optarg, "usage")) sort = SortBy::usage;
+            else if (!std::strcmp(optarg, "percent")) sort = SortBy::percent;
+            else die(std::string("bad sort: ") + optarg);
+            break;
+        case 'c': csv = true; break;
+        case 'n': n = static_cast<std::size_t>(number_arg(optarg, "count")); break;
+        default: usage_exit();
+        }
+    }
+    if (base.empty() || optind != argc) usage_exit();
+    auto m = parse_metric(metric);
+    if (!m) die("unknown metric " + metric + " (messages, recipients, bytes, byteRecipients)");
+    auto accounts = usage_of_all(c, account_dns(c, base, filter));
+    if (top) {
+        std::fputs(format_rows(top_rows(accounts, n), csv).c_str(), stdout);
+        return 0;
+    }
+    if (window.empty() && !accounts.empty() && !accounts[0].usage.windows.empty())
+        window = accounts[0].usage.windows[0].window;
+    std::fputs(format_rows(report_rows(accounts, window, *m, sort), csv).c_str(), stdout);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -148,11 +230,12 @@ int main(int argc, char **argv) {
     std::string cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
-    if (cmd != "usage" && cmd != "charge" && cmd != "reset") usage_exit();
+    if (cmd != "usage" && cmd != "charge" && cmd != "reset" && cmd != "report" && cmd != "top") usage_exit();
     std::string err;
     auto conn = client::Connection::open(o, &err);
     if (!conn) die(err);
     if (cmd == "usage") return cmd_usage(*conn, sub_argc, sub_argv);
     if (cmd == "charge") return cmd_charge(*conn, sub_argc, sub_argv);
+    if (cmd == "report" || cmd == "top") return cmd_report(*conn, sub_argc, sub_argv, cmd == "top");
     return cmd_reset(*conn, sub_argc, sub_argv);
 }

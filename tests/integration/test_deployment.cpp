@@ -239,6 +239,15 @@ TEST_CASE("tallyctl shows usage, charges and resets", "[integration][tallyctl]")
     const std::vector<std::string> op = {"-H", s.uri(), "-x", "-D", kAdminDn, "-w", "secret"};
     CHECK(tallyctl(with(op, {"reset", kAlice, "day"}), &out) == 0);
     CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 0);
+    // reports over every account under a base
+    CHECK(tallyctl(with(op, {"report", "-b", "ou=people,dc=example,dc=com", "-s", "percent"}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*ACCOUNT +WINDOW(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +day +[0-9-]+ "
+                                   "+messages +1 +2 +50%\\n(.|\\n)*"));
+    CHECK_THAT(out, Catch::Contains("uid=bob,ou=people,dc=example,dc=com"));
+    CHECK(tallyctl(with(op, {"report", "-b", "dc=example,dc=com", "-c", "-m", "recipients"}), &out) == 0);
+    CHECK_THAT(out, Catch::Contains("\"uid=alice,ou=people,dc=example,dc=com\",day,"));
+    CHECK(tallyctl(with(op, {"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
+    CHECK_THAT(out, Catch::Contains("uid=alice,ou=people,dc=example,dc=com"));
     // usage errors and unreachable servers exit 2 with a message
     CHECK(tallyctl({"frobnicate"}, &out) == 2);
     CHECK(tallyctl({"-H", "ldap://127.0.0.1:1/", "usage", kAlice}, &out) == 2);
