@@ -133,18 +133,26 @@ bool RecentCharges::contains(std::string_view id, std::int64_t since) const {
 }
 
 bool RecentCharges::prune(std::int64_t since, std::size_t max) {
-    std::vector<std::string_view> keep;
-    for_each_record(raw_, [&](std::int64_t when, std::string_view, std::string_view tok) {
-        if (when >= since) keep.push_back(tok);
-    });
-    if (keep.size() > max) keep.erase(keep.begin(), keep.end() - static_cast<long>(max));
-    std::string out;
-    for (std::string_view t : keep) {
-        if (!out.empty()) out += ' ';
-        out += t;
+    // Records are oldest first, so everything to drop is a prefix: walk from
+    // the front and stop at the first record that stays (a charge usually
+    // drops one record or none; nothing else is parsed).
+    std::size_t count = raw_.empty() ? 0 : 1;
+    for (char c : raw_) count += c == ' ';
+    std::size_t pos = 0;
+    while (pos < raw_.size()) {
+        std::size_t end = raw_.find(' ', pos);
+        if (end == std::string::npos) end = raw_.size();
+        std::string_view tok(raw_.data() + pos, end - pos);
+        auto colon = tok.find(':');
+        std::int64_t when = 0;
+        bool well_formed = colon != std::string_view::npos && parse_uint(tok.substr(0, colon), when) &&
+                           valid_charge_id(tok.substr(colon + 1));
+        if (well_formed && when >= since && count <= max) break;
+        --count;
+        pos = end < raw_.size() ? end + 1 : end;
     }
-    if (out == raw_) return false;
-    raw_ = std::move(out);
+    if (pos == 0) return false;
+    raw_.erase(0, pos);
     return true;
 }
 

@@ -61,10 +61,11 @@ TEST_CASE("recent charges are scanned, pruned by age and count, appended", "[cou
     CHECK(r.raw() == "200:B 300:C");
     CHECK(r.prune(0, 1));
     CHECK(r.raw() == "300:C");
-    RecentCharges damaged("x:1 300:C junk 5:");
-    CHECK(damaged.size() == 1);
-    CHECK(damaged.prune(0, 10));
-    CHECK(damaged.raw() == "300:C");
+    RecentCharges damaged("x:1 junk 300:C 5:");
+    CHECK(damaged.size() == 1);         // damaged records are never counted
+    CHECK_FALSE(damaged.contains("x", 0));
+    CHECK(damaged.prune(0, 10));        // and go when they reach the front
+    CHECK(damaged.raw() == "300:C 5:");
 }
 
 TEST_CASE("usage additions saturate", "[counter]") {
