@@ -9,6 +9,7 @@
  *   tallyctl reset ACCOUNT-DN [WINDOW]
  *   tallyctl report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]
  *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
+ *   tallyctl check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES
  *
  * DESCRIPTION
  *   Connection flags are ldap-utils' (ldapsearch(1)); TLS settings come
@@ -20,13 +21,18 @@
  *   window, or of all windows. "report" lists every account under BASE
  *   (default filter (objectClass=tallyAccount)) with its usage and limit of
  *   one window and metric, highest first, as a table or CSV (-c); "top"
- *   lists the N accounts nearest to or over any of their limits.
+ *   lists the N accounts nearest to or over any of their limits. "check"
+ *   asks what tally-milter would answer to a message (what policyd-client
+ *   is for mtpolicyd): it reads the milter's configuration, looks the login
+ *   up, applies the sender restrictions and sends a check-mode charge, which
+ *   counts nothing. LOGIN "-" means an unauthenticated client.
  *
  * DIAGNOSTICS
  *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
  *   refused. 2: usage error, LDAP error or refusal by the server.
  */
 #include "ldap_client.h"
+#include "message_flow.h"
 #include "report.h"
 #include "usage_table.h"
 
@@ -49,7 +55,8 @@ using namespace tally;
                  "ACCOUNT-DN\n"
                  "  reset ACCOUNT-DN [WINDOW]\n"
                  "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
-                 "  top -b BASE [-f FILTER] [-n N] [-c]\n");
+                 "  top -b BASE [-f FILTER] [-n N] [-c]\n"
+                 "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n");
     std::exit(2);
 }
 
@@ -199,6 +206,64 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
     return 0;
 }
 
+/* CheckOnly - the milter's directory, with every charge turned into a check */
+class CheckOnly : public milter::Backend {
+public:
+    explicit CheckOnly(milter::Directory &d) : d_(d) {}
+    milter::LookupResult find_account(const std::string &l) override { return d_.find_account(l); }
+    milter::LookupResult find_sender(const std::string &a) override { return d_.find_sender(a); }
+    milter::LookupResult find_relay(const std::string &c) override { return d_.find_relay(c); }
+    milter::ChargeResult charge(const ChargeRequest &req) override {
+        ChargeRequest check = req;
+        check.mode = Mode::check;
+        return d_.charge(check);
+    }
+    std::optional<milter::DenyLists> deny_lists(std::string *e) override { return d_.deny_lists(e); }
+
+private:
+    milter::Directory &d_;
+};
+
+int cmd_check(int argc, char **argv) {
+    std::string conf, client = "127.0.0.1";
+    optind = 1;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:a:")) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 'a': client = optarg; break;
+        default: usage_exit();
+        }
+    }
+    if (conf.empty() || argc - optind != 4) usage_exit();
+    std::vector<std::string> errors;
+    auto cfg = milter::load_config(conf, errors);
+    if (!cfg) die(errors.empty() ? "bad configuration" : errors.front());
+    std::string login = argv[optind], sender = argv[optind + 1];
+    if (login == "-") login.clear();
+    std::uint64_t rcpts = number_arg(argv[optind + 2], "recipient count");
+    std::uint64_t bytes = number_arg(argv[optind + 3], "byte count");
+    try {
+        milter::Directory dir(*cfg);
+        CheckOnly backend(dir);
+        milter::AccountCache cache(0, std::chrono::seconds(0));
+        milter::MessageFlow flow(*cfg, backend, cache);
+        auto d = flow.mail_from(login, "<" + sender + ">", client);
+        if (!d) {
+            for (std::uint64_t i = 0; i < rcpts; ++i) flow.add_recipient();
+            flow.add_bytes(bytes);
+            d = flow.end_of_data("");
+        }
+        std::printf("verdict: %s\n", std::string(milter::action_name(d->action)).c_str());
+        if (!d->reply.code.empty())
+            std::printf("reply: %s %s %s\n", d->reply.code.c_str(), d->reply.xcode.c_str(), d->reply.text.c_str());
+        std::printf("log: %s\n", flow.log_line().c_str());
+        return d->action == milter::Action::accept ? 0 : 1;
+    } catch (const std::exception &e) {
+        die(e.what());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -230,6 +295,7 @@ int main(int argc, char **argv) {
     std::string cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
+    if (cmd == "check") return cmd_check(sub_argc, sub_argv);  // connects as the milter's configuration says
     if (cmd != "usage" && cmd != "charge" && cmd != "reset" && cmd != "report" && cmd != "top") usage_exit();
     std::string err;
     auto conn = client::Connection::open(o, &err);

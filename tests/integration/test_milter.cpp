@@ -493,3 +493,30 @@ TEST_CASE("milter: StartTLS and ldaps with a CA file; an unverifiable certificat
         CHECK(ldap_values(*root, kAlice, "tallyUsage").empty());
     }
 }
+
+TEST_CASE("tallyctl check answers what the milter would, without counting", "[integration][milter][tallyctl]") {
+    Slapd s(directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyRecipientsPerDay", {"5"}) == LDAP_SUCCESS);
+    MilterProcess m(s);  // only its configuration file is used
+    auto check = [&](std::vector<std::string> args, std::string *out) {
+        std::vector<std::string> argv = {TALLY_TALLYCTL_BIN, "check", "-c", m.config_path()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        int rc = run_command(argv, m.dir() + "/check.out");
+        *out = read_text(m.dir() + "/check.out");
+        std::remove((m.dir() + "/check.out").c_str());
+        return rc;
+    };
+    std::string out;
+    CHECK(check({"alice", "alice@example.com", "5", "1000"}, &out) == 0);
+    CHECK_THAT(out, Catch::Contains("verdict: accept"));
+    CHECK(check({"alice", "alice@example.com", "6", "1000"}, &out) == 1);
+    CHECK_THAT(out, Catch::Contains("reply: 550 5.7.1 daily limit of 5 recipients reached"));
+    CHECK(check({"alice", "ceo@example.com", "1", "10"}, &out) == 1);
+    CHECK_THAT(out, Catch::Contains("reply: 553 5.7.1"));
+    CHECK(check({"dora", "dora@example.com", "1", "10"}, &out) == 1);
+    CHECK_THAT(out, Catch::Contains("reply: 554 5.7.1 Account suspended, call 555-0100"));
+    CHECK(check({"-", "someone@elsewhere.org", "1", "10"}, &out) == 0);
+    CHECK(ldap_values(*root, kAlice, "tallyUsage").empty());  // nothing was counted
+}
