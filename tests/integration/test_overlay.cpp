@@ -422,3 +422,54 @@ TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[int
     std::string all = counters.empty() ? "" : counters[0] + counters.back();
     CHECK_THAT(all, Catch::Contains(" sid=0 messages=500 "));
 }
+
+TEST_CASE("ACL: delegated domain administrators set limits in their own domain only", "[integration][acl]") {
+    SlapdOptions o = standard();
+    o.data_ldif = R"(
+dn: ou=example.org,dc=example,dc=com
+objectClass: organizationalUnit
+ou: example.org
+
+dn: uid=orgadmin,ou=example.org,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: orgadmin
+cn: Org Admin
+sn: Admin
+userPassword: secret
+
+dn: cn=admins,ou=example.org,dc=example,dc=com
+objectClass: groupOfNames
+cn: admins
+member: uid=orgadmin,ou=example.org,dc=example,dc=com
+
+dn: uid=oliver,ou=example.org,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: oliver
+cn: Oliver
+sn: Oliver
+userPassword: secret
+)";
+    Slapd s(o);
+    s.start();
+    const std::string oliver = "uid=oliver,ou=example.org,dc=example,dc=com";
+    auto admin = s.connect("uid=orgadmin,ou=example.org,dc=example,dc=com", kPassword);
+    auto svc = s.connect(kServiceDn, kPassword);
+    charge_one(*svc, oliver);
+    // own domain: limits and policy yes
+    CHECK(ldap_modify(*admin, oliver, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"42"}) == LDAP_SUCCESS);
+    CHECK(ldap_modify(*admin, oliver, LDAP_MOD_REPLACE, "tallyPolicyDN", {"cn=x,ou=policies,dc=example,dc=com"}) ==
+          LDAP_SUCCESS);
+    CHECK(ldap_modify(*admin, oliver, LDAP_MOD_REPLACE, "tallyBlocked", {"TRUE"}) == LDAP_SUCCESS);
+    // never counters: no reset, no charge, no writing them
+    ResetRequest reset{oliver, ""};
+    CHECK(client::reset(*admin, reset).code == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(charge_one(*admin, oliver).ldap.code == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(ldap_modify(*admin, oliver, LDAP_MOD_DELETE, "tallyUsage", {}) != LDAP_SUCCESS);
+    // never outside the domain
+    CHECK(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"42"}) == LDAP_INSUFFICIENT_ACCESS);
+    // and the account itself still cannot change its limits
+    auto self = s.connect(oliver, kPassword);
+    CHECK(ldap_modify(*self, oliver, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"999"}) == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(ldap_values(*self, oliver, "tallyMessagesPerDay") == std::vector<std::string>{"42"});
+}
