@@ -66,7 +66,7 @@ std::string day_usage(client::Connection &c, const std::string &dn) {
 
 }  // namespace
 
-TEST_CASE("e2e: mail within the limit is delivered and counted; the next is refused with 550", "[e2e][milter]") {
+TEST_CASE("e2e: mail within the limit is delivered and counted, the next is refused with 550", "[e2e][milter]") {
     Slapd s(directory());
     s.start();
     auto root = s.connect();
@@ -110,7 +110,7 @@ TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
     CHECK(p.delivered_count() == 0);
 }
 
-TEST_CASE("e2e: slapd stopped means 451; mail flows again when it is back", "[e2e][milter]") {
+TEST_CASE("e2e: slapd stopped means 451, mail flows again when it is back", "[e2e][milter]") {
     Slapd s(directory());
     s.start();
     MilterProcess m(s, "cache_ttl = 0\n");

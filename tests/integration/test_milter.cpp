@@ -455,7 +455,7 @@ TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
     CHECK_THAT(s.log(), Catch::Contains("mech=EXTERNAL"));
 }
 
-TEST_CASE("milter: StartTLS and ldaps with a CA file; an unverifiable certificate is refused",
+TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificate is refused",
           "[integration][milter][tls]") {
     SlapdOptions o = directory();
     o.tls = true;

@@ -31,7 +31,7 @@ TEST_CASE("malformed counter values are rejected", "[counter]") {
         CHECK_FALSE(decode_counter(bad));
 }
 
-TEST_CASE("charge records round-trip; ids are bounded printable text", "[counter]") {
+TEST_CASE("charge records round-trip, ids are bounded printable text", "[counter]") {
     std::vector<ChargeRecord> r = {{1795000000, "4XbT2c1NqVz"}, {1795000003, "4XbT2c1NqW0"}};
     CHECK(encode_charge_records(r) == "1795000000:4XbT2c1NqVz 1795000003:4XbT2c1NqW0");
     CHECK(decode_charge_records(encode_charge_records(r)) == r);
