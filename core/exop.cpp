@@ -22,19 +22,22 @@ struct BerFree {
 };
 using BerPtr = std::unique_ptr<BerElement, BerFree>;
 
-/* int64_content - minimal two's complement octets of v */
-std::string int64_content(std::int64_t v) {
+/* Int64Content - the minimal two's complement octets of v, without allocating */
+struct Int64Content {
     unsigned char buf[8];
-    for (int i = 7; i >= 0; --i) {
-        buf[i] = static_cast<unsigned char>(v & 0xff);
-        v >>= 8;  // arithmetic shift keeps the sign
-    }
     int start = 0;
-    while (start < 7 && ((buf[start] == 0x00 && !(buf[start + 1] & 0x80)) ||
-                         (buf[start] == 0xff && (buf[start + 1] & 0x80))))
-        ++start;
-    return std::string(reinterpret_cast<char *>(buf + start), 8 - start);
-}
+    explicit Int64Content(std::int64_t v) {
+        for (int i = 7; i >= 0; --i) {
+            buf[i] = static_cast<unsigned char>(v & 0xff);
+            v >>= 8;  // arithmetic shift keeps the sign
+        }
+        while (start < 7 && ((buf[start] == 0x00 && !(buf[start + 1] & 0x80)) ||
+                             (buf[start] == 0xff && (buf[start + 1] & 0x80))))
+            ++start;
+    }
+    const char *data() const { return reinterpret_cast<const char *>(buf + start); }
+    ber_len_t size() const { return static_cast<ber_len_t>(8 - start); }
+};
 
 std::int64_t wire_value(std::uint64_t v) {
     return v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
@@ -49,8 +52,8 @@ public:
     void begin(ber_tag_t tag = LBER_SEQUENCE) { ber_printf(ber_.get(), "t{", tag); }
     void end() { ber_printf(ber_.get(), "N}"); }
     void integer(std::int64_t v, ber_tag_t tag = LBER_INTEGER) {
-        std::string c = int64_content(v);
-        ber_printf(ber_.get(), "to", tag, c.data(), static_cast<ber_len_t>(c.size()));
+        Int64Content c(v);
+        ber_printf(ber_.get(), "to", tag, c.data(), c.size());
     }
     void octets(std::string_view s, ber_tag_t tag = LBER_OCTETSTRING) {
         ber_printf(ber_.get(), "to", tag, s.data(), static_cast<ber_len_t>(s.size()));

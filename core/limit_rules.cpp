@@ -52,9 +52,10 @@ ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window
         {&levels.account, LimitSource::account},
         {&levels.policy, LimitSource::policy},
         {&levels.parentPolicy, LimitSource::parentPolicy},
-        {&levels.defaults, LimitSource::defaults},
+        {levels.defaults, LimitSource::defaults},
     };
     for (auto [set, source] : order) {
+        if (!set || set->empty()) continue;
         LimitValue v = set->get(window, m);
         if (v.kind == LimitValue::Kind::unlimited) return {std::nullopt, source};
         if (v.kind == LimitValue::Kind::value) return {v.n, source};

@@ -64,9 +64,11 @@ private:
     std::map<std::pair<std::string, Metric>, LimitValue> values_;
 };
 
-/* LimitLevels - the four levels in resolution order; absent levels are empty */
+/* LimitLevels - the four levels in resolution order; absent levels are
+ * empty. The defaults are shared configuration, referred to, not copied. */
 struct LimitLevels {
-    LimitSet account, policy, parentPolicy, defaults;
+    LimitSet account, policy, parentPolicy;
+    const LimitSet *defaults = nullptr;
 };
 
 /* resolve_limit - first level with a number or "unlimited" wins */

@@ -143,7 +143,7 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account
     const Resolved &cfg = ti->ti_resolved;
     LimitLevels levels;
     levels.account = read_limits(cfg, account);
-    levels.defaults = ti->ti_config.defaults;
+    levels.defaults = &ti->ti_config.defaults;
     std::string policy = read_policy_dn(cfg, account);
     if (!policy.empty()) {
         struct berval pdn = {policy.size(), policy.data()};

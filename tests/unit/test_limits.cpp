@@ -19,7 +19,9 @@ TEST_CASE("limit values: numbers, unlimited, inherit", "[limits]") {
 
 TEST_CASE("resolution takes the first level that says something", "[limits]") {
     LimitLevels l;
-    l.defaults.set("day", Metric::messages, LimitValue::of(100));
+    LimitSet defaults;
+    defaults.set("day", Metric::messages, LimitValue::of(100));
+    l.defaults = &defaults;
     l.parentPolicy.set("day", Metric::messages, LimitValue::of(200));
     l.policy.set("day", Metric::messages, LimitValue::of(300));
     l.account.set("day", Metric::messages, LimitValue::of(400));
