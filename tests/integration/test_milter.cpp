@@ -91,29 +91,11 @@ std::vector<std::string> drive(const MilterProcess &m, const std::vector<Msg> &m
     return results;
 }
 
-SlapdOptions directory() {
-    SlapdOptions o;
-    o.overlay_config = "tally-window day\ntally-timezone UTC\n";
-    o.data_ldif = R"(
-dn: uid=dora,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: tallyAccount
-uid: dora
-cn: Dora
-sn: Dora
-mail: dora@example.com
-tallySendAs: info@example.com
-tallyBlocked: TRUE
-tallyBlockedText: Account suspended, call 555-0100
-userPassword: secret
-)";
-    return o;
-}
 
 }  // namespace
 
 TEST_CASE("milter: charges accepted messages and refuses past the limit", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
@@ -137,7 +119,7 @@ TEST_CASE("milter: charges accepted messages and refuses past the limit", "[inte
 }
 
 TEST_CASE("milter: sender restrictions", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "sender_attributes = mail tallySendAs\n");
     m.start();
@@ -158,7 +140,7 @@ TEST_CASE("milter: sender restrictions", "[integration][milter]") {
 }
 
 TEST_CASE("milter: restrictions at MAIL FROM when stage = mail", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "stage = mail\n");
     m.start();
@@ -169,7 +151,7 @@ TEST_CASE("milter: restrictions at MAIL FROM when stage = mail", "[integration][
 }
 
 TEST_CASE("milter: hostile logins never match another account", "[integration][milter][hostile]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "on_unknown_account = reject\n");
     m.start();
@@ -190,7 +172,7 @@ TEST_CASE("milter: hostile logins never match another account", "[integration][m
 }
 
 TEST_CASE("milter: directory down means 451, and mail flows again when it is back", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "cache_ttl = 0\n");
     m.start();
@@ -207,7 +189,7 @@ TEST_CASE("milter: directory down means 451, and mail flows again when it is bac
 }
 
 TEST_CASE("milter: failure policy accept lets mail through, logged as uncounted", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "on_unknown_account = accept\n");
     m.start();
@@ -217,7 +199,7 @@ TEST_CASE("milter: failure policy accept lets mail through, logged as uncounted"
 }
 
 TEST_CASE("milter: -n checks the configuration, reload keeps a good one", "[integration][milter][config]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s);
     int rc = run_command({MilterProcess::binary(), "-n", "-c", m.config_path()}, m.dir() + "/n.out");
@@ -262,7 +244,7 @@ TEST_CASE("milter: the example configuration is valid", "[integration][milter][c
 }
 
 TEST_CASE("milter: relay hosts are accounted by client address and deferred", "[integration][milter][relay]") {
-    SlapdOptions o = directory();
+    SlapdOptions o = milter_test_directory();
     o.data_ldif += R"(
 dn: ou=relays,dc=example,dc=com
 objectClass: organizationalUnit
@@ -291,7 +273,7 @@ tallyMessagesPerDay: 1
 }
 
 TEST_CASE("milter: unauthenticated senders in hosted domains must authenticate", "[integration][milter]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s, "unauthenticated = refuse-hosted\nhosted_domains = example.com\n");
     m.start();
@@ -301,7 +283,7 @@ TEST_CASE("milter: unauthenticated senders in hosted domains must authenticate",
 }
 
 TEST_CASE("milter: deny lists in the directory", "[integration][milter][deny]") {
-    SlapdOptions o = directory();
+    SlapdOptions o = milter_test_directory();
     o.data_ldif += R"(
 dn: cn=deny,dc=example,dc=com
 objectClass: tallyDenyList
@@ -323,7 +305,7 @@ tallyDenyNetwork: 127.0.0.2/32
 
 TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, and stops on SIGTERM",
           "[integration][milter][daemon]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s);  // not started: run here as a daemon instead
     std::string conf = read_text(m.config_path());
@@ -354,7 +336,7 @@ TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, an
 }
 
 TEST_CASE("milter: aliases delivering to the account, and a mapped status attribute", "[integration][milter]") {
-    SlapdOptions o = directory();
+    SlapdOptions o = milter_test_directory();
     o.schema_files = {source_path("tests/fixtures/mtpolicyd.schema"), source_path("tests/fixtures/mailhub.schema")};
     o.data_ldif += R"(
 dn: ou=aliases,dc=example,dc=com
@@ -405,7 +387,7 @@ mailUserStatus: disabled
 }
 
 TEST_CASE("milter: fails over to the next LDAP server and goes back to the first", "[integration][milter][failover]") {
-    Slapd a(directory()), b(directory());
+    Slapd a(milter_test_directory()), b(milter_test_directory());
     a.start();
     b.start();
     MilterProcess m(a, "cache_ttl = 0\nldap_failback = 1\n");
@@ -437,7 +419,7 @@ TEST_CASE("milter: fails over to the next LDAP server and goes back to the first
 }
 
 TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
-    SlapdOptions o = directory();
+    SlapdOptions o = milter_test_directory();
     o.ldapi = true;
     // root's peer credentials act as the milter's service identity
     o.extra_global_config = "authz-regexp \"^gidNumber=0[+]uidNumber=0,cn=peercred,cn=external,cn=auth$\" "
@@ -457,7 +439,7 @@ TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
 
 TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificate is refused",
           "[integration][milter][tls]") {
-    SlapdOptions o = directory();
+    SlapdOptions o = milter_test_directory();
     o.tls = true;
     Slapd s(o);
     s.start();
@@ -495,7 +477,7 @@ TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificat
 }
 
 TEST_CASE("tallyctl check answers what the milter would, without counting", "[integration][milter][tallyctl]") {
-    Slapd s(directory());
+    Slapd s(milter_test_directory());
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyRecipientsPerDay", {"5"}) == LDAP_SUCCESS);

@@ -45,6 +45,25 @@ void wait_gone(pid_t pid, int seconds) {
 
 }  // namespace
 
+SlapdOptions milter_test_directory() {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\n";
+    o.data_ldif = R"(
+dn: uid=dora,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dora
+cn: Dora
+sn: Dora
+mail: dora@example.com
+tallySendAs: info@example.com
+tallyBlocked: TRUE
+tallyBlockedText: Account suspended, call 555-0100
+userPassword: secret
+)";
+    return o;
+}
+
 std::string MilterProcess::binary() { return TALLY_MILTER_PATH; }
 
 MilterProcess::MilterProcess(const Slapd &slapd, const std::string &extra_config) {

@@ -16,6 +16,10 @@
 
 namespace tally::test {
 
+/* milter_test_directory - the sample directory with windows (day, UTC) and
+ * dora: blocked, with her own rejection text and an extra sender address */
+SlapdOptions milter_test_directory();
+
 class MilterProcess {
 public:
     MilterProcess(const Slapd &slapd, const std::string &extra_config = "");
