@@ -73,31 +73,6 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
 
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
 
-std::string encode_charge_records(const std::vector<ChargeRecord> &records) {
-    std::string s;
-    for (const ChargeRecord &r : records) {
-        if (!s.empty()) s += ' ';
-        s += std::to_string(r.when);
-        s += ':';
-        s += r.id;
-    }
-    return s;
-}
-
-std::vector<ChargeRecord> decode_charge_records(std::string_view text) {
-    std::vector<ChargeRecord> out;
-    for (std::string_view tok : split_spaces(text)) {
-        auto colon = tok.find(':');
-        ChargeRecord r;
-        if (colon == std::string_view::npos || !parse_uint(tok.substr(0, colon), r.when)) continue;
-        std::string_view id = tok.substr(colon + 1);
-        if (!valid_charge_id(id)) continue;
-        r.id = std::string(id);
-        out.push_back(std::move(r));
-    }
-    return out;
-}
-
 namespace {
 /* for_each_record - calls f(when, id, token) for each well-formed record */
 template <typename F>

@@ -43,12 +43,6 @@ std::string encode_counter(const CounterValue &c);
 /* decode_counter - nullopt for a value not in the form above */
 std::optional<CounterValue> decode_counter(std::string_view text);
 
-struct ChargeRecord {
-    std::int64_t when = 0;  // seconds since the epoch
-    std::string id;
-    bool operator==(const ChargeRecord &) const = default;
-};
-
 /* valid_charge_id - 1..128 printable ASCII characters, no spaces */
 bool valid_charge_id(std::string_view id);
 
@@ -73,10 +67,5 @@ private:
     std::string raw_;  // "EPOCH:ID EPOCH:ID ...", oldest first
 };
 
-/* encode_charge_records - "EPOCH:ID EPOCH:ID ..." */
-std::string encode_charge_records(const std::vector<ChargeRecord> &r);
-/* decode_charge_records - malformed tokens are skipped (a damaged value
- * costs a few remembered ids, never a charge) */
-std::vector<ChargeRecord> decode_charge_records(std::string_view text);
 
 }  // namespace tally

@@ -79,7 +79,6 @@ public:
         bv.bv_val = const_cast<char *>(data.data());
         bv.bv_len = data.size();
         ber_.reset(ber_init(&bv));
-        total_ = data.size();
     }
     bool ok() const { return error_.empty() && ber_; }
     const std::string &error() const { return error_; }
@@ -162,7 +161,6 @@ public:
 
 private:
     BerPtr ber_;
-    std::size_t total_ = 0;
     std::string error_;
 };
 

@@ -31,17 +31,6 @@ std::string format_limit_value(const LimitValue &v) {
     return std::to_string(v.n);
 }
 
-std::string_view limit_source_name(LimitSource s) {
-    switch (s) {
-    case LimitSource::account: return "account";
-    case LimitSource::policy: return "policy";
-    case LimitSource::parentPolicy: return "parent-policy";
-    case LimitSource::defaults: return "default";
-    case LimitSource::none: break;
-    }
-    return "none";
-}
-
 LimitValue LimitSet::get(const std::string &window, Metric m) const {
     auto it = values_.find({window, m});
     return it == values_.end() ? LimitValue::inherit() : it->second;

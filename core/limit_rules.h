@@ -44,7 +44,6 @@ std::string format_limit_value(const LimitValue &v);
 
 /* Where a resolved limit came from, for reports and logs. */
 enum class LimitSource { account = 0, policy = 1, parentPolicy = 2, defaults = 3, none = 4 };
-std::string_view limit_source_name(LimitSource s);
 
 /* ResolvedLimit - nullopt max means unlimited */
 struct ResolvedLimit {

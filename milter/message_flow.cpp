@@ -145,7 +145,12 @@ Decision MessageFlow::end_of_data(const std::string &queue_id) {
     queue_id_ = queue_id;
     if (relay_) return finish(charge());
     if (login_.empty()) return finish(Decision{Action::accept, {}, "not authenticated"});
-    if (auto d = restrictions()) return finish(*d);
+    // With stage = mail they already passed at MAIL FROM (a refusal ends the message there).
+    if (c_.stage == Stage::eom) {
+        if (auto d = restrictions()) return finish(*d);
+    } else if (!account_) {
+        return finish(decision_);  // a failure policy let it through at MAIL FROM: uncounted
+    }
     return finish(charge());
 }
 

@@ -152,6 +152,7 @@ sfsistat cb_envfrom(SMFICTX *ctx, char **argv) {
             s->rt->log->debug("{}", s->flow->log_line());
             return SMFIS_ACCEPT;  // unauthenticated and not a relay host: not ours to count
         }
+        if (d->action == Action::accept) return SMFIS_CONTINUE;  // logged once, at end of data
         s->rt->log->info("{}", s->flow->log_line());
         return answer(ctx, *d);
     });

@@ -50,6 +50,14 @@ std::optional<std::string> check_values(const Resolved &cfg, AttributeDescriptio
     return std::nullopt;
 }
 
+/* own_write - the overlay's internal write of counters: it goes through the
+ * whole overlay stack (so syncprov sees it) and so through these hooks too,
+ * which have nothing to do for it */
+bool own_write(Operation *op) {
+    Modifications *m = op->orm_modlist;
+    return m && (m->sml_flags & SLAP_MOD_INTERNAL) && is_counter(m->sml_desc);
+}
+
 thread_local std::string t_guard_text;
 
 int refuse(Operation *op, SlapReply *rs, std::string text) {
@@ -66,6 +74,7 @@ Info *info_of(Operation *op) {
 }  // namespace
 
 int guard_modify(Operation *op, SlapReply *rs) {
+    if (own_write(op)) return SLAP_CB_CONTINUE;
     info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
@@ -107,7 +116,7 @@ int guard_response(Operation *op, SlapReply *rs) {
     // Forget a parent's cached policy again once its change is committed: a
     // charge between the forget in guard_modify and the commit may have
     // cached the old value.
-    if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_MODIFY || op->o_tag == LDAP_REQ_ADD))
+    if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_ADD || (op->o_tag == LDAP_REQ_MODIFY && !own_write(op))))
         info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     return SLAP_CB_CONTINUE;
 }

@@ -148,14 +148,8 @@ int supervise(const std::string &dir, int ready_fd) {
         Slapd slapd(so);
         slapd.start();
         MilterProcess milter(slapd, "sender_attributes = mail tallySendAs\nusage_header = yes\n");
-        // the whole directory (both hosted domains), and info-level logs
-        std::string conf = read_text(milter.config_path());
-        auto edit = [&](const std::string &from, const std::string &to) {
-            conf.replace(conf.find(from), from.size(), to);
-        };
-        edit("search_base = ou=people,dc=example,dc=com", "search_base = dc=example,dc=com");
-        edit("log_level = debug", "log_level = info");
-        std::ofstream(milter.config_path()) << conf;
+        milter.set("search_base", "dc=example,dc=com");  // both hosted domains
+        milter.set("log_level", "info");
         milter.start();
         PostfixOptions po;
         po.milter = "inet:127.0.0.1:" + std::to_string(milter.port());

@@ -308,10 +308,9 @@ TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, an
     Slapd s(milter_test_directory());
     s.start();
     MilterProcess m(s);  // not started: run here as a daemon instead
-    std::string conf = read_text(m.config_path());
-    conf.replace(conf.find("foreground = yes"), 16, "foreground = no");
-    conf += "pid_file = " + m.dir() + "/milter.pid\nuser = nobody\n";
-    std::ofstream(m.config_path()) << conf;
+    m.set("foreground", "no");
+    m.set("pid_file", m.dir() + "/milter.pid");
+    m.set("user", "nobody");
     chmod(m.dir().c_str(), 0777);  // so nobody may remove the PID file at exit
     REQUIRE(run_command({MilterProcess::binary(), "-c", m.config_path()}, m.dir() + "/daemon.out") == 0);
     pid_t pid = 0;
@@ -391,9 +390,7 @@ TEST_CASE("milter: fails over to the next LDAP server and goes back to the first
     a.start();
     b.start();
     MilterProcess m(a, "cache_ttl = 0\nldap_failback = 1\n");
-    std::string conf = read_text(m.config_path());
-    conf.replace(conf.find("ldap_uri = " + a.uri()), 11 + a.uri().size(), "ldap_uri = " + a.uri() + " " + b.uri());
-    std::ofstream(m.config_path()) << conf;
+    m.set("ldap_uri", a.uri() + " " + b.uri());
     m.start();
     auto messages = [](client::Connection &c) {
         auto v = ldap_values(c, kAlice, "tallyUsage");
@@ -427,9 +424,7 @@ TEST_CASE("milter: SASL EXTERNAL over ldapi://", "[integration][milter]") {
     Slapd s(o);
     s.start();
     MilterProcess m(s, "ldap_sasl_external = yes\n");
-    std::string conf = read_text(m.config_path());
-    conf.replace(conf.find("ldap_uri = " + s.uri()), 11 + s.uri().size(), "ldap_uri = " + s.ldapi_uri());
-    std::ofstream(m.config_path()) << conf;
+    m.set("ldap_uri", s.ldapi_uri());
     m.start();
     CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
     auto root = s.connect();
@@ -443,11 +438,6 @@ TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificat
     o.tls = true;
     Slapd s(o);
     s.start();
-    auto with_uri = [&](MilterProcess &m, const std::string &uri) {
-        std::string conf = read_text(m.config_path());
-        conf.replace(conf.find("ldap_uri = " + s.uri()), 11 + s.uri().size(), "ldap_uri = " + uri);
-        std::ofstream(m.config_path()) << conf;
-    };
     SECTION("StartTLS") {
         MilterProcess m(s, "ldap_starttls = yes\nldap_ca_file = " + s.ca_file() + "\n");
         m.start();
@@ -456,7 +446,7 @@ TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificat
     }
     SECTION("ldaps") {
         MilterProcess m(s, "ldap_ca_file = " + s.ca_file() + "\n");
-        with_uri(m, s.ldaps_uri());
+        m.set("ldap_uri", s.ldaps_uri());
         m.start();
         CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom continue");
     }
@@ -468,7 +458,7 @@ TEST_CASE("milter: StartTLS and ldaps with a CA file, an unverifiable certificat
         CHECK(drive(m, {{"alice", "<alice@example.com>"}})[0] == "eom replycode");
         CHECK_THAT(m.log(), Catch::Contains("StartTLS failed"));
         MilterProcess ldaps(s, "ldap_ca_file = " + other.path + "/ca.pem\n");
-        with_uri(ldaps, s.ldaps_uri());
+        ldaps.set("ldap_uri", s.ldaps_uri());
         ldaps.start();
         CHECK(drive(ldaps, {{"alice", "<alice@example.com>"}})[0] == "eom replycode");
         auto root = s.connect();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -93,6 +94,21 @@ MilterProcess::~MilterProcess() {
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
+}
+
+void MilterProcess::set(const std::string &key, const std::string &value) {
+    std::istringstream in(read_text(conf_));
+    std::string out, line;
+    bool done = false;
+    while (std::getline(in, line)) {
+        if (line.rfind(key + " =", 0) == 0) {
+            line = key + " = " + value;
+            done = true;
+        }
+        out += line + "\n";
+    }
+    if (!done) out += key + " = " + value + "\n";
+    std::ofstream(conf_) << out;
 }
 
 void MilterProcess::start() {

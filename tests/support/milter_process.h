@@ -27,6 +27,10 @@ public:
     MilterProcess(const MilterProcess &) = delete;
     MilterProcess &operator=(const MilterProcess &) = delete;
 
+    /* set - give an option of the configuration file a value (replacing the
+     * fixture's own line for it, or adding one); before start() */
+    void set(const std::string &key, const std::string &value);
+
     void start();
     void stop();                 // SIGTERM and wait
     void kill_hard();            // SIGKILL and wait

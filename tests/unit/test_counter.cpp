@@ -31,20 +31,12 @@ TEST_CASE("malformed counter values are rejected", "[counter]") {
         CHECK_FALSE(decode_counter(bad));
 }
 
-TEST_CASE("charge records round-trip, ids are bounded printable text", "[counter]") {
-    std::vector<ChargeRecord> r = {{1795000000, "4XbT2c1NqVz"}, {1795000003, "4XbT2c1NqW0"}};
-    CHECK(encode_charge_records(r) == "1795000000:4XbT2c1NqVz 1795000003:4XbT2c1NqW0");
-    CHECK(decode_charge_records(encode_charge_records(r)) == r);
-    CHECK(decode_charge_records("").empty());
+TEST_CASE("charge ids are bounded printable text", "[counter]") {
     CHECK(valid_charge_id("4XbT2c1NqVz"));
     CHECK_FALSE(valid_charge_id(""));
     CHECK_FALSE(valid_charge_id("a b"));
     CHECK_FALSE(valid_charge_id(std::string(129, 'a')));
     CHECK_FALSE(valid_charge_id("caf\xc3\xa9"));
-    // damaged tokens are skipped, the rest kept
-    auto partial = decode_charge_records("x:1 1795000000:ok 17:bad\x01id nocolon 5:");
-    REQUIRE(partial.size() == 1);
-    CHECK(partial[0].id == "ok");
 }
 
 TEST_CASE("recent charges are scanned, pruned by age and count, appended", "[counter]") {
