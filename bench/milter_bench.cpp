@@ -13,6 +13,7 @@
  *   rounds; the report gives median messages/s, the ratio, and the p50/p99
  *   of the time tally-milter spent at end of data (eom_ms in its log).
  */
+#include "accept_milter_process.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
 #include "slapd_fixture.h"
@@ -36,43 +37,10 @@
 
 using namespace tally;
 using namespace tally::test;
+using tally::bench::AcceptMilter;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/* AcceptMilter - the accept-everything milter as a child process */
-class AcceptMilter {
-public:
-    AcceptMilter() : port_(free_loopback_port()) {
-        std::string sock = "inet:" + std::to_string(port_) + "@127.0.0.1";
-        pid_ = fork();
-        if (pid_ == 0) {
-            execl(ACCEPT_MILTER_PATH, "accept_milter", sock.c_str(), (char *)nullptr);
-            _exit(127);
-        }
-        for (int i = 0; i < 250; ++i) {
-            int fd = socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in a{};
-            a.sin_family = AF_INET;
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            a.sin_port = htons(static_cast<uint16_t>(port_));
-            bool ok = connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-            close(fd);
-            if (ok) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        throw std::runtime_error("accept_milter did not start");
-    }
-    ~AcceptMilter() {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
-    int port() const { return port_; }
-
-private:
-    int port_;
-    pid_t pid_;
-};
 
 std::string users_ldif(int n) {
     std::string s;

@@ -600,6 +600,13 @@ SmtpResult smtp_send(int port, const SmtpMessage &m) {
     r = command("EHLO " + m.helo, "EHLO " + m.helo);
     if (r.code != 250) return end_with_quit("ehlo", r);
 
+    if (!m.xclient_login.empty()) {
+        r = command("XCLIENT LOGIN=" + m.xclient_login, "XCLIENT LOGIN=" + m.xclient_login);
+        if (r.code != 220) return end_with_quit("xclient", r);
+        r = command("EHLO " + m.helo, "EHLO " + m.helo);
+        if (r.code != 250) return end_with_quit("ehlo", r);
+    }
+
     if (!m.login.empty()) {
         std::string token = base64(std::string(1, '\0') + m.login + std::string(1, '\0') + m.password);
         r = command("AUTH PLAIN " + token, "AUTH PLAIN <" + m.login + " credentials>");

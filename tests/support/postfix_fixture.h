@@ -94,7 +94,7 @@ private:
 struct SmtpResult {
     int code = 0;           // final reply code: 250 after end of data, or the refusing reply's code; 0: no reply
     std::string reply;      // that reply's full text (lines joined by "\n"), or the I/O error
-    std::string stage;      // where it ended: "connect","ehlo","auth","mail","rcpt","data","eom"
+    std::string stage;      // where it ended: "connect","ehlo","xclient","auth","mail","rcpt","data","eom"
     std::vector<std::string> rcpt_replies;  // one reply per RCPT sent, in order
     std::string transcript; // "C: ..." / "S: ..." lines of the whole session, for failure messages
 };
@@ -105,6 +105,8 @@ struct SmtpMessage {
     std::vector<std::string> to;
     std::string body;             // header + body ("\n" or "\r\n"); empty: minimal headers and one line
     std::string helo = "client.example.net";
+    std::string xclient_login;    // set: XCLIENT LOGIN=name after EHLO (the client must be in
+                                  // smtpd_authorized_xclient_hosts), then EHLO again; no AUTH
     int timeout_ms = 60000;       // per reply
 };
 

@@ -1,0 +1,880 @@
+/* compare_bench - Tally side by side with mtpolicyd, and Postfix's own ceilings
+ *
+ * SYNOPSIS
+ *   compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S]
+ *                 [--workloads 1,2,3,4,5] [--scales N,N,...] [--history-days D]
+ *                 [--mtpolicyd-scale-max N] [--out DIR]
+ *
+ * DESCRIPTION
+ *   Starts, on loopback and in temporary folders, one slapd holding a
+ *   directory profiled for mtpolicyd (1,000 accounts with mailRecipient,
+ *   mtpolicyd and mailUserStatus, limits in mtpolicydMailMessageLimit and
+ *   mtpolicydMailRecipientLimit) with the tally overlay reading those
+ *   attributes (defaults 500 messages and 5,000 recipients a day, as the
+ *   Quota thresholds), and mtpolicyd 2.05 configured as in the case study
+ *   (mtpolicyd_stack.h) against the same slapd. Then, alternating the
+ *   systems inside every round because the machine is shared and noisy:
+ *
+ *   1 decision path: policy decisions per second and p50/p99 latency at
+ *     1, 4 and 16 connections over the 1,000 accounts: Tally's charge
+ *     operation (and, as a stricter variant, an account search plus the
+ *     charge) vs mtpolicyd's END-OF-MESSAGE request over persistent
+ *     policy connections; with fsync on every commit (slapd without
+ *     dbnosync, MariaDB innodb_flush_log_at_trx_commit=1) and without
+ *     (dbnosync, =2). The durability is switched through cn=config.
+ *   2 end to end: SMTP through four private Postfix instances (no milter,
+ *     accept-everything milter, tally-milter, mtpolicyd at end of data),
+ *     identities through XCLIENT LOGIN, concurrency 1, 8, 32, messages of
+ *     1 to 3 recipients and 2 to 50 KB.
+ *   3 exactness: one account limited to 50 messages a day, 200 messages
+ *     over 16 connections: messages each system accepted (a fresh account
+ *     each round).
+ *   4 cost: CPU seconds and peak RSS per 1,000 messages of every daemon a
+ *     system needs (and its children), measured around the end-to-end
+ *     cells at concurrency 8.
+ *   5 scale: decision throughput at 16 connections with --scales accounts
+ *     and --history-days days of history (Tally: tallyHistory values with
+ *     tally-history D; mtpolicyd: rows of its accounting table, up to
+ *     --mtpolicyd-scale-max accounts).
+ *
+ *   Writes DIR/report.md (the tables) and DIR/NAME.dat files (the chart data).
+ *   Progress goes to stderr.
+ */
+#include "accept_milter_process.h"
+#include "milter_process.h"
+#include "mtpolicyd_stack.h"
+#include "policy_client.h"
+#include "postfix_fixture.h"
+#include "slapd_fixture.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace tally;
+using namespace tally::test;
+using namespace tally::bench;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char *kPeople = "ou=people,dc=example,dc=com";
+constexpr const char *kMtpolicydDn = "cn=mtpolicyd,ou=services,dc=example,dc=com";
+constexpr const char *kFilter = "(&(uid=%s)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))";
+constexpr int kAccounts = 1000;
+
+struct Options {
+    int rounds = 3;
+    double seconds = 5;       // per decision cell
+    double e2e_seconds = 10;  // per end-to-end cell
+    std::set<int> workloads = {1, 2, 3, 4, 5};
+    std::vector<long> scales = {1000, 100000, 1000000};
+    int history_days = 100;
+    long mtpolicyd_scale_max = 100000;
+    std::string out = ".";
+};
+
+// ---------------------------------------------------------------- statistics
+
+double pct(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string fmt(const char *f, double x) {
+    char b[64];
+    std::snprintf(b, sizeof b, f, x);
+    return b;
+}
+
+// ---------------------------------------------------------------- the directory
+
+std::string day_string(int days_ago) {
+    time_t t = time(nullptr) - static_cast<time_t>(days_ago) * 86400;
+    tm u{};
+    gmtime_r(&t, &u);
+    char b[16];
+    std::strftime(b, sizeof b, "%Y-%m-%d", &u);
+    return b;
+}
+
+std::string uid_dn(const std::string &uid) { return "uid=" + uid + "," + kPeople; }
+
+/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history */
+std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit,
+                         const std::vector<std::string> &history_days) {
+    std::string s = "\ndn: " + uid_dn(uid) +
+                    "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
+                    "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n";
+    if (msg_limit > 0) s += "mtpolicydMailMessageLimit: " + std::to_string(msg_limit) + "\n";
+    if (rcpt_limit > 0) s += "mtpolicydMailRecipientLimit: " + std::to_string(rcpt_limit) + "\n";
+    for (const auto &d : history_days)
+        s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
+    return s;
+}
+
+std::string services_ldif() {
+    return std::string("\ndn: ") + kMtpolicydDn +
+           "\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mtpolicyd\nuserPassword: secret\n";
+}
+
+SlapdOptions directory_options(int history_days) {
+    SlapdOptions o;
+    o.schema_files = {source_path("tests/fixtures/mtpolicyd.schema"), source_path("bench/fixtures/mailrecipient.schema")};
+    o.overlay_config = "tally-window day\ntally-timezone UTC\n"
+                       "tally-default-limit day messages 500\ntally-default-limit day recipients 5000\n"
+                       "tally-limit-attribute day messages mtpolicydMailMessageLimit\n"
+                       "tally-limit-attribute day recipients mtpolicydMailRecipientLimit\n"
+                       "tally-history " +
+                       std::to_string(std::max(history_days, 1)) + "\n";
+    // mtpolicyd's own service identity reads the accounts (the sample ACLs give @tallyAccount,
+    // objectClass included, only to tally-milter's identity); then the sample rules apply.
+    o.extra_database_config = "index objectClass eq\nindex uid eq\n"
+                              "access to dn.subtree=\"ou=people,dc=example,dc=com\" attrs=entry,objectClass,uid,"
+                              "mailUserStatus,mtpolicydMailMessageLimit,mtpolicydMailRecipientLimit\n"
+                              "    by dn.exact=\"" + std::string(kMtpolicydDn) + "\" read\n    by * break\n";
+    o.controllable_clock = false;
+    o.nosync = true;
+    return o;
+}
+
+// ---------------------------------------------------------------- processes and their cost
+
+struct ProcStat {
+    pid_t ppid = 0;
+    double cpu = 0;  // own + reaped children, seconds
+    std::string comm;
+};
+
+std::map<pid_t, ProcStat> all_procs() {
+    std::map<pid_t, ProcStat> m;
+    static const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+    std::error_code ec;
+    for (const auto &e : fs::directory_iterator("/proc", ec)) {
+        const std::string name = e.path().filename();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+        std::string line = read_text("/proc/" + name + "/stat");
+        auto open = line.find('('), close = line.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) continue;
+        ProcStat s;
+        s.comm = line.substr(open + 1, close - open - 1);
+        std::istringstream rest(line.substr(close + 2));
+        std::string f;
+        double ticks = 0;
+        for (int i = 3; i <= 17 && rest >> f; ++i) {
+            if (i == 4) s.ppid = static_cast<pid_t>(std::stol(f));
+            if (i >= 14) ticks += std::stod(f);
+        }
+        s.cpu = ticks / tck;
+        m[static_cast<pid_t>(std::stol(name))] = s;
+    }
+    return m;
+}
+
+std::vector<pid_t> tree(const std::map<pid_t, ProcStat> &procs, pid_t root) {
+    std::vector<pid_t> out;
+    if (!procs.count(root)) return out;
+    out.push_back(root);
+    for (std::size_t i = 0; i < out.size(); ++i)
+        for (const auto &[pid, s] : procs)
+            if (s.ppid == out[i]) out.push_back(pid);
+    return out;
+}
+
+long status_kb(pid_t pid, const char *key) {
+    std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/status"));
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(key, 0) == 0) return std::stol(line.substr(std::strlen(key)));
+    return 0;
+}
+
+long pss_kb(pid_t pid) {
+    std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/smaps_rollup"));
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("Pss:", 0) == 0) return std::stol(line.substr(4));
+    return 0;
+}
+
+/* Component - a daemon a system needs, with its children (prefork servers, Postfix's services) */
+struct Component {
+    std::string name;
+    pid_t root;
+};
+
+struct Cost {
+    double cpu = 0;        // seconds over the measured cells
+    long peak_rss_kb = 0;  // largest VmHWM of one process of the component
+    long pss_kb = 0;       // proportional set size of all its processes at the end
+    int processes = 0;
+};
+
+std::map<std::string, double> cpu_now(const std::vector<Component> &cs) {
+    auto procs = all_procs();
+    std::map<std::string, double> m;
+    for (const auto &c : cs)
+        for (pid_t p : tree(procs, c.root)) m[c.name] += procs[p].cpu;
+    return m;
+}
+
+void memory_now(const std::vector<Component> &cs, std::map<std::string, Cost> &costs) {
+    auto procs = all_procs();
+    for (const auto &c : cs) {
+        auto &k = costs[c.name];
+        auto pids = tree(procs, c.root);
+        k.processes = std::max(k.processes, static_cast<int>(pids.size()));
+        long pss = 0;
+        for (pid_t p : pids) {
+            k.peak_rss_kb = std::max(k.peak_rss_kb, status_kb(p, "VmHWM:"));
+            pss += pss_kb(p);
+        }
+        k.pss_kb = std::max(k.pss_kb, pss);
+    }
+}
+
+/* child_running - the PID of our child process running binary (tally-milter under MilterProcess) */
+pid_t child_running(const std::string &binary) {
+    for (const auto &[pid, s] : all_procs()) {
+        if (s.ppid != getpid()) continue;
+        std::error_code ec;
+        auto exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+        if (!ec && fs::equivalent(exe, binary, ec)) return pid;
+    }
+    return -1;
+}
+
+// ---------------------------------------------------------------- decision path
+
+enum class Sys { tally, tally_lookup, mtpolicyd };
+const char *sys_name(Sys s) {
+    return s == Sys::tally ? "Tally charge" : s == Sys::tally_lookup ? "Tally search + charge" : "mtpolicyd";
+}
+
+struct Cell {
+    double ops = 0, p50 = 0, p99 = 0;
+    long accepted = 0, refused = 0, errors = 0;
+};
+
+std::atomic<long> g_unique{0};
+std::atomic<int> g_errors_shown{0};
+
+/* show_error - the first few failures of a run, on stderr */
+void show_error(const std::string &what) {
+    if (g_errors_shown++ < 5) std::fprintf(stderr, "  decision failed: %s\n", what.c_str());
+}
+
+/* one_decision - a worker's connection to one system: decide(account, rcpts, bytes) -> 1 accepted, 0 refused, -1 error */
+class Decider {
+public:
+    Decider(Sys sys, const Slapd &s, int policy_port) : sys_(sys) {
+        if (sys == Sys::mtpolicyd) policy_ = std::make_unique<PolicyClient>(policy_port);
+        else ldap_ = s.connect(kServiceDn, kPassword);
+    }
+    int decide(const std::string &uid, int rcpts, long bytes) {
+        long n = ++g_unique;
+        std::string qid = "B" + std::to_string(getpid()) + "Q" + std::to_string(n);
+        if (sys_ == Sys::mtpolicyd) {
+            PolicyRequest r;
+            r.sasl_username = uid;
+            r.sender = uid + "@example.com";
+            r.recipient_count = rcpts;
+            r.size = bytes;
+            r.queue_id = qid;
+            r.instance = "b" + std::to_string(n) + ".1";
+            std::string a = policy_->request(r);
+            if (a.empty()) {
+                show_error("mtpolicyd: no answer (connection lost)");
+                return -1;
+            }
+            return a.rfind("reject", 0) == 0 || a.rfind("defer", 0) == 0 ? 0 : 1;
+        }
+        std::string dn = uid_dn(uid);
+        if (sys_ == Sys::tally_lookup) {
+            std::string filter = kFilter;
+            filter.replace(filter.find("%s"), 2, uid);
+            char mail[] = "mail", status[] = "mailUserStatus";
+            char *attrs[] = {mail, status, nullptr};
+            LDAPMessage *res = nullptr;
+            int rc = ldap_search_ext_s(ldap_->handle(), kPeople, LDAP_SCOPE_SUBTREE, filter.c_str(), attrs, 0, nullptr,
+                                       nullptr, nullptr, 2, &res);
+            LDAPMessage *e = rc == LDAP_SUCCESS ? ldap_first_entry(ldap_->handle(), res) : nullptr;
+            if (e) {
+                char *d = ldap_get_dn(ldap_->handle(), e);
+                dn = d ? d : "";
+                if (d) ldap_memfree(d);
+            }
+            if (res) ldap_msgfree(res);
+            if (!e) {
+                show_error("search for " + uid + ": " + ldap_err2string(rc));
+                return -1;
+            }
+        }
+        ChargeRequest r;
+        r.account = dn;
+        r.recipients = static_cast<std::uint64_t>(rcpts);
+        r.bytes = static_cast<std::uint64_t>(bytes);
+        r.charge_id = qid;
+        auto out = client::charge(*ldap_, r);
+        if (out.ldap.code != LDAP_SUCCESS) {
+            show_error("charge " + dn + ": " + out.ldap.text);
+            return -1;
+        }
+        return out.response.verdict == Verdict::accepted ? 1 : 0;
+    }
+
+private:
+    Sys sys_;
+    std::unique_ptr<client::Connection> ldap_;
+    std::unique_ptr<PolicyClient> policy_;
+};
+
+/* decisions - conns workers for seconds over accounts u0..u(accounts-1), or a fixed number of decisions */
+Cell decisions(Sys sys, const Slapd &s, int policy_port, int conns, double seconds, long accounts,
+               const std::string &fixed_uid = "", long fixed_total = 0) {
+    std::vector<std::unique_ptr<Decider>> ds;
+    for (int i = 0; i < conns; ++i) ds.push_back(std::make_unique<Decider>(sys, s, policy_port));
+    if (sys == Sys::mtpolicyd && fixed_total == 0)  // every prefork child has picked up its connection
+        for (auto &d : ds) d->decide("u0", 1, 2048);
+    std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
+    std::atomic<long> accepted{0}, refused{0}, errors{0}, issued{0};
+    std::atomic<bool> go{false};
+    auto end = Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+    std::vector<std::thread> ts;
+    for (int t = 0; t < conns; ++t) {
+        ts.emplace_back([&, t] {
+            std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 7919 + static_cast<std::uint64_t>(g_unique.load()));
+            auto &l = lat[static_cast<std::size_t>(t)];
+            while (!go) std::this_thread::yield();
+            for (;;) {
+                if (fixed_total ? issued++ >= fixed_total : Clock::now() >= end) break;
+                std::string uid = fixed_uid.empty()
+                                      ? "u" + std::to_string(static_cast<long>(rng() % static_cast<std::uint64_t>(accounts)))
+                                      : fixed_uid;
+                int rcpts = 1 + static_cast<int>(rng() % 3);
+                long bytes = 2048 + static_cast<long>(rng() % (48 * 1024));
+                auto t0 = Clock::now();
+                int v = ds[static_cast<std::size_t>(t)]->decide(uid, rcpts, bytes);
+                l.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+                (v == 1 ? accepted : v == 0 ? refused : errors)++;
+            }
+        });
+    }
+    auto start = Clock::now();
+    go = true;
+    for (auto &th : ts) th.join();
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> all;
+    for (auto &l : lat) all.insert(all.end(), l.begin(), l.end());
+    Cell c;
+    c.ops = static_cast<double>(all.size()) / elapsed;
+    c.p50 = pct(all, 0.50);
+    c.p99 = pct(all, 0.99);
+    c.accepted = accepted;
+    c.refused = refused;
+    c.errors = errors;
+    return c;
+}
+
+void set_slapd_nosync(const Slapd &s, bool nosync) {
+    auto c = s.connect(kConfigDn, kRootPw);
+    std::string text;
+    int rc = ldap_modify(*c, "olcDatabase={1}mdb,cn=config", LDAP_MOD_REPLACE, "olcDbNoSync",
+                         {nosync ? "TRUE" : "FALSE"}, &text);
+    if (rc != LDAP_SUCCESS) throw std::runtime_error("cannot set olcDbNoSync: " + text);
+}
+
+// ---------------------------------------------------------------- end to end
+
+struct E2eCell {
+    double rate = 0, p50 = 0, p99 = 0;
+    long accepted = 0, refused = 0, failed = 0;
+};
+
+std::string g_filler;
+
+E2eCell send_for(int port, int conc, double seconds, long accounts) {
+    std::atomic<long> ok{0}, refused{0}, failed{0};
+    std::vector<std::vector<double>> lat(static_cast<std::size_t>(conc));
+    auto end = Clock::now() + std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+    std::vector<std::thread> ts;
+    auto start = Clock::now();
+    for (int t = 0; t < conc; ++t) {
+        ts.emplace_back([&, t] {
+            std::mt19937_64 rng(static_cast<std::uint64_t>(t) * 104729 + static_cast<std::uint64_t>(++g_unique));
+            while (Clock::now() < end) {
+                std::string uid = "u" + std::to_string(static_cast<long>(rng() % static_cast<std::uint64_t>(accounts)));
+                SmtpMessage m;
+                m.xclient_login = uid;
+                m.from = uid + "@example.com";
+                int rcpts = 1 + static_cast<int>(rng() % 3);
+                for (int i = 0; i < rcpts; ++i) m.to.push_back("r" + std::to_string(i) + "@elsewhere.example.org");
+                std::size_t size = 2048 + rng() % (48 * 1024);
+                m.body = "From: <" + m.from + ">\r\nTo: <" + m.to[0] + ">\r\nSubject: bench\r\n\r\n" +
+                         g_filler.substr(0, size);
+                auto t0 = Clock::now();
+                auto r = smtp_send(port, m);
+                lat[static_cast<std::size_t>(t)].push_back(
+                    std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+                if (r.code == 250) ++ok;
+                else if (r.code >= 500 && r.stage == "eom") ++refused;
+                else {
+                    if (failed++ < 3) std::fprintf(stderr, "  session failed: %s\n", r.transcript.c_str());
+                }
+            }
+        });
+    }
+    for (auto &th : ts) th.join();
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> all;
+    for (auto &l : lat) all.insert(all.end(), l.begin(), l.end());
+    E2eCell c;
+    c.accepted = ok;
+    c.refused = refused;
+    c.failed = failed;
+    c.rate = static_cast<double>(ok + refused) / elapsed;
+    c.p50 = pct(all, 0.5);
+    c.p99 = pct(all, 0.99);
+    return c;
+}
+
+// ---------------------------------------------------------------- report
+
+struct Report {
+    std::string md;
+    std::string dir;
+    void line(const std::string &s) { md += s + "\n"; }
+    void data(const std::string &file, const std::string &text) { std::ofstream(dir + "/" + file) << text; }
+};
+
+std::vector<long> parse_list(const std::string &s) {
+    std::vector<long> v;
+    std::istringstream in(s);
+    for (std::string x; std::getline(in, x, ',');)
+        if (!x.empty()) v.push_back(std::stol(x));
+    return v;
+}
+
+}  // namespace
+
+int run(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--quick") {
+            o.rounds = 2;
+            o.seconds = 2;
+            o.e2e_seconds = 3;
+            o.scales = {1000, 10000};
+            o.mtpolicyd_scale_max = 10000;
+        } else if (a == "--rounds") o.rounds = std::stoi(next());
+        else if (a == "--seconds") o.seconds = std::stod(next());
+        else if (a == "--e2e-seconds") o.e2e_seconds = std::stod(next());
+        else if (a == "--workloads") {
+            o.workloads.clear();
+            for (long w : parse_list(next())) o.workloads.insert(static_cast<int>(w));
+        } else if (a == "--scales") o.scales = parse_list(next());
+        else if (a == "--history-days") o.history_days = std::stoi(next());
+        else if (a == "--mtpolicyd-scale-max") o.mtpolicyd_scale_max = std::stol(next());
+        else if (a == "--out") o.out = next();
+        else {
+            std::fprintf(stderr,
+                         "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
+                         "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--mtpolicyd-scale-max N] "
+                         "[--out DIR]\n");
+            return 2;
+        }
+    }
+    fs::create_directories(o.out);
+    Report rep{"", o.out};
+    while (g_filler.size() < 51 * 1024) g_filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n";
+    bool ok = true;
+    auto progress = [](const std::string &s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+
+    // ---- the shared directory: 1,000 accounts, exactness accounts x1..xR limited to 50 a day
+    SlapdOptions so = directory_options(3);
+    so.config_dir = true;  // durability switched through cn=config
+    so.data_ldif = services_ldif();
+    for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000, {});
+    for (int r = 1; r <= o.rounds; ++r) so.data_ldif += account_ldif("x" + std::to_string(r), 50, 0, {});
+    progress("starting slapd (1,000 accounts) and mtpolicyd with memcached and MariaDB");
+    Slapd slapd(so);
+    slapd.start();
+    MtPolicydOptions mo;
+    mo.ldap_port = slapd.port();
+    mo.bind_dn = kMtpolicydDn;
+    mo.password = kPassword;
+    MtPolicydStack mtp(mo);
+
+    // ---- workload 1: decision path
+    if (o.workloads.count(1)) {
+        const std::vector<Sys> systems = {Sys::tally, Sys::tally_lookup, Sys::mtpolicyd};
+        const std::vector<int> conn_list = {1, 4, 16};
+        std::map<std::string, std::vector<Cell>> cells;  // "dur/sys/conns"
+        for (int round = 1; round <= o.rounds; ++round) {
+            for (bool fsync : {true, false}) {
+                set_slapd_nosync(slapd, !fsync);
+                mtp.set_fsync(fsync);
+                for (int conns : conn_list) {
+                    auto order = systems;
+                    if (round % 2 == 0) std::reverse(order.begin(), order.end());
+                    for (Sys sys : order) {
+                        Cell c = decisions(sys, slapd, mtp.policy_port(), conns, o.seconds, kAccounts);
+                        std::string key = std::string(fsync ? "fsync" : "dbnosync") + "/" + sys_name(sys) + "/" +
+                                          std::to_string(conns);
+                        cells[key].push_back(c);
+                        std::fprintf(stderr, "w1 round %d %-8s %-22s %2d conn: %7.0f/s p50 %.2f p99 %.2f ms err %ld\n",
+                                     round, fsync ? "fsync" : "dbnosync", sys_name(sys), conns, c.ops, c.p50, c.p99,
+                                     c.errors);
+                    }
+                }
+            }
+        }
+        set_slapd_nosync(slapd, true);
+        mtp.set_fsync(false);
+        auto med = [&](const std::string &k, double Cell::*f) {
+            std::vector<double> v;
+            for (auto &c : cells[k]) v.push_back(c.*f);
+            return median(v);
+        };
+        auto errs = [&](const std::string &k) {
+            long e = 0;
+            for (auto &c : cells[k]) e += c.errors;
+            return e;
+        };
+        rep.line("## 1. Decision path\n");
+        rep.line("Decisions per second and latency per decision over 1,000 accounts (1 to 3 recipients, 2 to 50 KB "
+                 "each), medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) +
+                 " s. *Tally charge*: the charge extended operation by account DN (tally-milter caches the DN), "
+                 "as the service identity through the ACLs, with a queue id. *Tally search + charge*: the account "
+                 "search with mtpolicyd's filter, then the charge (an uncached milter). *mtpolicyd*: an "
+                 "END-OF-MESSAGE policy request over persistent connections. fsync: slapd without dbnosync and "
+                 "MariaDB innodb_flush_log_at_trx_commit=1; dbnosync: slapd dbnosync and =2.\n");
+        rep.line("| durability | connections | system | decisions/s | p50 ms | p99 ms | vs mtpolicyd | errors |");
+        rep.line("|---|---|---|---|---|---|---|---|");
+        std::string dat = "# conns tally_fsync lookup_fsync mtp_fsync tally_nosync lookup_nosync mtp_nosync\n";
+        std::map<std::string, double> headline;
+        for (const char *dur : {"fsync", "dbnosync"}) {
+            for (int conns : conn_list) {
+                double m = med(std::string(dur) + "/mtpolicyd/" + std::to_string(conns), &Cell::ops);
+                for (Sys sys : systems) {
+                    std::string k = std::string(dur) + "/" + sys_name(sys) + "/" + std::to_string(conns);
+                    double ops = med(k, &Cell::ops);
+                    rep.line("| " + std::string(dur) + " | " + std::to_string(conns) + " | " + sys_name(sys) + " | " +
+                             fmt("%.0f", ops) + " | " + fmt("%.2f", med(k, &Cell::p50)) + " | " +
+                             fmt("%.2f", med(k, &Cell::p99)) + " | " + (m > 0 ? fmt("%.1fx", ops / m) : "-") + " | " +
+                             std::to_string(errs(k)) + " |");
+                    headline[k] = ops;
+                    if (errs(k)) ok = false;
+                }
+            }
+        }
+        for (int conns : conn_list) {
+            dat += std::to_string(conns);
+            for (const char *dur : {"fsync", "dbnosync"})
+                for (Sys sys : systems)
+                    dat += " " + fmt("%.1f", headline[std::string(dur) + "/" + sys_name(sys) + "/" + std::to_string(conns)]);
+            dat += "\n";
+        }
+        rep.data("decision.dat", dat);
+        auto ratio = [&](const char *dur) {
+            double m = headline[std::string(dur) + "/mtpolicyd/16"];
+            return m > 0 ? headline[std::string(dur) + "/Tally charge/16"] / m : 0;
+        };
+        double p99 = std::max(med("fsync/Tally charge/16", &Cell::p99), med("dbnosync/Tally charge/16", &Cell::p99));
+        rep.line("\nTargets at 16 connections: dbnosync " + fmt("%.1fx", ratio("dbnosync")) + " mtpolicyd (target 10x: " +
+                 (ratio("dbnosync") >= 10 ? "met" : "**not met**") + "), fsync " + fmt("%.1fx", ratio("fsync")) +
+                 " (target 3x: " + (ratio("fsync") >= 3 ? "met" : "**not met**") + "), Tally p99 " + fmt("%.2f", p99) +
+                 " ms (target < 5 ms: " + (p99 < 5 ? "met" : "**not met**") + ").\n");
+        rep.line("![decision path](decision.png)\n");
+    }
+
+    // ---- workload 3: exactness
+    if (o.workloads.count(3)) {
+        rep.line("## 3. Exactness\n");
+        rep.line("One account limited to 50 messages a day (mtpolicydMailMessageLimit: 50), 200 messages over 16 "
+                 "connections at once; a fresh account each round (dbnosync).\n");
+        rep.line("| round | system | accepted | over the limit | counted by the system |");
+        rep.line("|---|---|---|---|---|");
+        long over_tally = 0, over_mtp = 0;
+        std::string dat = "# round tally_accepted mtpolicyd_accepted\n";
+        for (int r = 1; r <= o.rounds; ++r) {
+            std::string uid = "x" + std::to_string(r);
+            Cell t = decisions(Sys::tally, slapd, mtp.policy_port(), 16, 0, 1, uid, 200);
+            Cell m = decisions(Sys::mtpolicyd, slapd, mtp.policy_port(), 16, 0, 1, uid, 200);
+            auto conn = slapd.connect(kServiceDn, kPassword);
+            std::string counted = "?";
+            for (const auto &v : ldap_values(*conn, uid_dn(uid), "tallyUsage")) {
+                auto at = v.find("messages=");
+                if (at != std::string::npos) counted = v.substr(at + 9, v.find(' ', at) - at - 9);
+            }
+            std::string sql_count =
+                mtp.sql("SELECT `count` FROM acct_sasl_username WHERE `key`='" + uid + "' AND `time`='" + day_string(0) + "';");
+            while (!sql_count.empty() && (sql_count.back() == '\n' || sql_count.back() == '\r')) sql_count.pop_back();
+            rep.line("| " + std::to_string(r) + " | Tally | " + std::to_string(t.accepted) + " | " +
+                     std::to_string(std::max(0L, t.accepted - 50)) + " | " + counted + " |");
+            rep.line("| " + std::to_string(r) + " | mtpolicyd | " + std::to_string(m.accepted) + " | " +
+                     std::to_string(std::max(0L, m.accepted - 50)) + " | " + sql_count + " |");
+            over_tally += std::max(0L, t.accepted - 50);
+            over_mtp += std::max(0L, m.accepted - 50);
+            dat += std::to_string(r) + " " + std::to_string(t.accepted) + " " + std::to_string(m.accepted) + "\n";
+            std::fprintf(stderr, "w3 round %d: tally accepted %ld (errors %ld), mtpolicyd accepted %ld (errors %ld)\n", r,
+                         t.accepted, t.errors, m.accepted, m.errors);
+            if (t.errors || m.errors) ok = false;
+        }
+        rep.data("exactness.dat", dat);
+        rep.line("\nMessages over the limit in all rounds: Tally " + std::to_string(over_tally) + " (target 0: " +
+                 (over_tally == 0 ? "met" : "**not met**") + "), mtpolicyd " + std::to_string(over_mtp) + ".\n");
+    }
+
+    // ---- workloads 2 and 4: end to end, and what it costs
+    if (o.workloads.count(2) || o.workloads.count(4)) {
+        progress("starting tally-milter, accept_milter and four Postfix instances");
+        MilterProcess milter(slapd);
+        milter.set("search_filter", "(&(uid=%u)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))");
+        milter.set("log_level", "info");
+        milter.start();
+        pid_t milter_pid = child_running(MilterProcess::binary());
+        AcceptMilter accept;
+        const std::string xclient = "smtpd_authorized_xclient_hosts = 127.0.0.1\n";
+        PostfixOptions plain_o, accept_o, tally_o, mtp_o;
+        plain_o.extra_main_cf = accept_o.extra_main_cf = tally_o.extra_main_cf = xclient;
+        accept_o.milter = "inet:127.0.0.1:" + std::to_string(accept.port());
+        tally_o.milter = "inet:127.0.0.1:" + std::to_string(milter.port());
+        mtp_o.extra_main_cf = xclient + "smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:" +
+                              std::to_string(mtp.policy_port()) + "\n";
+        Postfix p_plain(plain_o), p_accept(accept_o), p_tally(tally_o), p_mtp(mtp_o);
+
+        struct E2eSys {
+            std::string name;
+            const Postfix *postfix;
+            std::vector<Component> daemons;
+        };
+        std::vector<E2eSys> systems = {
+            {"Postfix alone", &p_plain, {{"Postfix", p_plain.master_pid()}}},
+            {"Postfix + accept-everything milter", &p_accept,
+             {{"Postfix", p_accept.master_pid()}, {"accept_milter", accept.pid()}}},
+            {"Postfix + tally-milter + slapd", &p_tally,
+             {{"Postfix", p_tally.master_pid()}, {"tally-milter", milter_pid}, {"slapd", slapd.pid()}}},
+            {"Postfix + mtpolicyd", &p_mtp, {{"Postfix", p_mtp.master_pid()}}},
+        };
+        for (const auto &[n, pid] : mtp.daemons()) systems[3].daemons.push_back({n, pid});
+        systems[3].daemons.push_back({"slapd", slapd.pid()});
+
+        const std::vector<int> conc_list = {1, 8, 32};
+        std::map<std::string, std::vector<E2eCell>> cells;
+        std::map<std::string, std::map<std::string, Cost>> costs;  // system -> component
+        std::map<std::string, long> cost_messages;
+        for (int round = 1; round <= o.rounds; ++round) {
+            for (int conc : conc_list) {
+                std::vector<std::size_t> order = {0, 1, 2, 3};
+                if (round % 2 == 0) std::reverse(order.begin(), order.end());
+                for (std::size_t i : order) {
+                    auto &sys = systems[i];
+                    auto before = cpu_now(sys.daemons);
+                    E2eCell c = send_for(sys.postfix->smtp_port(), conc, o.e2e_seconds, kAccounts);
+                    if (conc == 8) {
+                        auto after = cpu_now(sys.daemons);
+                        for (const auto &d : sys.daemons) costs[sys.name][d.name].cpu += after[d.name] - before[d.name];
+                        cost_messages[sys.name] += c.accepted + c.refused;
+                        memory_now(sys.daemons, costs[sys.name]);
+                    }
+                    cells[sys.name + "/" + std::to_string(conc)].push_back(c);
+                    std::fprintf(stderr, "w2 round %d conc %2d %-36s %6.1f msg/s p50 %.1f p99 %.1f ms refused %ld failed %ld\n",
+                                 round, conc, sys.name.c_str(), c.rate, c.p50, c.p99, c.refused, c.failed);
+                }
+            }
+        }
+        if (o.workloads.count(2)) {
+            rep.line("## 2. End to end\n");
+            rep.line("SMTP sessions through a private Postfix 3.7 relaying to smtp-sink, one message per session "
+                     "(XCLIENT LOGIN as one of the 1,000 accounts, 1 to 3 recipients, 2 to 50 KB), as fast as each "
+                     "system accepts them; medians of " + std::to_string(o.rounds) + " alternating rounds of " +
+                     fmt("%.0f", o.e2e_seconds) + " s. The load generator, Postfix and every daemon share the 2 cores.\n");
+            rep.line("| concurrency | system | messages/s | session p50 ms | session p99 ms | vs accept-everything milter | refused / failed |");
+            rep.line("|---|---|---|---|---|---|---|");
+            std::string dat = "# conc plain accept tally mtpolicyd\n";
+            std::map<int, double> tally_ratio;
+            for (int conc : conc_list) {
+                auto med = [&](const std::string &n, double E2eCell::*f) {
+                    std::vector<double> v;
+                    for (auto &c : cells[n + "/" + std::to_string(conc)]) v.push_back(c.*f);
+                    return median(v);
+                };
+                double acc = med(systems[1].name, &E2eCell::rate);
+                dat += std::to_string(conc);
+                for (auto &sys : systems) {
+                    long refused = 0, failed = 0;
+                    for (auto &c : cells[sys.name + "/" + std::to_string(conc)]) {
+                        refused += c.refused;
+                        failed += c.failed;
+                    }
+                    double rate = med(sys.name, &E2eCell::rate);
+                    if (sys.name == systems[2].name) tally_ratio[conc] = acc > 0 ? rate / acc : 0;
+                    rep.line("| " + std::to_string(conc) + " | " + sys.name + " | " + fmt("%.1f", rate) + " | " +
+                             fmt("%.1f", med(sys.name, &E2eCell::p50)) + " | " + fmt("%.1f", med(sys.name, &E2eCell::p99)) +
+                             " | " + (acc > 0 ? fmt("%.2f", rate / acc) : "-") + " | " + std::to_string(refused) + " / " +
+                             std::to_string(failed) + " |");
+                    dat += " " + fmt("%.1f", rate);
+                    if (failed) ok = false;
+                }
+                dat += "\n";
+            }
+            rep.data("e2e.dat", dat);
+            double worst = 10;
+            for (auto &[c, r] : tally_ratio) worst = std::min(worst, r);
+            rep.line("\nTarget: Tally at least 0.85x the accept-everything milter: lowest ratio " + fmt("%.2f", worst) +
+                     " (" + (worst >= 0.85 ? "met" : "**not met**") + ").\n");
+            rep.line("![end to end](e2e.png)\n");
+        }
+        if (o.workloads.count(4)) {
+            rep.line("## 4. Cost\n");
+            rep.line("Every daemon each system needs, with its children (Postfix's smtpd/cleanup/qmgr/smtp, "
+                     "mtpolicyd's prefork children), over the end-to-end cells at concurrency 8: CPU seconds "
+                     "per 1,000 messages, the largest peak RSS (VmHWM) of one of its processes, and the "
+                     "proportional set size of all of them. slapd's peak includes the decision-path workload "
+                     "that ran before; slapd and Postfix do the same work for both systems' directories and mail.\n");
+            rep.line("| system | daemons | component | processes | CPU s / 1,000 msgs | peak RSS MB | PSS MB |");
+            rep.line("|---|---|---|---|---|---|---|");
+            std::string dat = "# system cpu_per_1000\n";
+            for (auto &sys : systems) {
+                long n = cost_messages[sys.name];
+                double total = 0;
+                for (auto &d : sys.daemons) {
+                    auto &k = costs[sys.name][d.name];
+                    double per = n > 0 ? k.cpu / static_cast<double>(n) * 1000 : 0;
+                    total += per;
+                    rep.line("| " + sys.name + " | " + std::to_string(sys.daemons.size()) + " | " + d.name + " | " +
+                             std::to_string(k.processes) + " | " + fmt("%.2f", per) + " | " +
+                             fmt("%.1f", static_cast<double>(k.peak_rss_kb) / 1024) + " | " +
+                             fmt("%.1f", static_cast<double>(k.pss_kb) / 1024) + " |");
+                }
+                rep.line("| " + sys.name + " | | **total** | | **" + fmt("%.2f", total) + "** | | |");
+                std::string label = sys.name;
+                std::replace(label.begin(), label.end(), ' ', '_');
+                dat += "\"" + sys.name + "\" " + fmt("%.3f", total) + "\n";
+            }
+            rep.data("cost.dat", dat);
+            rep.line("\n![cost](cost.png)\n");
+        }
+    }
+
+    // ---- workload 5: scale
+    if (o.workloads.count(5)) {
+        rep.line("## 5. Scale\n");
+        rep.line("Decisions per second at 16 connections over all accounts of a directory of N accounts, each with " +
+                 std::to_string(o.history_days) + " days of history (Tally: tallyHistory values, tally-history " +
+                 std::to_string(o.history_days) + "; mtpolicyd: rows of acct_sasl_username, measured up to " +
+                 std::to_string(o.mtpolicyd_scale_max) + " accounts), dbnosync / innodb_flush_log_at_trx_commit=2, "
+                 "medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) + " s.\n");
+        rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |");
+        rep.line("|---|---|---|---|---|---|---|");
+        std::vector<std::string> days;
+        for (int d = 1; d <= o.history_days; ++d) days.push_back(day_string(d));
+        std::string dat = "# accounts tally mtpolicyd\n";
+        double first = 0;
+        for (long n : o.scales) {
+            progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
+            SlapdOptions sso = directory_options(o.history_days);
+            sso.load_sample = false;
+            sso.extra_database_config += "maxsize 68719476736\n";
+            sso.extra_global_config = "tool-threads 2\n";
+            Slapd big(sso);
+            std::string ldif = big.dir() + "/scale.ldif";
+            {
+                std::ofstream f(ldif);
+                f << sample_ldif() << services_ldif();
+                for (long i = 0; i < n; ++i) f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days);
+            }
+            auto t0 = Clock::now();
+            if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-l", ldif},
+                            big.dir() + "/slapadd.log") != 0)
+                throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
+            double load_ldap = std::chrono::duration<double>(Clock::now() - t0).count();
+            fs::remove(ldif);
+            big.start();
+            bool with_mtp = n <= o.mtpolicyd_scale_max;
+            double load_sql = 0;
+            if (with_mtp) {
+                progress("w5: " + std::to_string(n) + " accounts: loading " + std::to_string(n * o.history_days) +
+                         " accounting rows into MariaDB");
+                std::string tsv = mtp.dir() + "/history.tsv";
+                {
+                    std::ofstream f(tsv);
+                    for (long i = 0; i < n; ++i)
+                        for (const auto &d : days) f << "u" << i << "\t" << d << "\t120\t240\t3000000\t6000000\n";
+                }
+                auto s0 = Clock::now();
+                mtp.sql("TRUNCATE TABLE acct_sasl_username;");
+                mtp.load_rows(tsv);
+                load_sql = std::chrono::duration<double>(Clock::now() - s0).count();
+                fs::remove(tsv);
+                mtp.restart_mtpolicyd(big.port());
+            }
+            std::vector<double> t_ops, t_p99, m_ops, m_p99;
+            for (int r = 1; r <= o.rounds; ++r) {
+                Cell t = decisions(Sys::tally, big, mtp.policy_port(), 16, o.seconds, n);
+                t_ops.push_back(t.ops);
+                t_p99.push_back(t.p99);
+                if (t.errors) ok = false;
+                if (with_mtp) {
+                    Cell m = decisions(Sys::mtpolicyd, big, mtp.policy_port(), 16, o.seconds, n);
+                    m_ops.push_back(m.ops);
+                    m_p99.push_back(m.p99);
+                    if (m.errors) ok = false;
+                }
+                std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s%s\n", n, r, t.ops,
+                             with_mtp ? (", mtpolicyd " + fmt("%.0f", m_ops.back()) + "/s").c_str() : "");
+            }
+            if (with_mtp) mtp.restart_mtpolicyd(slapd.port());
+            double tops = median(t_ops);
+            if (first == 0) first = tops;
+            rep.line("| " + std::to_string(n) + " | " + fmt("%.0f", load_ldap) + " / " +
+                     (with_mtp ? fmt("%.0f", load_sql) : "-") + " | " + fmt("%.0f", tops) + " | " +
+                     fmt("%.2f", median(t_p99)) + " | " + (with_mtp ? fmt("%.0f", median(m_ops)) : "not run") + " | " +
+                     (with_mtp ? fmt("%.2f", median(m_p99)) : "-") + " | " + fmt("%.2f", first > 0 ? tops / first : 0) + " |");
+            dat += std::to_string(n) + " " + fmt("%.1f", tops) + " " + (with_mtp ? fmt("%.1f", median(m_ops)) : "NaN") + "\n";
+        }
+        rep.data("scale.dat", dat);
+        rep.line("\n![scale](scale.png)\n");
+    }
+
+    std::ofstream(o.out + "/report.md") << rep.md;
+    std::printf("%s", rep.md.c_str());
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    // Exceptions are caught here so that every fixture's destructor runs: no daemon outlives the benchmark.
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "compare_bench: %s\n", e.what());
+        return 1;
+    }
+}
