@@ -47,6 +47,26 @@ Usage total_of(const StoredState &st, const CurrentWindow &w) {
     return total;
 }
 
+/* own_share - this server's counter of window w's current period, created empty when missing */
+CounterValue &own_share(StoredState &st, const CurrentWindow &w, unsigned own_sid) {
+    auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
+        return c.window == w.name && c.period == w.period && c.sid == own_sid;
+    });
+    if (own != st.usage.end()) return *own;
+    st.usage.push_back(CounterValue{w.name, w.period, own_sid, {}});
+    return st.usage.back();
+}
+
+/* hit_marked - whether any server's share already carries the limit mark */
+bool hit_marked(const StoredState &st, const std::vector<CurrentWindow> &windows, const std::string &window) {
+    for (const CurrentWindow &w : windows) {
+        if (w.name != window) continue;
+        for (const CounterValue &c : st.usage)
+            if (c.window == w.name && c.period == w.period && c.limit_hit > 0) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
@@ -92,17 +112,20 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     }
     resp.exceeded = duplicate ? std::nullopt : exceeded;
 
+    // The first message of a period to pass a window's limit marks that
+    // window's counter, so the alert goes out once, not per refusal.
+    bool mark_hit = exceeded && !duplicate && req.mode != Mode::check && !hit_marked(st, windows, exceeded->window);
+    if (mark_hit) {
+        own_share(st, *std::find_if(windows.begin(), windows.end(),
+                                    [&](const CurrentWindow &w) { return w.name == exceeded->window; }),
+                  policy.own_sid)
+            .limit_hit = now;
+        resp.first_hit = true;
+        changed = true;
+    }
+
     if (apply) {
-        for (const CurrentWindow &w : windows) {
-            auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
-                return c.window == w.name && c.period == w.period && c.sid == policy.own_sid;
-            });
-            if (own == st.usage.end()) {
-                st.usage.push_back(CounterValue{w.name, w.period, policy.own_sid, {}});
-                own = st.usage.end() - 1;
-            }
-            own->usage.add(add);
-        }
+        for (const CurrentWindow &w : windows) own_share(st, w, policy.own_sid).usage.add(add);
         if (!req.charge_id.empty()) {
             st.recent.add(now, req.charge_id);
             st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
@@ -118,8 +141,9 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
         for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
         resp.windows.push_back(std::move(wr));
     }
-    // Only an applied charge is written: roll-over alone is redone lazily next time.
-    plan.write = apply && changed;
+    // Only an applied charge or a new limit mark is written: roll-over
+    // alone is redone lazily next time.
+    plan.write = (apply || mark_hit) && changed;
     plan.new_state = std::move(st);
     return plan;
 }

@@ -52,12 +52,13 @@ std::string encode_counter(const CounterValue &c) {
         s += '=';
         s += std::to_string(c.usage[m]);
     }
+    if (c.limit_hit > 0) s += " limitHit=" + std::to_string(c.limit_hit);
     return s;
 }
 
 std::optional<CounterValue> decode_counter(std::string_view text) {
     auto tok = split_spaces(text);
-    if (tok.size() != 7) return std::nullopt;
+    if (tok.size() != 7 && tok.size() != 8) return std::nullopt;
     CounterValue c;
     if (!printable_token(tok[0]) || !printable_token(tok[1])) return std::nullopt;
     c.window = std::string(tok[0]);
@@ -67,6 +68,11 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     c.sid = static_cast<unsigned>(sid);
     for (Metric m : kAllMetrics) {
         if (!parse_field(tok[3 + static_cast<int>(m)], metric_name(m), c.usage[m])) return std::nullopt;
+    }
+    if (tok.size() == 8) {
+        std::uint64_t hit = 0;
+        if (!parse_field(tok[7], "limitHit", hit) || hit == 0 || hit > (1ull << 40)) return std::nullopt;
+        c.limit_hit = static_cast<std::int64_t>(hit);
     }
     return c;
 }

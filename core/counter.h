@@ -9,6 +9,8 @@
  *   sid is the serverID of the provider that wrote the value: each provider
  *   writes only its own share and readers sum the shares of the current
  *   period, so replicated providers never overwrite each other's counts.
+ *   A window whose limit was passed in this period carries the time of
+ *   the first refusal, " limitHit=EPOCH", at the end of the value.
  *   tallyHistory holds values of the same form for past periods.
  *
  *   tallyRecentCharge remembers accepted charge ids for a bounded time so a
@@ -34,6 +36,10 @@ struct CounterValue {
     std::string period;
     unsigned sid = 0;
     Usage usage;
+    /* when a limit of this window was first passed in this period (epoch
+     * seconds; 0: not yet). Alerts go out once per account per window:
+     * whoever sets this mark sends the alert. */
+    std::int64_t limit_hit = 0;
     bool operator==(const CounterValue &) const = default;
 };
 

@@ -15,6 +15,7 @@ namespace {
 constexpr ber_tag_t kTagChargeId = 0x80;  // [0] primitive
 constexpr ber_tag_t kTagMode = 0x81;      // [1] primitive
 constexpr ber_tag_t kTagExceeded = 0xa0;  // [0] constructed
+constexpr ber_tag_t kTagFirstHit = 0x81;  // response: [1] primitive
 constexpr ber_tag_t kTagWindow = 0x80;    // reset: [0] primitive
 
 struct BerFree {
@@ -258,6 +259,7 @@ std::string encode_charge_response(const ChargeResponse &r) {
         w.end();
     }
     w.end();
+    if (r.first_hit) w.integer(-1, kTagFirstHit);  // DER TRUE is 0xff; FALSE is the default, not sent
     w.end();
     return w.take();
 }
@@ -303,6 +305,7 @@ std::optional<std::string> decode_charge_response(std::string_view ber, ChargeRe
         s.windows.push_back(std::move(wr));
     }
     r.leave(wend, "windows");
+    if (!r.at_end(end) && r.peek() == kTagFirstHit) s.first_hit = r.integer(kTagFirstHit, "firstHit") != 0;
     r.leave(end, "charge response");
     r.finish();
     if (!r.ok()) return r.error();

@@ -64,6 +64,9 @@ struct ChargeResponse {
     Verdict verdict = Verdict::accepted;
     std::optional<Exceeded> exceeded;  // refused, or accepted over a limit when not enforcing
     std::vector<WindowReport> windows;
+    /* the first time this period that exceeded's window was passed for this
+     * account: the caller alerts (once per account per window) */
+    bool first_hit = false;
     bool operator==(const ChargeResponse &) const = default;
 };
 

@@ -181,6 +181,18 @@ Decision MessageFlow::finish(Decision d) {
     return decision_;
 }
 
+std::optional<LimitAlert> MessageFlow::alert() const {
+    if (!usage_ || !account_) return std::nullopt;
+    auto a = limit_alert(*usage_);
+    if (!a) return std::nullopt;
+    a->account = account_->dn;
+    a->login = login_;
+    a->sender = sender_;
+    a->client = client_;
+    a->queue_id = queue_id_;
+    return a;
+}
+
 std::string MessageFlow::log_line() const {
     std::string s = "qid=" + (queue_id_.empty() ? std::string("-") : queue_id_) + " login=" + quoted(login_) +
                     " client=" + (client_.empty() ? std::string("-") : client_) + " from=<" + sender_ + ">" +

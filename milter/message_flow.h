@@ -10,6 +10,7 @@
 #pragma once
 
 #include "account_cache.h"
+#include "alert.h"
 #include "directory.h"
 #include "policy.h"
 
@@ -65,6 +66,9 @@ public:
     /* log_line - everything the administrator needs to know why */
     std::string log_line() const;
     const std::optional<ChargeResponse> &usage() const { return usage_; }
+    /* alert - set when this message was the first of its period to hit a
+     * limit of the account: the caller sends it (send_alert) */
+    std::optional<LimitAlert> alert() const;
 
 private:
     std::optional<Decision> restrictions();

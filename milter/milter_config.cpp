@@ -269,6 +269,16 @@ const std::vector<Option> &options() {
         reply("reply_tempfail", "reply when a failure policy says tempfail", &MilterConfig::reply_tempfail),
         reply("reply_reject", "reply when a failure policy says reject", &MilterConfig::reply_reject),
         boolean("usage_header", "add an X-Tally-Usage header to accepted messages", &MilterConfig::usage_header),
+        text("alert_mail_to", "mail this address when an account first hits a limit in a window's period; empty: no mail",
+             &MilterConfig::alert_mail_to),
+        text("alert_mail_from", "envelope sender and From of alert mail; empty: sendmail's default",
+             &MilterConfig::alert_mail_from),
+        text("alert_sendmail", "the local MTA's sendmail program (and options) used for alert mail",
+             &MilterConfig::alert_sendmail),
+        text("alert_command", "run with /bin/sh -c when an account first hits a limit; details in TALLY_* variables; empty: none",
+             &MilterConfig::alert_command),
+        integer("alert_timeout", "seconds an alert mail or command may run before it is killed", &MilterConfig::alert_timeout,
+                1, 3600),
         fail_action("on_directory_unavailable", "no LDAP server answers", &MilterConfig::on_directory_unavailable),
         fail_action("on_unknown_account", "the login matches no account", &MilterConfig::on_unknown_account),
         fail_action("on_charge_error", "the charge operation fails", &MilterConfig::on_charge_error),
@@ -296,6 +306,18 @@ void check_whole(const MilterConfig &c, std::vector<ConfigError> &errors) {
         errors.push_back({0, "alias_search_base needs alias_search_filter"});
     if (!(c.socket.starts_with("inet:") || c.socket.starts_with("unix:") || c.socket.starts_with("local:")))
         errors.push_back({0, "socket must be inet:PORT@ADDRESS or unix:PATH"});
+    auto plain_address = [](const std::string &a) {
+        if (a.empty() || a.front() == '-') return false;
+        for (unsigned char ch : a)
+            if (ch <= ' ' || ch == 0x7f || ch == '<' || ch == '>') return false;
+        return true;
+    };
+    if (!c.alert_mail_to.empty() && (!plain_address(c.alert_mail_to) || c.alert_mail_to.find('@') == std::string::npos))
+        errors.push_back({0, "alert_mail_to must be one address such as postmaster@example.com"});
+    if (!c.alert_mail_from.empty() && !plain_address(c.alert_mail_from))
+        errors.push_back({0, "alert_mail_from must be one address"});
+    if (!c.alert_mail_to.empty() && (c.alert_sendmail.empty() || c.alert_sendmail.front() != '/'))
+        errors.push_back({0, "alert_sendmail must be an absolute path (e.g. /usr/sbin/sendmail)"});
     if (!c.ldap_bind_dn.empty() && c.ldap_password_file.empty() && !c.ldap_sasl_external)
         errors.push_back({0, "ldap_bind_dn needs ldap_password_file"});
 }

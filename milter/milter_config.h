@@ -91,6 +91,13 @@ struct MilterConfig {
     std::string reply_reject = "550 5.7.1 Message refused by policy";
     bool usage_header = false;  // add X-Tally-Usage to accepted messages
 
+    // alerts: once per account per window and period, when a limit is first hit
+    std::string alert_mail_to;                         // empty: no mail
+    std::string alert_mail_from;                       // empty: sendmail's default
+    std::string alert_sendmail = "/usr/sbin/sendmail";  // the local MTA's sendmail(1)
+    std::string alert_command;                         // run with /bin/sh -c; empty: none
+    int alert_timeout = 30;                            // seconds before a notification is killed
+
     // failure policy
     FailAction on_directory_unavailable = FailAction::tempfail;
     FailAction on_unknown_account = FailAction::tempfail;

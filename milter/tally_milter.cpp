@@ -26,6 +26,7 @@
  *   let through without charging, for reconciliation.
  */
 #include "directory.h"
+#include "alert_sender.h"
 #include "message_flow.h"
 #include "message_log.h"
 #include "milter_config.h"
@@ -192,6 +193,7 @@ sfsistat cb_eom(SMFICTX *ctx) {
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (d.action == Action::accept) s->rt->log->info("{} eom_ms={:.3f}", s->flow->log_line(), ms);
         else s->rt->log->warn("{} eom_ms={:.3f}", s->flow->log_line(), ms);
+        if (auto alert = s->flow->alert()) send_alert(s->rt->cfg, s->rt->log, *alert);
         return answer(ctx, d);
     });
 }

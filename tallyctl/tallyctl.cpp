@@ -116,7 +116,9 @@ int cmd_charge(client::Connection &c, int argc, char **argv) {
     if (out.ldap.code != LDAP_SUCCESS) return report_ldap_error(out.ldap);
     const ChargeResponse &r = out.response;
     std::printf("verdict: %s\n", std::string(verdict_name(r.verdict)).c_str());
-    if (r.exceeded) std::printf("exceeded: %s\n", describe_exceeded(*r.exceeded).c_str());
+    if (r.exceeded)
+        std::printf("exceeded: %s%s\n", describe_exceeded(*r.exceeded).c_str(),
+                    r.first_hit ? " (first time this period: alert)" : "");
     std::fputs(format_usage_table(req.account, r).c_str(), stdout);
     return r.verdict == Verdict::refused ? 1 : 0;
 }

@@ -6,10 +6,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include <signal.h>
+#include <unistd.h>
 
 using namespace tally;
 using namespace tally::test;
@@ -72,8 +74,62 @@ TEST_CASE("e2e: mail within the limit is delivered and counted, the next is refu
     CHECK(r3.code == 550);
     CHECK(r3.stage == "eom");
     CHECK_THAT(r3.reply, Catch::Contains("550 5.7.1 daily limit of 2 messages reached"));
-    CHECK(day_usage(*root, kAlice) == before);  // nothing charged for the refused message
+    // nothing charged for the refused message (the value only gains the first-hit mark)
+    CHECK_THAT(day_usage(*root, kAlice), Catch::StartsWith(before + " limitHit="));
     CHECK(p.delivered_count() == 2);
+}
+
+TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mail through the local MTA",
+          "[e2e][milter][alert]") {
+    Slapd s(milter_test_directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"1"}) == LDAP_SUCCESS);
+    MilterProcess m(s);
+    const std::string alerts = m.dir() + "/alerts.txt";
+    m.set("alert_command", "echo \"$TALLY_LOGIN $TALLY_WINDOW $TALLY_METRIC $TALLY_LIMIT $TALLY_USAGE "
+                           "$TALLY_REFUSED $TALLY_QUEUE_ID\" >> " + alerts);
+    m.start();
+    Postfix p(postfix_for(m));
+    // The alert mail goes through this Postfix's sendmail (pickup, not smtpd), to smtp-sink.
+    m.set("alert_mail_to", "postmaster@example.net");
+    m.set("alert_mail_from", "tally@example.com");
+    m.set("alert_sendmail", "/usr/sbin/sendmail -C " + p.dir() + "/etc");
+    m.reload();
+
+    REQUIRE(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    for (int i = 0; i < 3; ++i) {
+        auto r = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+        INFO(r.transcript << "\nmilter log:\n" << m.log());
+        CHECK(r.code == 550);
+    }
+    // 1 accepted message + 1 alert mail; the alert runs after the reply, so wait for it.
+    REQUIRE(p.wait_delivered(2, 20000));
+    std::string lines;
+    for (int i = 0; i < 100 && lines.empty(); ++i) {
+        lines = read_text(alerts);
+        if (lines.empty()) usleep(100000);
+    }
+    INFO("milter log:\n" << m.log());
+    CHECK_THAT(lines, Catch::StartsWith("alice@example.com day messages 1 1 yes "));
+    CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);  // once, not per refusal
+    auto delivered = p.delivered_messages();
+    REQUIRE(delivered.size() == 2);
+    int alert_mails = 0;
+    for (const auto &d : delivered)
+        if (d.find("Subject: Tally: alice@example.com reached the daily limit of 1 messages") != std::string::npos)
+            ++alert_mails;
+    CHECK(alert_mails == 1);
+    std::string log = m.log();
+    CHECK_THAT(log, Catch::Contains("limit reached: account=\"" + kAlice + "\""));
+    CHECK_THAT(log, Catch::Contains("alert mail to <postmaster@example.net> for \"" + kAlice + "\" sent"));
+    // The counter carries the mark that keeps further refusals quiet.
+    CHECK_THAT(day_usage(*root, kAlice), Catch::Contains("messages=1 ") && Catch::Contains(" limitHit="));
+    // One more refusal after a while still alerts nobody.
+    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 550);
+    usleep(500000);
+    lines = read_text(alerts);
+    CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);
 }
 
 TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {

@@ -396,7 +396,7 @@ TEST_CASE("a database without the overlay refuses charges clearly", "[integratio
 TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[integration][exact]") {
     Slapd s(standard("tally-default-limit day messages 500\n"));
     s.start();
-    std::atomic<int> accepted{0}, refused{0}, errors{0};
+    std::atomic<int> accepted{0}, refused{0}, errors{0}, first_hits{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&] {
@@ -407,6 +407,7 @@ TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[int
                     if (r.ldap.code != LDAP_SUCCESS) ++errors;
                     else if (r.response.verdict == Verdict::accepted) ++accepted;
                     else ++refused;
+                    if (r.response.first_hit) ++first_hits;
                 }
             } catch (...) {
                 errors += 1000;
@@ -417,6 +418,7 @@ TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[int
     CHECK(errors == 0);
     CHECK(accepted == 500);
     CHECK(refused == 1500);
+    CHECK(first_hits == 1);  // one alert for 1500 refusals from 8 connections
     auto root = s.connect();
     auto counters = ldap_values(*root, kCarol, "tallyUsage");
     std::string all = counters.empty() ? "" : counters[0] + counters.back();

@@ -49,7 +49,6 @@ TEST_CASE("a limit is reached exactly and never passed", "[charge]") {
     }
     auto p = plan_charge(ws, st, msg(), pol, 1000);
     CHECK(p.response.verdict == Verdict::refused);
-    CHECK_FALSE(p.write);
     REQUIRE(p.response.exceeded);
     CHECK(p.response.exceeded->window == "day");
     CHECK(p.response.exceeded->metric == Metric::messages);
@@ -66,8 +65,72 @@ TEST_CASE("a refused message charges no window", "[charge]") {
     CHECK(p.response.verdict == Verdict::refused);
     CHECK(p.response.exceeded->window == "hour");
     CHECK(p.response.exceeded->metric == Metric::recipients);
-    CHECK_FALSE(p.write);
     CHECK(used(p.response, "day", Metric::messages) == 0);
+    // What is written is the first-hit mark only, never a count.
+    for (const CounterValue &c : p.new_state.usage) CHECK(c.usage == Usage{});
+}
+
+TEST_CASE("the first refusal of a period marks the window once; later ones write nothing", "[charge][alert]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1", 1), window("hour", "h1", 5)};
+    auto ok = plan_charge(ws, {}, msg(), {}, 100);
+    REQUIRE(ok.response.verdict == Verdict::accepted);
+    CHECK_FALSE(ok.response.first_hit);
+
+    auto first = plan_charge(ws, ok.new_state, msg(), {}, 200);
+    CHECK(first.response.verdict == Verdict::refused);
+    CHECK(first.response.first_hit);
+    CHECK(first.write);
+    for (const CounterValue &c : first.new_state.usage) {
+        CHECK(c.usage[Metric::messages] == 1);  // nothing counted
+        CHECK(c.limit_hit == (c.window == "day" ? 200 : 0));
+    }
+
+    auto second = plan_charge(ws, first.new_state, msg(), {}, 300);
+    CHECK(second.response.verdict == Verdict::refused);
+    CHECK_FALSE(second.response.first_hit);
+    CHECK_FALSE(second.write);
+
+    // A check, and a duplicate, never set the mark.
+    ChargeRequest check = msg();
+    check.mode = Mode::check;
+    auto c = plan_charge(ws, ok.new_state, check, {}, 200);
+    CHECK_FALSE(c.response.first_hit);
+    CHECK_FALSE(c.write);
+
+    // A new period alerts again; a reset clears the mark.
+    auto next = plan_charge({window("day", "d2", 0)}, second.new_state, msg(), {}, 400);
+    CHECK(next.response.first_hit);
+    auto after_reset = plan_charge(ws, plan_reset(second.new_state, "day"), msg(2), {}, 500);
+    CHECK(after_reset.response.verdict == Verdict::accepted);
+    auto again = plan_charge(ws, after_reset.new_state, msg(), {}, 600);
+    CHECK(again.response.first_hit);
+}
+
+TEST_CASE("a mark set by another server counts: no second alert", "[charge][alert]") {
+    StoredState st;
+    CounterValue other{"day", "d1", 2, usage_of_message(1, 0, 0)};
+    other.limit_hit = 50;
+    st.usage.push_back(other);
+    ChargePolicy pol;
+    pol.own_sid = 1;
+    auto p = plan_charge({window("day", "d1", 1)}, st, msg(), pol, 60);
+    CHECK(p.response.verdict == Verdict::refused);
+    CHECK_FALSE(p.response.first_hit);
+    CHECK_FALSE(p.write);
+}
+
+TEST_CASE("accounting only: the first message over a limit is counted and alerted once", "[charge][alert]") {
+    ChargePolicy acct;
+    acct.accounting_only = true;
+    std::vector<CurrentWindow> ws = {window("day", "d1", 1)};
+    auto a = plan_charge(ws, {}, msg(), acct, 0);
+    auto b = plan_charge(ws, a.new_state, msg(), acct, 1);
+    CHECK(b.response.verdict == Verdict::accepted);
+    CHECK(b.response.first_hit);
+    auto c = plan_charge(ws, b.new_state, msg(), acct, 2);
+    CHECK(c.response.verdict == Verdict::accepted);
+    CHECK_FALSE(c.response.first_hit);
+    CHECK(used(c.response, "day", Metric::messages) == 3);
 }
 
 TEST_CASE("every metric counts: recipients, bytes, bytes times recipients", "[charge]") {

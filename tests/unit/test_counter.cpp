@@ -16,6 +16,17 @@ TEST_CASE("counter values round-trip", "[counter]") {
     CHECK(decode_counter(text) == c);
 }
 
+TEST_CASE("a counter carries the time its limit was first hit", "[counter][alert]") {
+    CounterValue c{"day", "2026-11-22", 0, {}};
+    c.usage[Metric::messages] = 500;
+    c.limit_hit = 1795000000;
+    std::string text = encode_counter(c);
+    CHECK(text == "day 2026-11-22 sid=0 messages=500 recipients=0 bytes=0 byteRecipients=0 limitHit=1795000000");
+    CHECK(decode_counter(text) == c);
+    CHECK_FALSE(decode_counter("day 2026-11-22 sid=0 messages=500 recipients=0 bytes=0 byteRecipients=0 limitHit=0"));
+    CHECK_FALSE(decode_counter("day 2026-11-22 sid=0 messages=500 recipients=0 bytes=0 byteRecipients=0 hit=5"));
+}
+
 TEST_CASE("malformed counter values are rejected", "[counter]") {
     for (const char *bad : {
              "",

@@ -69,6 +69,22 @@ TEST_CASE("charge response round-trips with unlimited limits and 64-bit usage", 
     CHECK(back == r);
 }
 
+TEST_CASE("firstHit is sent only when true and round-trips", "[codec][alert]") {
+    ChargeResponse r;
+    r.verdict = Verdict::refused;
+    r.exceeded = Exceeded{"day", Metric::messages, 2, 2};
+    std::string without = encode_charge_response(r);
+    r.first_hit = true;
+    std::string with = encode_charge_response(r);
+    CHECK(with.size() == without.size() + 3);  // [1] BOOLEAN TRUE: 81 01 ff
+    CHECK(with.substr(with.size() - 3) == std::string("\x81\x01\xff", 3));
+    ChargeResponse back;
+    REQUIRE_FALSE(decode_charge_response(with, back));
+    CHECK(back == r);
+    REQUIRE_FALSE(decode_charge_response(without, back));
+    CHECK_FALSE(back.first_hit);
+}
+
 TEST_CASE("reset request round-trips", "[codec]") {
     ResetRequest r{"uid=a,dc=x", "day"};
     ResetRequest back;

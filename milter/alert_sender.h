@@ -1,0 +1,29 @@
+/* alert_sender.h - send a limit alert: mail through the local MTA, or a command
+ *
+ * DESCRIPTION
+ *   Both run as child processes on a detached thread, so a slow MTA or
+ *   command never holds up the message at end of data. A child running
+ *   longer than alert_timeout is killed; failures are logged. At most
+ *   kMaxAlertsInFlight alerts run at once (more are logged and dropped):
+ *   alerts are rare by design, once per account per window and period.
+ */
+#pragma once
+
+#include "alert.h"
+#include "milter_config.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+namespace tally::milter {
+
+inline constexpr int kMaxAlertsInFlight = 16;
+
+/* send_alert - logs the alert at warning level and starts the configured notifications */
+void send_alert(const MilterConfig &c, const std::shared_ptr<spdlog::logger> &log, const LimitAlert &a);
+
+/* alerts_in_flight - notifications still running (tests and shutdown) */
+int alerts_in_flight();
+
+}  // namespace tally::milter
