@@ -10,6 +10,7 @@
  *   tallyctl report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]
  *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
  *   tallyctl check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES
+ *   tallyctl import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]
  *
  * DESCRIPTION
  *   Connection flags are ldap-utils' (ldapsearch(1)); TLS settings come
@@ -26,11 +27,14 @@
  *   is for mtpolicyd): it reads the milter's configuration, looks the login
  *   up, applies the sender restrictions and sends a check-mode charge, which
  *   counts nothing. LOGIN "-" means an unauthenticated client.
+ *   "import-mtpolicyd" copies mtpolicyd limits and the current period's
+ *   accounting rows into Tally (import_mtpolicyd.cpp).
  *
  * DIAGNOSTICS
  *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
  *   refused. 2: usage error, LDAP error or refusal by the server.
  */
+#include "import_mtpolicyd.h"
 #include "ldap_client.h"
 #include "message_flow.h"
 #include "report.h"
@@ -56,7 +60,8 @@ using namespace tally;
                  "  reset ACCOUNT-DN [WINDOW]\n"
                  "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
                  "  top -b BASE [-f FILTER] [-n N] [-c]\n"
-                 "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n");
+                 "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n"
+                 "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n");
     std::exit(2);
 }
 
@@ -298,6 +303,7 @@ int main(int argc, char **argv) {
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     if (cmd == "check") return cmd_check(sub_argc, sub_argv);  // connects as the milter's configuration says
+    if (cmd == "import-mtpolicyd") return cmd_import_mtpolicyd(o, sub_argc, sub_argv);  // reads its input first
     if (cmd != "usage" && cmd != "charge" && cmd != "reset" && cmd != "report" && cmd != "top") usage_exit();
     std::string err;
     auto conn = client::Connection::open(o, &err);
