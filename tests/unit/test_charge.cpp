@@ -70,7 +70,7 @@ TEST_CASE("a refused message charges no window", "[charge]") {
     for (const CounterValue &c : p.new_state.usage) CHECK(c.usage == Usage{});
 }
 
-TEST_CASE("the first refusal of a period marks the window once; later ones write nothing", "[charge][alert]") {
+TEST_CASE("the first refusal of a period marks the window once, later ones write nothing", "[charge][alert]") {
     std::vector<CurrentWindow> ws = {window("day", "d1", 1), window("hour", "h1", 5)};
     auto ok = plan_charge(ws, {}, msg(), {}, 100);
     REQUIRE(ok.response.verdict == Verdict::accepted);
