@@ -465,6 +465,8 @@ struct Report {
     std::string md;
     std::string dir;
     void line(const std::string &s) { md += s + "\n"; }
+    /* save - the report so far (a long run interrupted keeps what it measured) */
+    void save() const { std::ofstream(dir + "/report.md") << md; }
     void data(const std::string &file, const std::string &text) { std::ofstream(dir + "/" + file) << text; }
 };
 
@@ -574,7 +576,9 @@ int run(int argc, char **argv) {
                  "as the service identity through the ACLs, with a queue id. *Tally search + charge*: the account "
                  "search with mtpolicyd's filter, then the charge (an uncached milter). *mtpolicyd*: an "
                  "END-OF-MESSAGE policy request over persistent connections. fsync: slapd without dbnosync and "
-                 "MariaDB innodb_flush_log_at_trx_commit=1; dbnosync: slapd dbnosync and =2.\n");
+                 "MariaDB innodb_flush_log_at_trx_commit=1; dbnosync: slapd dbnosync and =2. mtpolicyd's errors are "
+                 "requests it dropped: concurrent first messages of an account on a day race to INSERT its "
+                 "accounting row (duplicate key); Postfix would answer 451.\n");
         rep.line("| durability | connections | system | decisions/s | p50 ms | p99 ms | vs mtpolicyd | errors |");
         rep.line("|---|---|---|---|---|---|---|---|");
         std::string dat = "# conns tally_fsync lookup_fsync mtp_fsync tally_nosync lookup_nosync mtp_nosync\n";
@@ -590,7 +594,7 @@ int run(int argc, char **argv) {
                              fmt("%.2f", med(k, &Cell::p99)) + " | " + (m > 0 ? fmt("%.1fx", ops / m) : "-") + " | " +
                              std::to_string(errs(k)) + " |");
                     headline[k] = ops;
-                    if (errs(k)) ok = false;
+                    if (errs(k) && sys != Sys::mtpolicyd) ok = false;
                 }
             }
         }
@@ -614,13 +618,14 @@ int run(int argc, char **argv) {
         rep.line("![decision path](decision.png)\n");
     }
 
+    rep.save();
     // ---- workload 3: exactness
     if (o.workloads.count(3)) {
         rep.line("## 3. Exactness\n");
         rep.line("One account limited to 50 messages a day (mtpolicydMailMessageLimit: 50), 200 messages over 16 "
                  "connections at once; a fresh account each round (dbnosync).\n");
-        rep.line("| round | system | accepted | over the limit | counted by the system |");
-        rep.line("|---|---|---|---|---|");
+        rep.line("| round | system | accepted | over the limit | refused | failed (Postfix: 451) | counted by the system |");
+        rep.line("|---|---|---|---|---|---|---|");
         long over_tally = 0, over_mtp = 0;
         std::string dat = "# round tally_accepted mtpolicyd_accepted\n";
         for (int r = 1; r <= o.rounds; ++r) {
@@ -637,21 +642,28 @@ int run(int argc, char **argv) {
                 mtp.sql("SELECT `count` FROM acct_sasl_username WHERE `key`='" + uid + "' AND `time`='" + day_string(0) + "';");
             while (!sql_count.empty() && (sql_count.back() == '\n' || sql_count.back() == '\r')) sql_count.pop_back();
             rep.line("| " + std::to_string(r) + " | Tally | " + std::to_string(t.accepted) + " | " +
-                     std::to_string(std::max(0L, t.accepted - 50)) + " | " + counted + " |");
+                     std::to_string(std::max(0L, t.accepted - 50)) + " | " + std::to_string(t.refused) + " | " +
+                     std::to_string(t.errors) + " | " + counted + " |");
             rep.line("| " + std::to_string(r) + " | mtpolicyd | " + std::to_string(m.accepted) + " | " +
-                     std::to_string(std::max(0L, m.accepted - 50)) + " | " + sql_count + " |");
+                     std::to_string(std::max(0L, m.accepted - 50)) + " | " + std::to_string(m.refused) + " | " +
+                     std::to_string(m.errors) + " | " + sql_count + " |");
             over_tally += std::max(0L, t.accepted - 50);
             over_mtp += std::max(0L, m.accepted - 50);
             dat += std::to_string(r) + " " + std::to_string(t.accepted) + " " + std::to_string(m.accepted) + "\n";
             std::fprintf(stderr, "w3 round %d: tally accepted %ld (errors %ld), mtpolicyd accepted %ld (errors %ld)\n", r,
                          t.accepted, t.errors, m.accepted, m.errors);
-            if (t.errors || m.errors) ok = false;
+            if (t.errors) ok = false;
         }
         rep.data("exactness.dat", dat);
         rep.line("\nMessages over the limit in all rounds: Tally " + std::to_string(over_tally) + " (target 0: " +
-                 (over_tally == 0 ? "met" : "**not met**") + "), mtpolicyd " + std::to_string(over_mtp) + ".\n");
+                 (over_tally == 0 ? "met" : "**not met**") + "), mtpolicyd " + std::to_string(over_mtp) +
+                 ". mtpolicyd's Quota reads the counter and its Accounting adds to it later in the same request, "
+                 "so concurrent messages of one account all pass the check; its failures are the first messages "
+                 "of the day racing to INSERT the account's row (duplicate key, the request dies and mtpolicyd "
+                 "drops the connection; Postfix answers 451).\n");
     }
 
+    rep.save();
     // ---- workloads 2 and 4: end to end, and what it costs
     if (o.workloads.count(2) || o.workloads.count(4)) {
         progress("starting tally-milter, accept_milter and four Postfix instances");
@@ -741,7 +753,7 @@ int run(int argc, char **argv) {
                              " | " + (acc > 0 ? fmt("%.2f", rate / acc) : "-") + " | " + std::to_string(refused) + " / " +
                              std::to_string(failed) + " |");
                     dat += " " + fmt("%.1f", rate);
-                    if (failed) ok = false;
+                    if (failed && sys.name != systems[3].name) ok = false;
                 }
                 dat += "\n";
             }
@@ -784,6 +796,7 @@ int run(int argc, char **argv) {
         }
     }
 
+    rep.save();
     // ---- workload 5: scale
     if (o.workloads.count(5)) {
         rep.line("## 5. Scale\n");
@@ -846,7 +859,6 @@ int run(int argc, char **argv) {
                     Cell m = decisions(Sys::mtpolicyd, big, mtp.policy_port(), 16, o.seconds, n);
                     m_ops.push_back(m.ops);
                     m_p99.push_back(m.p99);
-                    if (m.errors) ok = false;
                 }
                 std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s%s\n", n, r, t.ops,
                              with_mtp ? (", mtpolicyd " + fmt("%.0f", m_ops.back()) + "/s").c_str() : "");
