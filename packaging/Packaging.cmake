@@ -1,0 +1,119 @@
+# Debian packages, built by CPack (scripts/package). Included from the
+# top-level CMakeLists.txt (its scope: see CMAKE_SKIP_INSTALL_ALL_DEPENDENCY).
+#
+#
+#   tally-slapd   tally.so for the exact slapd it was built against, the schema,
+#                 the example slapd.conf, cn=config LDIFs and ACLs, slapo-tally(5)
+#   tally-milter  tally-milter, its default configuration (a conffile), the
+#                 systemd unit, the system user tally-milter, the man pages
+#   tally-tools   tallyctl
+#
+# Paths follow Debian (slapd's modules in /usr/lib/ldap, its schemas in
+# /etc/ldap/schema), so destinations are relative to "/" and the packages
+# are rooted there. The milter's maintainer scripts, unit and configuration
+# live beside this file in tally-milter/.
+
+set(TALLY_PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(TALLY_MAN_DIR ${PROJECT_SOURCE_DIR}/man)
+
+# tally_install_man - install a man page gzip-compressed (Debian policy 12.1)
+function(tally_install_man page component)
+  get_filename_component(name ${page} NAME)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${name})
+  set(dir "usr/share/man/man${section}")
+  install(CODE "
+    set(dest \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${dir}\")
+    file(MAKE_DIRECTORY \"\${dest}\")
+    execute_process(COMMAND gzip -9 -n -c \"${page}\" OUTPUT_FILE \"\${dest}/${name}.gz\"
+                    RESULT_VARIABLE rc)
+    if(rc)
+      message(FATAL_ERROR \"gzip ${page} failed\")
+    endif()" COMPONENT ${component})
+endfunction()
+
+# ---- tally-slapd ----
+if(TARGET tally_overlay)
+  install(TARGETS tally_overlay LIBRARY DESTINATION usr/lib/ldap COMPONENT slapd)
+  install(FILES ${PROJECT_SOURCE_DIR}/schema/tally.schema ${PROJECT_SOURCE_DIR}/schema/tally.ldif
+          DESTINATION usr/share/tally/schema COMPONENT slapd)
+  # Beside Debian's own schemas, for "include /etc/ldap/schema/tally.schema"
+  # and "ldapadd -f /etc/ldap/schema/tally.ldif"; the files stay the package's.
+  foreach(f tally.schema tally.ldif)
+    install(CODE "
+      file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/etc/ldap/schema\")
+      file(CREATE_LINK /usr/share/tally/schema/${f}
+           \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/etc/ldap/schema/${f}\" SYMBOLIC)" COMPONENT slapd)
+  endforeach()
+  install(FILES ${PROJECT_SOURCE_DIR}/slapd-conf/slapd.conf ${PROJECT_SOURCE_DIR}/slapd-conf/tally-acl.conf
+                ${PROJECT_SOURCE_DIR}/slapd-conf/tally-module.ldif ${PROJECT_SOURCE_DIR}/slapd-conf/tally-overlay.ldif
+          DESTINATION usr/share/doc/tally-slapd/examples COMPONENT slapd)
+  tally_install_man(${TALLY_MAN_DIR}/slapo-tally.5 slapd)
+endif()
+
+# ---- tally-milter ----
+install(TARGETS tally-milter RUNTIME DESTINATION usr/sbin COMPONENT milter)
+install(FILES ${TALLY_PKG_DIR}/tally-milter/tally-milter.conf DESTINATION etc/tally-milter COMPONENT milter)
+install(FILES ${TALLY_PKG_DIR}/tally-milter/tally-milter.service DESTINATION lib/systemd/system COMPONENT milter)
+install(FILES ${PROJECT_SOURCE_DIR}/milter/tally-milter.conf
+        DESTINATION usr/share/doc/tally-milter/examples COMPONENT milter)
+tally_install_man(${TALLY_MAN_DIR}/tally-milter.8 milter)
+tally_install_man(${TALLY_MAN_DIR}/tally-milter.conf.5 milter)
+
+# ---- tally-tools ----
+install(TARGETS tallyctl RUNTIME DESTINATION usr/bin COMPONENT tools)
+tally_install_man(${TALLY_MAN_DIR}/tallyctl.1 tools)
+
+# ---- CPack ----
+# cpack installs what is built and does not first build everything (unit
+# tests, benchmarks): scripts/package builds the packaged targets itself.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME tally)
+set(CPACK_PACKAGE_VENDOR "Tally")
+set(CPACK_PACKAGE_CONTACT "Tally maintainers <tally@localhost>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX /)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL milter tools)
+if(TARGET tally_overlay)
+  list(PREPEND CPACK_COMPONENTS_ALL slapd)
+endif()
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SOURCE tally)
+set(CPACK_DEBIAN_PACKAGE_SECTION mail)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
+
+set(CPACK_DEBIAN_SLAPD_PACKAGE_NAME tally-slapd)
+set(CPACK_DEBIAN_SLAPD_PACKAGE_SECTION net)
+# The module refuses to load into any other slapd version (tally_module.cpp).
+set(CPACK_DEBIAN_SLAPD_PACKAGE_DEPENDS "slapd (= ${TALLY_SLAPD_VERSION})")
+set(CPACK_DEBIAN_SLAPD_PACKAGE_SUGGESTS "tally-tools, tally-milter")
+set(CPACK_COMPONENT_SLAPD_DESCRIPTION "per-account mail quotas kept in LDAP: slapd overlay
+slapo-tally keeps per-account mail counters (messages, recipients, bytes)
+as operational attributes in slapd's own database and answers an atomic
+check-and-charge extended operation for the Tally milter. Contains
+tally.so for slapd ${TALLY_SLAPD_VERSION} only, the schema
+(/etc/ldap/schema/tally.schema, tally.ldif) and example configuration.")
+
+set(CPACK_DEBIAN_MILTER_PACKAGE_NAME tally-milter)
+set(CPACK_DEBIAN_MILTER_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_MILTER_PACKAGE_RECOMMENDS "tally-tools")
+set(CPACK_DEBIAN_MILTER_PACKAGE_SUGGESTS "postfix, tally-slapd")
+set(CPACK_DEBIAN_MILTER_PACKAGE_CONTROL_EXTRA
+    "${TALLY_PKG_DIR}/tally-milter/postinst;${TALLY_PKG_DIR}/tally-milter/prerm;${TALLY_PKG_DIR}/tally-milter/postrm;${TALLY_PKG_DIR}/tally-milter/conffiles")
+set(CPACK_COMPONENT_MILTER_DESCRIPTION "per-account mail quotas kept in LDAP: Postfix milter
+tally-milter finds the account of a SASL login in the directory, applies
+sender restrictions and charges each message through slapo-tally's charge
+operation, answering accept, 550 or 451. Runs as the system user
+tally-milter under systemd (tally-milter.service).")
+
+set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME tally-tools)
+set(CPACK_COMPONENT_TOOLS_DESCRIPTION "per-account mail quotas kept in LDAP: tallyctl
+tallyctl shows usage and reports, charges and resets Tally counters and
+answers what tally-milter would do with a message.")
+
+include(CPack)
