@@ -9,22 +9,27 @@ namespace tally {
 namespace {
 
 /* roll_over - keep current-period values, move own stale values into the
- * history, drop other servers' stale values (they roll their own) */
+ * history (unless a reset made them void), drop other servers' stale
+ * values (they roll their own) */
 void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &policy,
                StoredState &st, bool &changed) {
-    std::vector<CounterValue> kept;
-    for (CounterValue &c : st.usage) {
+    auto current = [&](const CounterValue &c) {
         auto w = std::find_if(windows.begin(), windows.end(),
                               [&](const CurrentWindow &cw) { return cw.name == c.window; });
-        bool current = w == windows.end() || w->period == c.period;  // unknown windows are left alone
-        if (current) {
-            kept.push_back(std::move(c));
-            continue;
-        }
-        changed = true;
-        if (c.sid == policy.own_sid && policy.history_keep > 0) st.history.push_back(std::move(c));
+        return w == windows.end() || w->period == c.period;  // unknown windows are left alone
+    };
+    if (std::all_of(st.usage.begin(), st.usage.end(), current)) return;  // the usual case
+    changed = true;
+    std::vector<CounterValue> old = std::move(st.usage);
+    st.usage.clear();
+    std::vector<bool> to_history(old.size());
+    for (std::size_t i = 0; i < old.size(); ++i)
+        to_history[i] = !current(old[i]) && old[i].sid == policy.own_sid && policy.history_keep > 0 &&
+                        old[i].since >= reset_point(old, old[i].window, old[i].period);
+    for (std::size_t i = 0; i < old.size(); ++i) {
+        if (current(old[i])) st.usage.push_back(std::move(old[i]));
+        else if (to_history[i]) st.history.push_back(std::move(old[i]));
     }
-    st.usage = std::move(kept);
     // Bound the history: at most history_keep values per (window, sid), oldest dropped first.
     std::map<std::pair<std::string, unsigned>, std::size_t> seen;
     std::vector<CounterValue> hist;
@@ -40,29 +45,34 @@ void prune_charge_ids(const ChargePolicy &policy, std::int64_t now, StoredState 
     if (st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max)) changed = true;
 }
 
-Usage total_of(const StoredState &st, const CurrentWindow &w) {
-    Usage total;
-    for (const CounterValue &c : st.usage)
-        if (c.window == w.name && c.period == w.period) total.add(c.usage);
-    return total;
-}
+Usage total_of(const StoredState &st, const CurrentWindow &w) { return current_total(st.usage, w.name, w.period); }
 
-/* own_share - this server's counter of window w's current period, created empty when missing */
-CounterValue &own_share(StoredState &st, const CurrentWindow &w, unsigned own_sid) {
+/* own_share - this server's counter of window w's current period, created
+ * empty when missing, and restarted when a reset (here or on another
+ * provider) made it void */
+CounterValue &own_share(StoredState &st, const CurrentWindow &w, unsigned own_sid, std::int64_t now) {
+    std::int64_t r = reset_point(st.usage, w.name, w.period);
     auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
         return c.window == w.name && c.period == w.period && c.sid == own_sid;
     });
-    if (own != st.usage.end()) return *own;
-    st.usage.push_back(CounterValue{w.name, w.period, own_sid, {}});
-    return st.usage.back();
+    if (own == st.usage.end()) {
+        st.usage.push_back(CounterValue{w.name, w.period, own_sid, {}});
+        own = st.usage.end() - 1;
+        if (r > 0) own->since = std::max(now, r);
+    } else if (own->since < r) {
+        *own = CounterValue{w.name, w.period, own_sid, {}};
+        own->since = std::max(now, r);  // a clock behind the resetter's must not void the new share
+    }
+    return *own;
 }
 
-/* hit_marked - whether any server's share already carries the limit mark */
+/* hit_marked - whether a valid share of any server already carries the limit mark */
 bool hit_marked(const StoredState &st, const std::vector<CurrentWindow> &windows, const std::string &window) {
     for (const CurrentWindow &w : windows) {
         if (w.name != window) continue;
+        std::int64_t r = reset_point(st.usage, w.name, w.period);
         for (const CounterValue &c : st.usage)
-            if (c.window == w.name && c.period == w.period && c.limit_hit > 0) return true;
+            if (c.window == w.name && c.period == w.period && c.since >= r && c.limit_hit > 0) return true;
     }
     return false;
 }
@@ -78,9 +88,14 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     prune_charge_ids(policy, now, st, changed);
 
     const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
+    // A charge id another provider accepted counts too (a milter that
+    // failed over retries with the same id).
     const bool duplicate =
         !req.charge_id.empty() && req.mode != Mode::check &&
-        st.recent.contains(req.charge_id, now - policy.charge_id_ttl);
+        (st.recent.contains(req.charge_id, now - policy.charge_id_ttl) ||
+         std::any_of(st.recent_others.begin(), st.recent_others.end(), [&](const RecentCharges &r) {
+             return r.contains(req.charge_id, now - policy.charge_id_ttl);
+         }));
 
     // Find the first window and metric the message would push over its limit.
     std::optional<Exceeded> exceeded;
@@ -118,14 +133,14 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     if (mark_hit) {
         own_share(st, *std::find_if(windows.begin(), windows.end(),
                                     [&](const CurrentWindow &w) { return w.name == exceeded->window; }),
-                  policy.own_sid)
+                  policy.own_sid, now)
             .limit_hit = now;
         resp.first_hit = true;
         changed = true;
     }
 
     if (apply) {
-        for (const CurrentWindow &w : windows) own_share(st, w, policy.own_sid).usage.add(add);
+        for (const CurrentWindow &w : windows) own_share(st, w, policy.own_sid, now).usage.add(add);
         if (!req.charge_id.empty()) {
             st.recent.add(now, req.charge_id);
             st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
@@ -157,11 +172,23 @@ bool rolls_over(const std::vector<CurrentWindow> &windows, const StoredState &st
     return false;
 }
 
-StoredState plan_reset(const StoredState &stored, const std::string &window) {
+StoredState plan_reset(const StoredState &stored, const std::vector<CurrentWindow> &windows,
+                       const std::string &window, unsigned own_sid, std::int64_t now) {
     StoredState st = stored;
-    st.usage.erase(std::remove_if(st.usage.begin(), st.usage.end(),
-                                  [&](const CounterValue &c) { return window.empty() || c.window == window; }),
-                   st.usage.end());
+    for (const CurrentWindow &w : windows) {
+        if (!window.empty() && w.name != window) continue;
+        // At least the latest reset already seen, so this one is never older.
+        std::int64_t at = std::max(now, reset_point(st.usage, w.name, w.period));
+        st.usage.erase(std::remove_if(st.usage.begin(), st.usage.end(),
+                                      [&](const CounterValue &c) {
+                                          return c.window == w.name && c.period == w.period && c.sid == own_sid;
+                                      }),
+                       st.usage.end());
+        CounterValue fresh{w.name, w.period, own_sid, {}};
+        fresh.since = at;
+        fresh.reset = at;
+        st.usage.push_back(std::move(fresh));
+    }
     return st;
 }
 

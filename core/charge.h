@@ -13,6 +13,10 @@
  *   Counters of an ended period are rolled over lazily: moved to the
  *   history (newest last, at most history_keep per window) the next time
  *   the account is charged.
+ *
+ *   Each server writes only its own share (own_sid) of every counter and
+ *   of the recent charge ids; decisions use the sum of all shares (see
+ *   current_total), so replicated providers never overwrite each other.
  */
 #pragma once
 
@@ -30,7 +34,8 @@ namespace tally {
 struct StoredState {
     std::vector<CounterValue> usage;     // tallyUsage
     std::vector<CounterValue> history;   // tallyHistory
-    RecentCharges recent;                // tallyRecentCharge
+    RecentCharges recent;                // tallyRecentCharge: this server's value
+    std::vector<RecentCharges> recent_others;  // other servers' values, read only
     bool operator==(const StoredState &) const = default;
 };
 
@@ -63,7 +68,11 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
 bool rolls_over(const std::vector<CurrentWindow> &windows, const StoredState &stored, unsigned own_sid);
 
 /* plan_reset - the state after resetting one window (or all when window is
- * empty): the current counters of that window go, history stays */
-StoredState plan_reset(const StoredState &stored, const std::string &window);
+ * empty) at time now: this server's share of the current period restarts
+ * at zero and carries reset=now, which voids every older share of the
+ * period, also those other providers wrote and replicate later; history
+ * stays */
+StoredState plan_reset(const StoredState &stored, const std::vector<CurrentWindow> &windows,
+                       const std::string &window, unsigned own_sid, std::int64_t now);
 
 }  // namespace tally

@@ -53,12 +53,14 @@ std::string encode_counter(const CounterValue &c) {
         s += std::to_string(c.usage[m]);
     }
     if (c.limit_hit > 0) s += " limitHit=" + std::to_string(c.limit_hit);
+    if (c.since > 0) s += " since=" + std::to_string(c.since);
+    if (c.reset > 0) s += " reset=" + std::to_string(c.reset);
     return s;
 }
 
 std::optional<CounterValue> decode_counter(std::string_view text) {
     auto tok = split_spaces(text);
-    if (tok.size() != 7 && tok.size() != 8) return std::nullopt;
+    if (tok.size() < 7 || tok.size() > 10) return std::nullopt;
     CounterValue c;
     if (!printable_token(tok[0]) || !printable_token(tok[1])) return std::nullopt;
     c.window = std::string(tok[0]);
@@ -69,12 +71,35 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     for (Metric m : kAllMetrics) {
         if (!parse_field(tok[3 + static_cast<int>(m)], metric_name(m), c.usage[m])) return std::nullopt;
     }
-    if (tok.size() == 8) {
-        std::uint64_t hit = 0;
-        if (!parse_field(tok[7], "limitHit", hit) || hit == 0 || hit > (1ull << 40)) return std::nullopt;
-        c.limit_hit = static_cast<std::int64_t>(hit);
+    // Optional fields, in this order, each at most once, never 0.
+    const std::pair<const char *, std::int64_t CounterValue::*> optional[] = {
+        {"limitHit", &CounterValue::limit_hit}, {"since", &CounterValue::since}, {"reset", &CounterValue::reset}};
+    std::size_t next = 7;
+    for (auto [key, field] : optional) {
+        std::uint64_t v = 0;
+        if (next < tok.size() && tok[next].starts_with(std::string(key) + "=")) {
+            if (!parse_field(tok[next], key, v) || v == 0 || v > (1ull << 40)) return std::nullopt;
+            c.*field = static_cast<std::int64_t>(v);
+            ++next;
+        }
     }
+    if (next != tok.size()) return std::nullopt;
     return c;
+}
+
+std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
+    std::int64_t r = 0;
+    for (const CounterValue &c : values)
+        if (c.window == window && c.period == period && c.reset > r) r = c.reset;
+    return r;
+}
+
+Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
+    std::int64_t r = reset_point(values, window, period);
+    Usage total;
+    for (const CounterValue &c : values)
+        if (c.window == window && c.period == period && c.since >= r) total.add(c.usage);
+    return total;
 }
 
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
@@ -142,6 +167,24 @@ void RecentCharges::add(std::int64_t when, std::string_view id) {
     raw_ += std::to_string(when);
     raw_ += ':';
     raw_ += id;
+}
+
+
+std::string encode_recent(unsigned sid, const RecentCharges &r) {
+    return sid == 0 ? r.raw() : "sid=" + std::to_string(sid) + " " + r.raw();
+}
+
+std::optional<std::pair<unsigned, RecentCharges>> decode_recent(std::string_view text) {
+    unsigned sid = 0;
+    if (text.starts_with("sid=")) {
+        auto sp = text.find(' ');
+        std::uint64_t v = 0;
+        if (sp == std::string_view::npos || !parse_field(text.substr(0, sp), "sid", v) || v == 0 || v > 4095)
+            return std::nullopt;
+        sid = static_cast<unsigned>(v);
+        text.remove_prefix(sp + 1);
+    }
+    return std::make_pair(sid, RecentCharges(std::string(text)));
 }
 
 }  // namespace tally

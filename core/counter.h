@@ -9,8 +9,9 @@
  *   sid is the serverID of the provider that wrote the value: each provider
  *   writes only its own share and readers sum the shares of the current
  *   period, so replicated providers never overwrite each other's counts.
- *   A window whose limit was passed in this period carries the time of
- *   the first refusal, " limitHit=EPOCH", at the end of the value.
+ *   Optional fields follow, each only when set: " limitHit=EPOCH" (the
+ *   time a limit of the window was first passed in this period),
+ *   " since=EPOCH" and " reset=EPOCH" (see CounterValue).
  *   tallyHistory holds values of the same form for past periods.
  *
  *   tallyRecentCharge remembers accepted charge ids for a bounded time so a
@@ -40,6 +41,14 @@ struct CounterValue {
      * seconds; 0: not yet). Alerts go out once per account per window:
      * whoever sets this mark sends the alert. */
     std::int64_t limit_hit = 0;
+    /* Replication (several providers, each writing only its own share):
+     * reset is set on the share of the provider where an administrator
+     * reset the window, at that time; every share of the period whose
+     * since is older is void from then on, wherever it was written. A
+     * share restarted after a reset carries the time it started in since.
+     * Both are 0 (not written) on a server that never saw a reset. */
+    std::int64_t since = 0;
+    std::int64_t reset = 0;
     bool operator==(const CounterValue &) const = default;
 };
 
@@ -48,6 +57,13 @@ std::string encode_counter(const CounterValue &c);
 
 /* decode_counter - nullopt for a value not in the form above */
 std::optional<CounterValue> decode_counter(std::string_view text);
+
+/* current_total - the usage of window w in period p: the sum of every
+ * server's share, leaving out shares a later reset made void */
+Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
+
+/* reset_point - the latest reset of window w in period p (0: none) */
+std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
 
 /* valid_charge_id - 1..128 printable ASCII characters, no spaces */
 bool valid_charge_id(std::string_view id);
@@ -72,6 +88,12 @@ public:
 private:
     std::string raw_;  // "EPOCH:ID EPOCH:ID ...", oldest first
 };
+
+/* The tallyRecentCharge value of one server: "sid=N " before the records
+ * for N > 0, so that each provider replaces only its own value. */
+std::string encode_recent(unsigned sid, const RecentCharges &r);
+/* decode_recent - nullopt for a malformed sid prefix */
+std::optional<std::pair<unsigned, RecentCharges>> decode_recent(std::string_view text);
 
 
 }  // namespace tally

@@ -92,12 +92,15 @@ int config_register();
 /* tally_entry.cpp */
 /* read_state - counters and recent charge ids; the history only when
  * with_history (it is needed only when a period rolls over) */
-StoredState read_state(Entry *e, bool with_history);
+StoredState read_state(Entry *e, bool with_history, unsigned own_sid);
 LimitSet read_limits(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
 std::string read_policy_dn(const Resolved &r, Entry *e);
+/* write_state - store the changes of own_sid's share from old_state to new_state */
 int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
-                const StoredState &new_state, const char **text);
+                const StoredState &new_state, unsigned own_sid, const char **text);
+/* own_server_id - this slapd's serverID (0 without one): the share it writes */
+unsigned own_server_id();
 
 /* tally_exop.cpp */
 int exop_charge(Operation *op, SlapReply *rs);

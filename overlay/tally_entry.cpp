@@ -4,11 +4,16 @@
  *   Reading: counters, history and recent charge ids from an account
  *   entry; limits from an account or policy entry (the per-window
  *   attributes, possibly mapped to e.g. mtpolicyd's, then tallyLimit).
- *   Writing: one internal modify of the account entry, run below this
- *   overlay as the database's rootdn (the default ACL could deny the
- *   internal write otherwise), replacing only the attributes that changed.
+ *   Writing: one internal modify of the account entry, run through the
+ *   database's overlay stack (so syncprov and accesslog see it) as the
+ *   database's rootdn (the default ACL could deny the internal write
+ *   otherwise). It deletes and adds single values of this server's share
+ *   only, never replaces a whole attribute: replicated between providers
+ *   (delta-syncrepl), one provider's write never touches another's share.
  */
 #include "tally.h"
+
+#include <algorithm>
 
 namespace tally::overlay {
 
@@ -45,38 +50,52 @@ BerVarray make_values(const std::vector<std::string> &vals) {
     return arr;
 }
 
-/* add_replace - append a replace of ad with vals to the modification list */
-void add_replace(Modifications **tail, AttributeDescription *ad, const std::vector<std::string> &vals) {
+/* add_values - append a delete or add of vals of ad to the modification list */
+void add_values(Modifications **&tail, int mod_op, AttributeDescription *ad, const std::vector<std::string> &vals) {
+    if (vals.empty()) return;
     auto *m = static_cast<Modifications *>(ch_calloc(1, sizeof(Modifications)));
-    m->sml_op = LDAP_MOD_REPLACE;
+    m->sml_op = mod_op;
     m->sml_flags = SLAP_MOD_INTERNAL;
     m->sml_desc = ad;
     m->sml_type = ad->ad_cname;
     m->sml_numvals = static_cast<int>(vals.size());
-    if (!vals.empty()) {
-        m->sml_values = make_values(vals);
-        // Our values are already in caseExactIA5 normal form (single spaces).
-        m->sml_nvalues = make_values(vals);
-    }
+    m->sml_values = make_values(vals);
+    // Our values are already in caseExactIA5 normal form (single spaces).
+    m->sml_nvalues = make_values(vals);
     *tail = m;
+    tail = &m->sml_next;
 }
 
-template <typename T, typename Encode>
-std::vector<std::string> encode_all(const std::vector<T> &v, Encode enc) {
+/* own_values - the encoded values of one server's counters */
+std::vector<std::string> own_values(const std::vector<CounterValue> &v, unsigned sid) {
     std::vector<std::string> out;
-    out.reserve(v.size());
-    for (const T &x : v) out.push_back(enc(x));
+    for (const CounterValue &c : v)
+        if (c.sid == sid) out.push_back(encode_counter(c));
     return out;
+}
+
+/* diff_values - delete what went, add what came; unchanged values stay untouched */
+void diff_values(Modifications **&tail, AttributeDescription *ad, std::vector<std::string> before,
+                 std::vector<std::string> after) {
+    std::vector<std::string> gone, came;
+    for (auto &b : before)
+        if (std::find(after.begin(), after.end(), b) == after.end()) gone.push_back(b);
+    for (auto &a : after)
+        if (std::find(before.begin(), before.end(), a) == before.end()) came.push_back(a);
+    add_values(tail, LDAP_MOD_DELETE, ad, gone);
+    add_values(tail, LDAP_MOD_ADD, ad, came);
 }
 
 }  // namespace
 
-StoredState read_state(Entry *e, bool with_history) {
+StoredState read_state(Entry *e, bool with_history, unsigned own_sid) {
     StoredState st;
     st.usage = decode_values<CounterValue>(e, g_schema.usage, decode_counter);
     if (with_history) st.history = decode_values<CounterValue>(e, g_schema.history, decode_counter);
-    if (Attribute *a = e ? attr_find(e->e_attrs, g_schema.recent) : nullptr)
-        if (a->a_numvals > 0) st.recent = RecentCharges(std::string(view(a->a_vals[0])));
+    for (auto &[sid, recent] : decode_values<std::pair<unsigned, RecentCharges>>(e, g_schema.recent, decode_recent)) {
+        if (sid == own_sid) st.recent = std::move(recent);
+        else st.recent_others.push_back(std::move(recent));
+    }
     return st;
 }
 
@@ -122,21 +141,18 @@ std::string read_policy_dn(const Resolved &r, Entry *e) {
 }
 
 int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
-                const StoredState &new_state, const char **text) {
+                const StoredState &new_state, unsigned own_sid, const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
-    if (new_state.usage != old_state.usage) {
-        add_replace(tail, g_schema.usage, encode_all(new_state.usage, encode_counter));
-        tail = &(*tail)->sml_next;
-    }
-    if (new_state.history != old_state.history) {
-        add_replace(tail, g_schema.history, encode_all(new_state.history, encode_counter));
-        tail = &(*tail)->sml_next;
-    }
+    if (new_state.usage != old_state.usage)
+        diff_values(tail, g_schema.usage, own_values(old_state.usage, own_sid), own_values(new_state.usage, own_sid));
+    if (new_state.history != old_state.history)
+        diff_values(tail, g_schema.history, own_values(old_state.history, own_sid),
+                    own_values(new_state.history, own_sid));
     if (new_state.recent != old_state.recent) {
-        std::vector<std::string> one;
-        if (!new_state.recent.empty()) one.push_back(new_state.recent.raw());
-        add_replace(tail, g_schema.recent, one);
-        tail = &(*tail)->sml_next;
+        std::vector<std::string> before, after;
+        if (!old_state.recent.empty()) before.push_back(encode_recent(own_sid, old_state.recent));
+        if (!new_state.recent.empty()) after.push_back(encode_recent(own_sid, new_state.recent));
+        diff_values(tail, g_schema.recent, before, after);
     }
     if (!mods) return LDAP_SUCCESS;
 

@@ -191,7 +191,7 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     policy.history_keep = cfg.history;
     policy.charge_id_ttl = cfg.charge_id_ttl;
     policy.charge_id_max = cfg.charge_id_max;
-    policy.own_sid = 0;
+    policy.own_sid = own_server_id();
 
     // One read of the account serves authorization, limits and counters.
     // Charges hold the instance mutex from that read to the write, which
@@ -217,8 +217,8 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
                            ? authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")
                            : authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (!allowed) return rs->sr_err;
-        stored = read_state(account.get(), false);
-        if (rolls_over(windows, stored, policy.own_sid)) stored = read_state(account.get(), true);
+        stored = read_state(account.get(), false, policy.own_sid);
+        if (rolls_over(windows, stored, policy.own_sid)) stored = read_state(account.get(), true, policy.own_sid);
         LimitLevels levels = limits_of(op, on, ti, account.get());
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
@@ -226,7 +226,7 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     ChargePlan plan = plan_charge(windows, stored, req, policy, now);
     if (plan.write) {
         const char *text = nullptr;
-        int rc = write_state(op, on, stored, plan.new_state, &text);
+        int rc = write_state(op, on, stored, plan.new_state, policy.own_sid, &text);
         if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
     }
     lock.reset();
@@ -248,23 +248,32 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     if (auto err = decode_reset_request(request_value(op), req))
         return reply(rs, LDAP_PROTOCOL_ERROR, "malformed reset request: " + *err);
     if (refuse_on_replica(op, rs)) return rs->sr_err;
+    if (!req.window.empty()) {
+        bool known = false;
+        for (const WindowDef &w : ti->ti_resolved.windows) known |= w.name == req.window;
+        if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
+    }
+    const unsigned own_sid = own_server_id();
     {
         Locker lock(ti);
+        std::int64_t now = now_seconds();
+        const std::vector<std::string> &periods = current_periods(ti, now);
+        std::vector<CurrentWindow> windows;
+        for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi)
+            windows.push_back(CurrentWindow{ti->ti_resolved.windows[wi].name, periods[wi], {}});
         StoredState stored;
         {
             Fetched account(op, on, &op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (!authorized(op, rs, account.get(), g_schema.reset_right, ACL_WRITE, "reset")) return rs->sr_err;
-            stored = read_state(account.get(), false);
+            stored = read_state(account.get(), false, own_sid);
         }
-        if (!req.window.empty()) {
-            bool known = false;
-            for (const WindowDef &w : ti->ti_resolved.windows) known |= w.name == req.window;
-            if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
-        }
-        StoredState fresh = plan_reset(stored, req.window);  // history is not touched
+        // The reset is a replicated event: this server's share restarts with
+        // reset=now, which voids every older share of the period, here and on
+        // every provider it reaches. History is not touched.
+        StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
         const char *text = nullptr;
-        int rc = write_state(op, on, stored, fresh, &text);
+        int rc = write_state(op, on, stored, fresh, own_sid, &text);
         if (rc != LDAP_SUCCESS) return reply(rs, LDAP_OTHER, text ? text : "");
     }
     Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,
@@ -317,6 +326,8 @@ int front(Operation *op, SlapReply *rs, Decode decode, const char *what) noexcep
 }
 
 }  // namespace
+
+unsigned own_server_id() { return slap_serverID > 0 ? static_cast<unsigned>(slap_serverID) : 0; }
 
 int exop_charge(Operation *op, SlapReply *rs) {
     return front<ChargeRequest>(op, rs, decode_charge_request, "charge");

@@ -42,8 +42,8 @@ const AttrDef kAttributes[] = {
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.history},
     {"( " TALLY_AT_ARC ".3 NAME 'tallyRecentCharge' "
-     "DESC 'Tally: charge ids accepted recently, oldest first: EPOCH:ID EPOCH:ID ...' "
-     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 SINGLE-VALUE "
+     "DESC 'Tally: charge ids accepted recently, one value per server, oldest first: [sid=N ]EPOCH:ID EPOCH:ID ...' "
+     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 "
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.recent},
     /* ACL pseudo-attributes, never stored: write access to them on an

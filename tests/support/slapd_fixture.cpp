@@ -74,6 +74,20 @@ TempDir::~TempDir() {
     fs::remove_all(path, ec);
 }
 
+/* slapd_command - argv of slapd or a slap tool (they load tally.so too),
+ * after the words of TALLY_SLAPD_WRAPPER when set: an absolute path first,
+ * e.g. "/usr/bin/env LD_PRELOAD=... ASAN_OPTIONS=..." for an ASan-built
+ * tally.so (scripts/test-sanitizers) or "/usr/bin/valgrind --log-file=..." */
+static std::vector<std::string> slapd_command(std::vector<std::string> argv) {
+    const char *w = std::getenv("TALLY_SLAPD_WRAPPER");
+    if (!w) return argv;
+    std::vector<std::string> out;
+    std::istringstream words(w);
+    for (std::string word; words >> word;) out.push_back(word);
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
 int run_command(const std::vector<std::string> &argv, const std::string &out_path, const RunOptions &o) {
     // The input goes into the pipe before the fork: no SIGPIPE race with a
     // command that exits early.
@@ -248,16 +262,29 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
          << (opt_.nosync ? "dbnosync\n" : "") << opt_.extra_database_config << "\n";
     if (opt_.sample_acl) conf << "include " << source_path("slapd-conf/tally-acl.conf") << "\n";
     if (opt_.with_overlay) conf << "overlay tally\n" << opt_.overlay_config << "\n";
+    if (!opt_.config_template.empty()) {
+        std::string text = opt_.config_template;
+        for (std::size_t at; (at = text.find("@DIR@")) != std::string::npos;) text.replace(at, 5, dir_);
+        std::istringstream lines(text);
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("directory", 0) == 0) {
+                std::string path = line.substr(9);
+                path.erase(0, path.find_first_not_of(" \t"));
+                fs::create_directories(path);
+            }
+        conf.str(text);
+    }
     write_file(dir_ + "/slapd.conf", conf.str());
     write_file(dir_ + "/data.ldif", sample_ldif() + "\n" + opt_.data_ldif);
     set_clock(static_cast<std::int64_t>(time(nullptr)));
     if (opt_.load_sample &&
-        run_command({"/usr/sbin/slapadd", "-q", "-f", dir_ + "/slapd.conf", "-l", dir_ + "/data.ldif"},
+        run_command(slapd_command({"/usr/sbin/slapadd", "-q", "-b", kSuffix, "-f", dir_ + "/slapd.conf", "-l",
+                                   dir_ + "/data.ldif"}),
                     dir_ + "/slapadd.log") != 0)
         throw std::runtime_error("slapadd failed: " + read_text(dir_ + "/slapadd.log"));
     if (opt_.config_dir) {
         fs::create_directories(dir_ + "/slapd.d");
-        if (run_command({"/usr/sbin/slaptest", "-f", dir_ + "/slapd.conf", "-F", dir_ + "/slapd.d"},
+        if (run_command(slapd_command({"/usr/sbin/slaptest", "-f", dir_ + "/slapd.conf", "-F", dir_ + "/slapd.d"}),
                         dir_ + "/slaptest.log") != 0)
             throw std::runtime_error("slaptest conversion failed: " + read_text(dir_ + "/slaptest.log"));
     }
@@ -284,6 +311,11 @@ void Slapd::start() {
     if (pid_ > 0) return;
     std::string log_path = dir_ + "/slapd.log";
     std::string clock = dir_ + "/clock";
+    std::string h = uri();
+    if (opt_.ldapi) h += " " + ldapi_uri();
+    if (opt_.tls) h += " " + ldaps_uri();
+    std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
+    auto argv = slapd_command({"/usr/sbin/slapd", "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
     pid_ = fork();
     if (pid_ == 0) {
         if (opt_.controllable_clock) setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);
@@ -292,12 +324,10 @@ void Slapd::start() {
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        std::string h = uri();
-        if (opt_.ldapi) h += " " + ldapi_uri();
-        if (opt_.tls) h += " " + ldaps_uri();
-        std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
-        execl("/usr/sbin/slapd", "slapd", "-h", h.c_str(), opt_.config_dir ? "-F" : "-f", conf.c_str(), "-d", "256",
-              (char *)nullptr);
+        std::vector<char *> args;
+        for (auto &a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        execv(args[0], args.data());
         _exit(127);
     }
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -46,6 +46,11 @@ struct SlapdOptions {
     bool ldapi = false;                    // also listen on ldapi:// (a socket in the temp dir)
     std::string extra_global_config;       // e.g. authz-regexp lines, before the databases
     bool tls = false;                      // a test CA and a certificate for 127.0.0.1: StartTLS and ldaps://
+    /* config_template: a whole slapd.conf instead of the one built from the
+     * options above, "@DIR@" standing for the instance's directory (every
+     * "directory" it names is created); with_overlay, module_path and the
+     * database options are then the template's business */
+    std::string config_template;
 };
 
 /* source_path - a path inside the source tree */

@@ -100,7 +100,7 @@ TEST_CASE("the first refusal of a period marks the window once, later ones write
     // A new period alerts again; a reset clears the mark.
     auto next = plan_charge({window("day", "d2", 0)}, second.new_state, msg(), {}, 400);
     CHECK(next.response.first_hit);
-    auto after_reset = plan_charge(ws, plan_reset(second.new_state, "day"), msg(2), {}, 500);
+    auto after_reset = plan_charge(ws, plan_reset(second.new_state, ws, "day", 0, 450), msg(2), {}, 500);
     CHECK(after_reset.response.verdict == Verdict::accepted);
     auto again = plan_charge(ws, after_reset.new_state, msg(), {}, 600);
     CHECK(again.response.first_hit);
@@ -238,14 +238,61 @@ TEST_CASE("shares of other servers are summed but never written", "[charge]") {
 }
 
 TEST_CASE("reset clears one window or all, keeping history", "[charge]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1"), window("hour", "h1")};
     StoredState st;
     st.usage.push_back({"day", "d1", 0, usage_of_message(4, 0, 0)});
     st.usage.push_back({"hour", "h1", 0, usage_of_message(2, 0, 0)});
     st.history.push_back({"day", "d0", 0, usage_of_message(9, 0, 0)});
-    auto one = plan_reset(st, "hour");
-    REQUIRE(one.usage.size() == 1);
-    CHECK(one.usage[0].window == "day");
-    auto all = plan_reset(st, "");
-    CHECK(all.usage.empty());
+    auto one = plan_reset(st, ws, "hour", 0, 1000);
+    CHECK(current_total(one.usage, "hour", "h1") == Usage{});
+    CHECK(current_total(one.usage, "day", "d1")[Metric::messages] == 4);
+    auto all = plan_reset(st, ws, "", 0, 1000);
+    CHECK(current_total(all.usage, "day", "d1") == Usage{});
+    CHECK(current_total(all.usage, "hour", "h1") == Usage{});
     CHECK(all.history.size() == 1);
+    // Counting goes on from zero after a reset.
+    auto p = plan_charge(ws, all, msg(), {}, 1001);
+    CHECK(used(p.response, "day", Metric::messages) == 1);
+}
+
+TEST_CASE("a reset voids older shares of every server, also ones that arrive later", "[charge][replication]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1", 10)};
+    ChargePolicy a;
+    a.own_sid = 1;
+    ChargePolicy b;
+    b.own_sid = 2;
+    // Both providers counted; provider 1 has seen provider 2's share.
+    StoredState st;
+    st.usage.push_back({"day", "d1", 1, usage_of_message(3, 0, 0)});
+    st.usage.push_back({"day", "d1", 2, usage_of_message(4, 0, 0)});
+    StoredState after = plan_reset(st, ws, "day", 1, 1000);
+    CHECK(current_total(after.usage, "day", "d1") == Usage{});
+    // Provider 2's share grows before the reset reaches it (written at 1001, started before):
+    // once both meet, its older share stays void.
+    CounterValue late{"day", "d1", 2, usage_of_message(6, 0, 0)};
+    std::vector<CounterValue> merged = {after.usage[0].sid == 1 ? after.usage[0] : after.usage[1], late};
+    CHECK(current_total(merged, "day", "d1") == Usage{});
+    // Provider 2 charges after the reset arrived: its share restarts, counting from zero.
+    StoredState at_b;
+    at_b.usage = merged;
+    auto p = plan_charge(ws, at_b, msg(), b, 1002);
+    CHECK(p.response.verdict == Verdict::accepted);
+    CHECK(used(p.response, "day", Metric::messages) == 1);
+    for (const CounterValue &c : p.new_state.usage)
+        if (c.sid == 2) CHECK(c.since == 1002);
+    // A provider whose clock is behind the resetter's still counts the new share.
+    auto behind = plan_charge(ws, at_b, msg(), b, 900);
+    CHECK(used(behind.response, "day", Metric::messages) == 1);
+}
+
+TEST_CASE("charge ids accepted by another provider are duplicates here too", "[charge][replication]") {
+    ChargePolicy pol;
+    pol.own_sid = 1;
+    StoredState st;
+    RecentCharges other;
+    other.add(100, "QID1");
+    st.recent_others.push_back(other);
+    auto p = plan_charge({window("day", "d1")}, st, msg(1, 100, "QID1"), pol, 110);
+    CHECK(p.response.verdict == Verdict::duplicate);
+    CHECK_FALSE(p.write);
 }

@@ -27,6 +27,34 @@ TEST_CASE("a counter carries the time its limit was first hit", "[counter][alert
     CHECK_FALSE(decode_counter("day 2026-11-22 sid=0 messages=500 recipients=0 bytes=0 byteRecipients=0 hit=5"));
 }
 
+TEST_CASE("counter values carry since and reset for replicated resets", "[counter][replication]") {
+    CounterValue c{"day", "2026-11-22", 2, {}};
+    c.since = 1795000000;
+    c.reset = 1795000000;
+    std::string text = encode_counter(c);
+    CHECK(text == "day 2026-11-22 sid=2 messages=0 recipients=0 bytes=0 byteRecipients=0 since=1795000000 reset=1795000000");
+    CHECK(decode_counter(text) == c);
+    // fixed order, each once
+    CHECK_FALSE(decode_counter("day p sid=0 messages=0 recipients=0 bytes=0 byteRecipients=0 reset=5 since=5"));
+    CHECK_FALSE(decode_counter("day p sid=0 messages=0 recipients=0 bytes=0 byteRecipients=0 since=5 since=6"));
+}
+
+TEST_CASE("recent charge values name their server", "[counter][replication]") {
+    RecentCharges r;
+    r.add(100, "A");
+    CHECK(encode_recent(0, r) == "100:A");
+    CHECK(encode_recent(7, r) == "sid=7 100:A");
+    auto own = decode_recent("100:A");
+    REQUIRE(own);
+    CHECK(own->first == 0);
+    auto seven = decode_recent("sid=7 100:A 101:B");
+    REQUIRE(seven);
+    CHECK(seven->first == 7);
+    CHECK(seven->second.contains("B", 0));
+    CHECK_FALSE(decode_recent("sid=x 100:A"));
+    CHECK_FALSE(decode_recent("sid=0 100:A"));
+}
+
 TEST_CASE("malformed counter values are rejected", "[counter]") {
     for (const char *bad : {
              "",
