@@ -150,6 +150,9 @@ int supervise(const std::string &dir, int ready_fd) {
         MilterProcess milter(slapd, "sender_attributes = mail tallySendAs\nusage_header = yes\n");
         milter.set("search_base", "dc=example,dc=com");  // both hosted domains
         milter.set("log_level", "info");
+        // Alerts: the first refusal of a period per account and window appends a line here.
+        milter.set("alert_command", "echo \"$(date -u +%FT%TZ) $TALLY_LOGIN reached the $TALLY_WINDOW limit of $TALLY_LIMIT "
+                                    "$TALLY_METRIC ($TALLY_PERIOD)\" >> " + dir + "/alerts.log");
         milter.start();
         PostfixOptions po;
         po.milter = "inet:127.0.0.1:" + std::to_string(milter.port());
