@@ -4,15 +4,14 @@
 // on both providers sum exactly, a stopped provider catches up, a reset is
 // a replicated event older shares cannot undo, and periods roll over while
 // the providers are apart.
-#include "slapd_fixture.h"
+#include "replication_fixture.h"
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <functional>
+#include <string>
 #include <thread>
 
 using namespace tally;
@@ -23,90 +22,6 @@ namespace {
 constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
 const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
 const std::string kCarol = "uid=carol,ou=people,dc=example,dc=com";
-
-std::string replace_all(std::string s, const std::string &from, const std::string &to) {
-    for (std::size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
-    return s;
-}
-
-/* example - an example file of slapd-conf/multi-provider/, pointed at loopback and temp dirs */
-std::string example(const std::string &file, int port1, int port2) {
-    std::string t = read_text(source_path("slapd-conf/multi-provider/" + file));
-    REQUIRE_FALSE(t.empty());
-    t = replace_all(t, "ldap://ldap1.example.com/", "ldap://127.0.0.1:" + std::to_string(port1) + "/");
-    t = replace_all(t, "ldap://ldap2.example.com/", "ldap://127.0.0.1:" + std::to_string(port2) + "/");
-    t = replace_all(t, "/var/lib/ldap", "@DIR@/db");
-    t = replace_all(t, "/run/slapd", "@DIR@");
-    t = replace_all(t, "/usr/share/tally/schema/tally.schema", source_path("schema/tally.schema"));
-    t = replace_all(t, "/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
-    t = replace_all(t, "moduleload      tally.so", std::string("moduleload      ") + TALLY_MODULE_PATH);
-    // Tests need no fsync.
-    t = replace_all(t, "maxsize         1073741824", "maxsize         1073741824\ndbnosync");
-    return t;
-}
-
-bool wait_until(const std::function<bool()> &ok, int timeout_ms = 20000) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < end) {
-        try {
-            if (ok()) return true;
-        } catch (...) {
-            // not answering yet
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-}
-
-/* usage_on - messages of the day window as that server decides on them (check mode reads only) */
-std::uint64_t usage_on(const Slapd &s, const std::string &dn) {
-    auto c = s.connect();
-    auto r = charge_one(*c, dn, 0, 0, "", Mode::check);
-    if (r.ldap.code != LDAP_SUCCESS) throw std::runtime_error("check failed: " + r.ldap.text);
-    return used(r.response, "day");
-}
-
-/* Cluster - two providers and a consumer built from the examples */
-struct Cluster {
-    int port1 = free_loopback_port(), port2 = free_loopback_port(), port3 = free_loopback_port();
-    Slapd p1, p2, consumer;
-
-    static SlapdOptions options(std::string conf, bool load) {
-        SlapdOptions o;
-        o.config_template = std::move(conf);
-        o.load_sample = load;
-        return o;
-    }
-    Cluster()
-        : p1(port1, options(example("provider.conf", port1, port2), false)),
-          p2(port2, options(example("provider.conf", port1, port2), false)),
-          consumer(port3, options(example("consumer.conf", port1, port2), false)) {}
-
-    void start(std::int64_t clock) {
-        for (Slapd *s : {&p1, &p2, &consumer}) s->set_clock(clock);
-        p1.start();
-        p2.start();
-        consumer.start();
-        // All start empty; the directory is added through the first provider,
-        // so that it is in the change log delta-syncrepl replays (a database
-        // loaded with slapadd has an empty log: README.md, "Several providers").
-        std::ofstream(p1.dir() + "/sample.ldif") << sample_ldif();
-        int rc = run_command({"/usr/bin/ldapadd", "-x", "-H", p1.uri(), "-D", kRootDn, "-w", kRootPw, "-f",
-                              p1.dir() + "/sample.ldif"},
-                             p1.dir() + "/ldapadd.log");
-        INFO(read_text(p1.dir() + "/ldapadd.log"));
-        REQUIRE(rc == 0);
-        for (Slapd *s : {&p2, &consumer})
-            REQUIRE(wait_until([&] { return !ldap_values(*s->connect(), kCarol, "uid").empty(); }));
-    }
-    void set_clock(std::int64_t t) {
-        for (Slapd *s : {&p1, &p2, &consumer}) s->set_clock(t);
-    }
-    /* settled - every server decides on the same total for dn */
-    bool settled(const std::string &dn, std::uint64_t want) {
-        return wait_until([&] { return usage_on(p1, dn) == want && usage_on(p2, dn) == want && usage_on(consumer, dn) == want; });
-    }
-};
 
 }  // namespace
 
@@ -307,4 +222,26 @@ TEST_CASE("two providers: a period rolls over while they are apart", "[integrati
         }
         return one && two;
     }));
+}
+
+TEST_CASE("two providers: replication through a delaying proxy lags by its delay and still converges",
+          "[integration][replication]") {
+    ClusterOptions o;
+    o.consumer = false;
+    o.proxied = true;
+    Cluster c(o);
+    c.start(kMorning);
+    REQUIRE(c.to_p1->connections() > 0);  // p2's syncrepl reaches p1 through the proxy
+    REQUIRE(c.to_p2->connections() > 0);
+    c.set_delay(1500);
+    auto conn = c.p1.connect(kServiceDn, kPassword);
+    REQUIRE(charge_one(*conn, kCarol, 1, 100, "L1").response.verdict == Verdict::accepted);
+    auto sent = std::chrono::steady_clock::now();
+    REQUIRE(wait_until([&] { return usage_on(c.p2, kCarol) == 1; }, 10000));
+    auto lag = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
+    CHECK(lag >= 1400);
+    CHECK(lag < 6000);
+    c.set_delay(0);
+    REQUIRE(charge_one(*conn, kCarol, 1, 100, "L2").response.verdict == Verdict::accepted);
+    CHECK(c.settled(kCarol, 2));
 }
