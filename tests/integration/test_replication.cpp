@@ -23,20 +23,24 @@ constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
 const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
 const std::string kCarol = "uid=carol,ou=people,dc=example,dc=com";
 
-}  // namespace
+struct Load {
+    int accepted = 0;
+    int errors = 0;
+};
 
-TEST_CASE("two providers: concurrent charges on both converge to the exact sum everywhere",
-          "[integration][replication]") {
-    Cluster c;
-    c.start(kMorning);
+/* charge_both - `threads` connections, alternating between the providers,
+ * each sending `per_thread` charges of one message to dn (with distinct
+ * charge ids when id_prefix is set) */
+Load charge_both(Cluster &c, const std::string &dn, int threads, int per_thread, const std::string &id_prefix) {
     std::atomic<int> accepted{0}, errors{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 6; ++t) {
-        threads.emplace_back([&, t] {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
             try {
                 auto conn = (t % 2 ? c.p2 : c.p1).connect(kServiceDn, kPassword);
-                for (int i = 0; i < 40; ++i) {
-                    auto r = charge_one(*conn, kCarol, 1, 100, "T" + std::to_string(t) + "-" + std::to_string(i));
+                for (int i = 0; i < per_thread; ++i) {
+                    std::string id = id_prefix.empty() ? "" : id_prefix + std::to_string(t) + "-" + std::to_string(i);
+                    auto r = charge_one(*conn, dn, 1, 100, id);
                     if (r.ldap.code != LDAP_SUCCESS) ++errors;
                     else if (r.response.verdict == Verdict::accepted) ++accepted;
                 }
@@ -45,7 +49,17 @@ TEST_CASE("two providers: concurrent charges on both converge to the exact sum e
             }
         });
     }
-    for (auto &t : threads) t.join();
+    for (auto &t : pool) t.join();
+    return {accepted.load(), errors.load()};
+}
+
+}  // namespace
+
+TEST_CASE("two providers: concurrent charges on both converge to the exact sum everywhere",
+          "[integration][replication]") {
+    Cluster c;
+    c.start(kMorning);
+    auto [accepted, errors] = charge_both(c, kCarol, 6, 40, "T");
     CHECK(errors == 0);
     CHECK(accepted == 240);  // below the example's 500 a day
     CHECK(c.settled(kCarol, 240));
@@ -73,23 +87,7 @@ TEST_CASE("two providers: the excess over a limit is bounded by what the other a
     }
     REQUIRE(wait_until([&] { return ldap_values(*c.p2.connect(), kAlice, "tallyMessagesPerDay") ==
                                     std::vector<std::string>{"100"}; }));
-    std::atomic<int> accepted{0}, errors{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-        threads.emplace_back([&, t] {
-            try {
-                auto conn = (t % 2 ? c.p2 : c.p1).connect(kServiceDn, kPassword);
-                for (int i = 0; i < 40; ++i) {
-                    auto r = charge_one(*conn, kAlice);
-                    if (r.ldap.code != LDAP_SUCCESS) ++errors;
-                    else if (r.response.verdict == Verdict::accepted) ++accepted;
-                }
-            } catch (...) {
-                errors += 1000;
-            }
-        });
-    }
-    for (auto &t : threads) t.join();
+    auto [accepted, errors] = charge_both(c, kAlice, 8, 40, "");
     CHECK(errors == 0);
     // Never less than the limit, never more than twice it (each provider alone stops at 100),
     // and the counters hold exactly what was accepted.
