@@ -397,12 +397,24 @@ Cell decisions(Sys sys, const Slapd &s, int policy_port, int conns, double secon
     return c;
 }
 
+/* set_slapd_nosync - olcDbNoSync through cn=config; retried, as a busy machine can time an operation out */
 void set_slapd_nosync(const Slapd &s, bool nosync) {
-    auto c = s.connect(kConfigDn, kRootPw);
-    std::string text;
-    int rc = ldap_modify(*c, "olcDatabase={1}mdb,cn=config", LDAP_MOD_REPLACE, "olcDbNoSync",
-                         {nosync ? "TRUE" : "FALSE"}, &text);
-    if (rc != LDAP_SUCCESS) throw std::runtime_error("cannot set olcDbNoSync: " + text);
+    std::string why;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        if (attempt) std::this_thread::sleep_for(std::chrono::seconds(1));
+        try {
+            auto c = s.connect(kConfigDn, kRootPw);
+            std::string text;
+            int rc = ldap_modify(*c, "olcDatabase={1}mdb,cn=config", LDAP_MOD_REPLACE, "olcDbNoSync",
+                                 {nosync ? "TRUE" : "FALSE"}, &text);
+            if (rc == LDAP_SUCCESS) return;
+            why = std::string(ldap_err2string(rc)) + " " + text;
+        } catch (const std::exception &e) {
+            why = e.what();
+        }
+        std::fprintf(stderr, "  setting olcDbNoSync failed (%s), retrying\n", why.c_str());
+    }
+    throw std::runtime_error("cannot set olcDbNoSync: " + why);
 }
 
 // ---------------------------------------------------------------- end to end
