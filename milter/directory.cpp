@@ -114,15 +114,25 @@ std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error) {
 }
 
 void Directory::release(std::unique_ptr<Pooled> p, bool broken) {
+    std::vector<std::unique_ptr<Pooled>> dropped;  // unbound at return, outside the lock
     std::lock_guard<std::mutex> lock(mutex_);
     bool retire = p->uri_index > 0 &&
                   std::chrono::steady_clock::now() - p->opened > std::chrono::seconds(cfg_.ldap_failback);
+    if (broken) {
+        // A transport failure mostly means the server restarted or hangs: the
+        // idle connections are as dead, and the retry must not pick one of
+        // them (after a quick restart with no mail meanwhile, every pooled
+        // connection is dead, and each message would fail twice).
+        open_ -= static_cast<int>(idle_.size());
+        dropped.swap(idle_);
+    }
     if (broken || retire) {
         --open_;
+        dropped.push_back(std::move(p));
     } else {
         idle_.push_back(std::move(p));
     }
-    freed_.notify_one();
+    freed_.notify_all();
 }
 
 LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login,

@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,6 +32,23 @@ bool port_open(int port) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+/* unix_socket_open - the configuration names a unix: socket (set("socket", "unix:PATH"))
+ * and something accepts connections on it */
+bool unix_socket_open(const std::string &conf) {
+    std::istringstream in(read_text(conf));
+    std::string path;
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("socket = unix:", 0) == 0) path = line.substr(14);
+    if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) return false;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
     bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
     if (fd >= 0) close(fd);
     return ok;
@@ -130,7 +149,7 @@ void MilterProcess::start() {
             pid_ = -1;
             throw std::runtime_error("tally-milter exited at start: " + log());
         }
-        if (port_open(port_)) return;
+        if (port_open(port_) || unix_socket_open(conf_)) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     throw std::runtime_error("tally-milter did not listen within 5 s: " + log());

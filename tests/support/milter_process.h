@@ -36,6 +36,7 @@ public:
     void kill_hard();            // SIGKILL and wait
     void reload();               // SIGUSR1
     int port() const { return port_; }
+    pid_t pid() const { return pid_; }  // -1 when not running
     std::string socket() const { return "inet:" + std::to_string(port_) + "@127.0.0.1"; }
     std::string log() const;
     const std::string &dir() const { return dir_; }
