@@ -77,6 +77,38 @@ bool hit_marked(const StoredState &st, const std::vector<CurrentWindow> &windows
     return false;
 }
 
+/* report_windows - every window's current total and limits, for the response */
+void report_windows(const std::vector<CurrentWindow> &windows, const StoredState &st, ChargeResponse &resp) {
+    for (const CurrentWindow &w : windows) {
+        WindowReport wr;
+        wr.window = w.name;
+        wr.period = w.period;
+        wr.usage = total_of(st, w);
+        for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
+        resp.windows.push_back(std::move(wr));
+    }
+}
+
+/* plan_cancel - take back a charge this server counted, or make sure it never counts */
+ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st, const ChargeRequest &req,
+                       const Usage &add, const ChargePolicy &policy, std::int64_t now) {
+    ChargePlan plan;
+    if (st.recent.cancel(req.charge_id, now - policy.charge_id_ttl, now)) {
+        for (const CurrentWindow &w : windows) {
+            auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
+                return c.window == w.name && c.period == w.period && c.sid == policy.own_sid;
+            });
+            if (own != st.usage.end()) own->usage.subtract(add);  // a period that ended keeps its count
+        }
+    }
+    st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
+    plan.response.verdict = Verdict::accepted;
+    report_windows(windows, st, plan.response);
+    plan.write = true;
+    plan.new_state = std::move(st);
+    return plan;
+}
+
 }  // namespace
 
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
@@ -88,6 +120,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     prune_charge_ids(policy, now, st, changed);
 
     const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
+    if (req.mode == Mode::cancel) return plan_cancel(windows, std::move(st), req, add, policy, now);
     // A charge id another provider accepted counts too (a milter that
     // failed over retries with the same id).
     const bool duplicate =
@@ -148,14 +181,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
         changed = true;
     }
 
-    for (const CurrentWindow &w : windows) {
-        WindowReport wr;
-        wr.window = w.name;
-        wr.period = w.period;
-        wr.usage = total_of(st, w);
-        for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
-        resp.windows.push_back(std::move(wr));
-    }
+    report_windows(windows, st, resp);
     // Only an applied charge or a new limit mark is written: roll-over
     // alone is redone lazily next time.
     plan.write = (apply || mark_hit) && changed;

@@ -105,7 +105,18 @@ Usage current_total(const std::vector<CounterValue> &values, std::string_view wi
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
 
 namespace {
-/* for_each_record - calls f(when, id, token) for each well-formed record */
+/* parse_record - "EPOCH:ID", or "EPOCH~:ID" for a cancelled charge */
+bool parse_record(std::string_view tok, std::int64_t &when, std::string_view &id, bool &cancelled) {
+    auto colon = tok.find(':');
+    if (tok.empty() || colon == std::string_view::npos) return false;
+    std::string_view epoch = tok.substr(0, colon);
+    cancelled = !epoch.empty() && epoch.back() == '~';
+    if (cancelled) epoch.remove_suffix(1);
+    id = tok.substr(colon + 1);
+    return parse_uint(epoch, when) && valid_charge_id(id);
+}
+
+/* for_each_record - calls f(when, id, cancelled) for each well-formed record */
 template <typename F>
 void for_each_record(std::string_view raw, F f) {
     std::size_t i = 0;
@@ -113,12 +124,10 @@ void for_each_record(std::string_view raw, F f) {
         while (i < raw.size() && raw[i] == ' ') ++i;
         std::size_t j = raw.find(' ', i);
         if (j == std::string_view::npos) j = raw.size();
-        std::string_view tok = raw.substr(i, j - i);
-        auto colon = tok.find(':');
         std::int64_t when = 0;
-        if (!tok.empty() && colon != std::string_view::npos && parse_uint(tok.substr(0, colon), when) &&
-            valid_charge_id(tok.substr(colon + 1)))
-            f(when, tok.substr(colon + 1), tok);
+        std::string_view id;
+        bool cancelled = false;
+        if (parse_record(raw.substr(i, j - i), when, id, cancelled)) f(when, id, cancelled);
         i = j;
     }
 }
@@ -126,16 +135,38 @@ void for_each_record(std::string_view raw, F f) {
 
 std::size_t RecentCharges::size() const {
     std::size_t n = 0;
-    for_each_record(raw_, [&](std::int64_t, std::string_view, std::string_view) { ++n; });
+    for_each_record(raw_, [&](std::int64_t, std::string_view, bool) { ++n; });
     return n;
 }
 
 bool RecentCharges::contains(std::string_view id, std::int64_t since) const {
     bool found = false;
-    for_each_record(raw_, [&](std::int64_t when, std::string_view rid, std::string_view) {
-        found |= rid == id && when >= since;
-    });
+    for_each_record(raw_, [&](std::int64_t when, std::string_view rid, bool) { found |= rid == id && when >= since; });
     return found;
+}
+
+bool RecentCharges::cancel(std::string_view id, std::int64_t since, std::int64_t now) {
+    bool counted = false, tombstone = false;
+    for_each_record(raw_, [&](std::int64_t when, std::string_view rid, bool cancelled) {
+        if (rid != id || when < since) return;
+        (cancelled ? tombstone : counted) = true;
+    });
+    if (counted) {
+        // Rewrite every counted record of id as cancelled, in place.
+        std::string out;
+        for_each_record(raw_, [&](std::int64_t when, std::string_view rid, bool cancelled) {
+            if (!out.empty()) out += ' ';
+            out += std::to_string(when);
+            if (cancelled || (rid == id && when >= since)) out += '~';
+            out += ':';
+            out += rid;
+        });
+        raw_ = std::move(out);
+    } else if (!tombstone) {
+        add(now, id);
+        raw_.insert(raw_.size() - id.size() - 1, "~");  // the record just added becomes "EPOCH~:ID"
+    }
+    return counted;
 }
 
 bool RecentCharges::prune(std::int64_t since, std::size_t max) {
@@ -149,10 +180,10 @@ bool RecentCharges::prune(std::int64_t since, std::size_t max) {
         std::size_t end = raw_.find(' ', pos);
         if (end == std::string::npos) end = raw_.size();
         std::string_view tok(raw_.data() + pos, end - pos);
-        auto colon = tok.find(':');
         std::int64_t when = 0;
-        bool well_formed = colon != std::string_view::npos && parse_uint(tok.substr(0, colon), when) &&
-                           valid_charge_id(tok.substr(colon + 1));
+        std::string_view id;
+        bool cancelled = false;
+        bool well_formed = parse_record(tok, when, id, cancelled);
         if (well_formed && when >= since && count <= max) break;
         --count;
         pos = end < raw_.size() ? end + 1 : end;

@@ -16,7 +16,8 @@
  *
  *   tallyRecentCharge remembers accepted charge ids for a bounded time so a
  *   repeated charge is not counted twice, oldest first, in one value (one
- *   value is far cheaper for back-mdb to rewrite than dozens):
+ *   value is far cheaper for back-mdb to rewrite than dozens); a cancelled
+ *   charge is kept as "EPOCH~:ID" so it can never count again:
  *
  *     tallyRecentCharge: 1795000000:4XbT2c1NqVz 1795000003:4XbT2c1NqW0
  */
@@ -81,6 +82,12 @@ public:
     bool contains(std::string_view id, std::int64_t since) const;
     /* prune - drop records older than since, then the oldest beyond max; true if any went */
     bool prune(std::int64_t since, std::size_t max);
+    /* cancel - id must not count: a counted record of id at or after since
+     * becomes cancelled ("EPOCH~:ID"; true: the caller takes its counts
+     * back), otherwise a cancelled record is added at now, so that the
+     * charge, should it still arrive, is a duplicate. contains() sees
+     * cancelled records too. */
+    bool cancel(std::string_view id, std::int64_t since, std::int64_t now);
     /* add - append one record (the caller prunes) */
     void add(std::int64_t when, std::string_view id);
     bool operator==(const RecentCharges &) const = default;

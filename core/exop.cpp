@@ -180,6 +180,7 @@ std::string_view mode_name(Mode m) {
     case Mode::charge: return "charge";
     case Mode::check: return "check";
     case Mode::count: return "count";
+    case Mode::cancel: return "cancel";
     }
     return "?";
 }
@@ -223,8 +224,9 @@ std::optional<std::string> decode_charge_request(std::string_view ber, ChargeReq
             r.fail("charge id must be 1-128 printable ASCII characters without spaces");
     }
     if (!r.at_end(end) && r.peek() == kTagMode) {
-        std::uint64_t m = r.count(kTagMode, "mode", 2);
+        std::uint64_t m = r.count(kTagMode, "mode", 3);
         q.mode = static_cast<Mode>(m);
+        if (r.ok() && q.mode == Mode::cancel && q.charge_id.empty()) r.fail("mode cancel needs a charge id");
     }
     r.leave(end, "charge request");
     r.finish();

@@ -22,7 +22,10 @@ inline constexpr const char *kOidArc = "2.25.89308699356728966023253925045140918
 inline constexpr const char *kChargeOid = "2.25.89308699356728966023253925045140918448.3.1";
 inline constexpr const char *kResetOid = "2.25.89308699356728966023253925045140918448.3.2";
 
-enum class Mode : int { charge = 0, check = 1, count = 2 };
+/* cancel: the charge with this id must not count (its answer was lost and
+ * the message refused): taken back if it was counted here, else remembered
+ * so that it counts nothing should it still arrive */
+enum class Mode : int { charge = 0, check = 1, count = 2, cancel = 3 };
 enum class Verdict : int { accepted = 0, refused = 1, duplicate = 2 };
 
 std::string_view mode_name(Mode m);

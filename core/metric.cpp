@@ -27,6 +27,10 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
     return r;
 }
 
+void Usage::subtract(const Usage &other) {
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = v[i] > other.v[i] ? v[i] - other.v[i] : 0;
+}
+
 void Usage::add(const Usage &other) {
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = saturating_add(v[i], other.v[i]);
 }

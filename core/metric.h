@@ -35,6 +35,8 @@ struct Usage {
 
     /* add - saturating addition of another usage */
     void add(const Usage &other);
+    /* subtract - never below zero */
+    void subtract(const Usage &other);
 };
 
 /* saturating_add - a + b, or UINT64_MAX when that would overflow */

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <csignal>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -132,6 +133,9 @@ void send_alert(const MilterConfig &c, const std::shared_ptr<spdlog::logger> &lo
             continue;
         }
         std::thread([job = std::move(job), log, timeout = c.alert_timeout, account = a.account] {
+            sigset_t all;  // signals are the main thread's business
+            sigfillset(&all);
+            pthread_sigmask(SIG_BLOCK, &all, nullptr);
             std::string failure;
             try {
                 failure = run_job(job, timeout);

@@ -207,6 +207,7 @@ LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, 
 template <typename Result, typename Op>
 Result Directory::with_connection(Op op) {
     Result r;
+    const auto start = std::chrono::steady_clock::now();
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::string err;
         auto p = acquire(&err);
@@ -219,6 +220,10 @@ Result Directory::with_connection(Op op) {
         r = op(*p, transport_failed);
         release(std::move(p), transport_failed);
         if (!transport_failed) return r;
+        // A connection that broke at once (slapd restarted) is worth one more
+        // try on a fresh one; a hung server already used the time budget, and
+        // the message must be answered within ldap_timeout.
+        if (std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(cfg_.ldap_timeout_ms / 2)) return r;
     }
     return r;
 }

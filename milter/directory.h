@@ -6,9 +6,11 @@
  *   A new connection tries the URIs in order, so the first server is used
  *   again as soon as it answers; connections to a later server are retired
  *   after ldap_failback seconds to find out. A connection that fails (server restarted,
- *   idle connection dropped, timeout) is discarded and the operation is
- *   tried once more on a fresh one: searches are harmless to repeat, and a
- *   repeated charge carries the same charge id, which the overlay counts once.
+ *   idle connection dropped, timeout) is discarded; when it failed quickly
+ *   the operation is tried once more on a fresh one (searches are harmless
+ *   to repeat, and a repeated charge carries the same charge id, which the
+ *   overlay counts once), while a timeout is not repeated: the answer must
+ *   come within ldap_timeout.
  */
 #pragma once
 

@@ -165,7 +165,14 @@ Decision MessageFlow::charge() {
     if (r.status != DirStatus::ok) {
         Decision d = on_failure(c_, r.status == DirStatus::unavailable ? c_.on_directory_unavailable : c_.on_charge_error,
                                 r.error);
-        if (d.action == Action::accept) uncounted_ = true;
+        if (d.action == Action::accept) {
+            uncounted_ = true;
+        } else if (r.status == DirStatus::unavailable && !req.charge_id.empty()) {
+            // slapd may have counted it before the answer was lost (or may
+            // still, after a hang): the message is refused, so it must not count.
+            b_.cancel_later(req);
+            cancel_pending_ = true;
+        }
         return d;
     }
     usage_ = r.response;
@@ -202,6 +209,7 @@ std::string MessageFlow::log_line() const {
         s += " reply=" + quoted(decision_.reply.code + " " + decision_.reply.xcode + " " + decision_.reply.text);
     if (usage_) s += " usage=" + quoted(usage_summary(*usage_));
     if (uncounted_) s += " UNCOUNTED";
+    if (cancel_pending_) s += " cancel=pending";
     return s;
 }
 

@@ -11,6 +11,7 @@
 
 #include "account_cache.h"
 #include "alert.h"
+#include "cancel_queue.h"
 #include "directory.h"
 #include "policy.h"
 
@@ -27,20 +28,25 @@ public:
     virtual LookupResult find_relay(const std::string &client) = 0;
     virtual ChargeResult charge(const ChargeRequest &req) = 0;
     virtual std::optional<DenyLists> deny_lists(std::string *error) = 0;
+    /* cancel_later - a charge whose outcome is unknown (its answer was lost)
+     * for a message that is being refused: make sure it never counts */
+    virtual void cancel_later(const ChargeRequest &req) = 0;
 };
 
 /* DirectoryBackend - the real one */
 class DirectoryBackend : public Backend {
 public:
-    explicit DirectoryBackend(Directory &d) : d_(d) {}
+    DirectoryBackend(Directory &d, CancelQueue &cancels) : d_(d), cancels_(cancels) {}
     LookupResult find_account(const std::string &login) override { return d_.find_account(login); }
     LookupResult find_sender(const std::string &address) override { return d_.find_sender(address); }
     LookupResult find_relay(const std::string &client) override { return d_.find_relay(client); }
     ChargeResult charge(const ChargeRequest &req) override { return d_.charge(req); }
     std::optional<DenyLists> deny_lists(std::string *error) override { return d_.deny_lists(error); }
+    void cancel_later(const ChargeRequest &req) override { cancels_.add(req); }
 
 private:
     Directory &d_;
+    CancelQueue &cancels_;
 };
 
 /* Logins longer than this match no account: no directory has them, and
@@ -89,6 +95,7 @@ private:
     std::optional<ChargeResponse> usage_;
     Decision decision_;
     bool uncounted_ = false;
+    bool cancel_pending_ = false;  // its charge's outcome is unknown: cancelled in the background
     bool relay_ = false;  // an unauthenticated relay host, charged by client address
 };
 

@@ -60,18 +60,20 @@ namespace {
  * a message in flight. */
 struct Runtime {
     MilterConfig cfg;
+    std::shared_ptr<spdlog::logger> log;
     std::unique_ptr<Directory> directory;
+    std::unique_ptr<CancelQueue> cancels;  // destroyed before the directory it uses
     std::unique_ptr<DirectoryBackend> backend;
     std::unique_ptr<AccountCache> cache;
-    std::shared_ptr<spdlog::logger> log;
 
     explicit Runtime(const MilterConfig &c)
         : cfg(c),
+          log(make_logger(cfg)),
           directory(std::make_unique<Directory>(cfg)),
-          backend(std::make_unique<DirectoryBackend>(*directory)),
+          cancels(std::make_unique<CancelQueue>(*directory, log)),
+          backend(std::make_unique<DirectoryBackend>(*directory, *cancels)),
           cache(std::make_unique<AccountCache>(static_cast<std::size_t>(cfg.cache_size),
-                                               std::chrono::seconds(cfg.cache_ttl))),
-          log(make_logger(cfg)) {}
+                                               std::chrono::seconds(cfg.cache_ttl))) {}
 };
 
 std::shared_ptr<Runtime> g_runtime;  // read and replaced with std::atomic_load/store

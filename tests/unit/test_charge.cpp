@@ -296,3 +296,34 @@ TEST_CASE("charge ids accepted by another provider are duplicates here too", "[c
     CHECK(p.response.verdict == Verdict::duplicate);
     CHECK_FALSE(p.write);
 }
+
+TEST_CASE("cancel takes back a counted charge and keeps a late one from counting", "[charge][cancel]") {
+    std::vector<CurrentWindow> ws = {window("day", "d1", 10)};
+    ChargePolicy pol;
+    auto counted = plan_charge(ws, {}, msg(2, 100, "Q1"), pol, 100);
+    REQUIRE(counted.response.verdict == Verdict::accepted);
+    ChargeRequest cancel = msg(2, 100, "Q1");
+    cancel.mode = Mode::cancel;
+    auto back = plan_charge(ws, counted.new_state, cancel, pol, 105);
+    CHECK(back.response.verdict == Verdict::accepted);
+    CHECK(back.write);
+    CHECK(used(back.response, "day", Metric::messages) == 0);
+    CHECK(used(back.response, "day", Metric::recipients) == 0);
+    // A second cancel changes nothing; the charge repeated counts nothing.
+    auto again = plan_charge(ws, back.new_state, cancel, pol, 106);
+    CHECK(used(again.response, "day", Metric::messages) == 0);
+    auto late = plan_charge(ws, again.new_state, msg(2, 100, "Q1"), pol, 107);
+    CHECK(late.response.verdict == Verdict::duplicate);
+
+    // Cancel first, the charge after (a hung server runs it late): it never counts.
+    ChargeRequest c2 = msg(1, 100, "Q2");
+    c2.mode = Mode::cancel;
+    auto first = plan_charge(ws, {}, c2, pol, 200);
+    CHECK(used(first.response, "day", Metric::messages) == 0);
+    auto charge_late = plan_charge(ws, first.new_state, msg(1, 100, "Q2"), pol, 201);
+    CHECK(charge_late.response.verdict == Verdict::duplicate);
+    CHECK(used(charge_late.response, "day", Metric::messages) == 0);
+    // Other ids still count.
+    auto other = plan_charge(ws, first.new_state, msg(1, 100, "Q3"), pol, 202);
+    CHECK(other.response.verdict == Verdict::accepted);
+}

@@ -110,3 +110,20 @@ TEST_CASE("usage additions saturate", "[counter]") {
     CHECK(m[Metric::byteRecipients] == 18446744073709551615ull);
     CHECK(usage_of_message(1, 3, 1000)[Metric::byteRecipients] == 3000);
 }
+
+TEST_CASE("cancelled charge records are kept apart and pruned like the others", "[counter][cancel]") {
+    RecentCharges r;
+    r.add(100, "A");
+    r.add(101, "B");
+    CHECK(r.cancel("A", 0, 110));
+    CHECK(r.raw() == "100~:A 101:B");
+    CHECK(r.contains("A", 0));  // still seen: a repeat is a duplicate
+    CHECK_FALSE(r.cancel("A", 0, 111));  // already cancelled
+    CHECK(r.raw() == "100~:A 101:B");
+    CHECK_FALSE(r.cancel("C", 0, 112));  // never seen: remembered as cancelled
+    CHECK(r.raw() == "100~:A 101:B 112~:C");
+    CHECK(r.contains("C", 0));
+    CHECK(r.size() == 3);
+    CHECK(r.prune(101, 16));
+    CHECK(r.raw() == "101:B 112~:C");
+}

@@ -85,6 +85,20 @@ TEST_CASE("firstHit is sent only when true and round-trips", "[codec][alert]") {
     CHECK_FALSE(back.first_hit);
 }
 
+TEST_CASE("mode cancel round-trips and needs a charge id", "[codec][cancel]") {
+    ChargeRequest q;
+    q.account = "uid=a,dc=x";
+    q.charge_id = "Q1";
+    q.mode = Mode::cancel;
+    ChargeRequest back;
+    REQUIRE_FALSE(decode_charge_request(encode_charge_request(q), back));
+    CHECK(back == q);
+    q.charge_id.clear();
+    auto err = decode_charge_request(encode_charge_request(q), back);
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("cancel needs a charge id"));
+}
+
 TEST_CASE("reset request round-trips", "[codec]") {
     ResetRequest r{"uid=a,dc=x", "day"};
     ResetRequest back;

@@ -37,6 +37,8 @@ public:
         charges.push_back(r);
         return result;
     }
+    std::vector<ChargeRequest> cancels;
+    void cancel_later(const ChargeRequest &r) override { cancels.push_back(r); }
 };
 
 struct Fixture {
@@ -177,6 +179,33 @@ TEST_CASE("failure classes follow their policy", "[milter][flow]") {
         CHECK(f.backend.charges.empty());
         CHECK_THAT(m.log_line(), Catch::Contains("UNCOUNTED"));
         CHECK(f.backend.lookups == 1);  // looked up once, at MAIL FROM
+    }
+    SECTION("a charge whose answer was lost: refused, and cancelled so it never counts") {
+        f.backend.result.status = DirStatus::unavailable;
+        f.backend.result.error = "charge: Timed out";
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        m.add_recipient();
+        CHECK(m.end_of_data("QID7").action == Action::tempfail);
+        REQUIRE(f.backend.cancels.size() == 1);
+        CHECK(f.backend.cancels[0].charge_id == "QID7");
+        CHECK(f.backend.cancels[0].recipients == 1);
+        CHECK_THAT(m.log_line(), Catch::Contains("cancel=pending"));
+    }
+    SECTION("a lost answer with an accept policy is not cancelled: the message is delivered") {
+        f.cfg.on_directory_unavailable = FailAction::accept;
+        f.backend.result.status = DirStatus::unavailable;
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        CHECK(m.end_of_data("QID8").action == Action::accept);
+        CHECK(f.backend.cancels.empty());
+    }
+    SECTION("a charge the server refused with an error is known not to count: no cancel") {
+        f.backend.result.status = DirStatus::error;
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        CHECK(m.end_of_data("QID9").action == Action::tempfail);
+        CHECK(f.backend.cancels.empty());
     }
     SECTION("a hostile, overlong login never reaches the directory") {
         MessageFlow m(f.cfg, f.backend, f.cache);

@@ -1,0 +1,77 @@
+/* cancel_queue.cpp - the background sender of charge cancels */
+#include "cancel_queue.h"
+
+#include <csignal>
+#include <pthread.h>
+
+namespace tally::milter {
+
+CancelQueue::CancelQueue(Directory &d, std::shared_ptr<spdlog::logger> log)
+    : dir_(d), log_(std::move(log)), thread_([this] { run(); }) {}
+
+CancelQueue::~CancelQueue() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    for (const Pending &p : queue_)
+        log_->error("qid={} cancel not sent (stopping): the refused message may stay counted on \"{}\"",
+                    p.request.charge_id, p.request.account);
+}
+
+void CancelQueue::add(const ChargeRequest &charge) {
+    if (charge.charge_id.empty()) return;  // nothing to name it by
+    ChargeRequest cancel = charge;
+    cancel.mode = Mode::cancel;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (queue_.size() >= kMaxPendingCancels) {
+            log_->error("qid={} cancel dropped: {} cancels already waiting; the refused message may be counted",
+                        charge.charge_id, kMaxPendingCancels);
+            return;
+        }
+        queue_.push_back({cancel, std::chrono::steady_clock::now()});
+    }
+    wake_.notify_all();
+}
+
+std::size_t CancelQueue::pending() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return queue_.size();
+}
+
+void CancelQueue::run() {
+    // Signals are the main thread's business (SIGUSR1 reloads, SIGTERM
+    // stops); this thread may start before it blocks them.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        // Give the directory a moment: the charge that failed just now failed for a reason.
+        wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        while (!stopping_ && !queue_.empty()) {
+            Pending p = queue_.front();
+            if (std::chrono::steady_clock::now() - p.since > kCancelLifetime) {
+                queue_.pop_front();
+                log_->error("qid={} cancel given up after {} s: the refused message may be counted on \"{}\"",
+                            p.request.charge_id, kCancelLifetime.count(), p.request.account);
+                continue;
+            }
+            lock.unlock();
+            ChargeResult r = dir_.charge(p.request);
+            lock.lock();
+            if (r.status == DirStatus::unavailable) break;  // still down: try again in a second
+            queue_.pop_front();
+            if (r.status == DirStatus::ok)
+                log_->info("qid={} charge cancelled on \"{}\" (its answer was lost; the message was refused)",
+                           p.request.charge_id, p.request.account);
+            else
+                log_->error("qid={} cancel failed: {}", p.request.charge_id, r.error);
+        }
+    }
+}
+
+}  // namespace tally::milter
