@@ -75,9 +75,8 @@ TempDir::~TempDir() {
 }
 
 /* slapd_command - argv of slapd or a slap tool (they load tally.so too),
- * after the words of TALLY_SLAPD_WRAPPER when set: an absolute path first,
- * e.g. "/usr/bin/env LD_PRELOAD=... ASAN_OPTIONS=..." for an ASan-built
- * tally.so (scripts/test-sanitizers) or "/usr/bin/valgrind --log-file=..." */
+ * after the words of TALLY_SLAPD_WRAPPER when set, an absolute path first:
+ * "/usr/bin/valgrind --log-file=..." (scripts/test-sanitizers) */
 static std::vector<std::string> slapd_command(std::vector<std::string> argv) {
     const char *w = std::getenv("TALLY_SLAPD_WRAPPER");
     if (!w) return argv;
@@ -236,7 +235,10 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     dir_ = tmpl;
     fs::create_directories(dir_ + "/db");
     port_ = port ? port : free_loopback_port();
-    if (opt_.module_path.empty()) opt_.module_path = TALLY_MODULE_PATH;
+    // TALLY_SLAPD_MODULE: another tally.so, e.g. a plain one while the tests
+    // and the milter are built with ASan (scripts/test-sanitizers)
+    const char *module = std::getenv("TALLY_SLAPD_MODULE");
+    if (opt_.module_path.empty()) opt_.module_path = module && *module ? module : TALLY_MODULE_PATH;
 
     std::ostringstream conf;
     conf << "include /etc/ldap/schema/core.schema\n"
