@@ -1,0 +1,4 @@
+COMMAND=bench/run\ --scales\ 1000\,100000\,1000000
+WHEN=2026-11-22T04:39Z
+MINUTES=20
+status=0
