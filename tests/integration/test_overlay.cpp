@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -423,6 +424,23 @@ TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[int
     auto counters = ldap_values(*root, kCarol, "tallyUsage");
     std::string all = counters.empty() ? "" : counters[0] + counters.back();
     CHECK_THAT(all, Catch::Contains(" sid=0 messages=500 "));
+}
+
+TEST_CASE("ACL: every user may read objectClass (searches filter on it), only administrators change it",
+          "[integration][acl]") {
+    Slapd s(standard());
+    s.start();
+    auto bob = s.connect("uid=bob,ou=people,dc=example,dc=com", kPassword);
+    auto classes = ldap_values(*bob, kAlice, "objectClass");
+    CHECK(std::find(classes.begin(), classes.end(), "tallyAccount") != classes.end());
+    CHECK(ldap_modify(*bob, kAlice, LDAP_MOD_ADD, "objectClass", {"tallyPolicy"}) == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(ldap_modify(*bob, "uid=bob,ou=people,dc=example,dc=com", LDAP_MOD_DELETE, "objectClass", {"tallyAccount"}) ==
+          LDAP_INSUFFICIENT_ACCESS);
+    // limits stay private: bob still cannot read alice's
+    auto op = s.connect(kAdminDn, kPassword);
+    REQUIRE(ldap_modify(*op, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"7"}) == LDAP_SUCCESS);
+    CHECK(ldap_values(*bob, kAlice, "tallyMessagesPerDay").empty());
+    CHECK(ldap_values(*op, kAlice, "tallyMessagesPerDay") == std::vector<std::string>{"7"});
 }
 
 TEST_CASE("ACL: delegated domain administrators set limits in their own domain only", "[integration][acl]") {
