@@ -93,12 +93,16 @@ void report_windows(const std::vector<CurrentWindow> &windows, const StoredState
 ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st, const ChargeRequest &req,
                        const Usage &add, const ChargePolicy &policy, std::int64_t now) {
     ChargePlan plan;
-    if (st.recent.cancel(req.charge_id, now - policy.charge_id_ttl, now)) {
-        for (const CurrentWindow &w : windows) {
+    if (auto counted_at = st.recent.cancel(req.charge_id, now - policy.charge_id_ttl, now)) {
+        for (std::size_t i = 0; i < windows.size(); ++i) {
+            const CurrentWindow &w = windows[i];
+            // Only from the share it was counted in: not a period that ended
+            // since, nor a share restarted by a reset after it.
+            if (!policy.period_at || policy.period_at(i, *counted_at) != w.period) continue;
             auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
                 return c.window == w.name && c.period == w.period && c.sid == policy.own_sid;
             });
-            if (own != st.usage.end()) own->usage.subtract(add);  // a period that ended keeps its count
+            if (own != st.usage.end() && own->since <= *counted_at) own->usage.subtract(add);
         }
     }
     st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);

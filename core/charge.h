@@ -25,6 +25,7 @@
 #include "limit_rules.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,10 @@ struct ChargePolicy {
     std::size_t history_keep = 0;       // past periods kept per window
     std::int64_t charge_id_ttl = 600;   // seconds a charge id is remembered
     std::size_t charge_id_max = 16;     // charge ids remembered per account
+    /* cancel only: the period window i had at time t (the overlay's time
+     * zone and patterns); a cancelled charge is taken back only from the
+     * period it was counted in */
+    std::function<std::string(std::size_t window, std::int64_t t)> period_at;
 };
 
 struct ChargePlan {

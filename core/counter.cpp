@@ -145,11 +145,16 @@ bool RecentCharges::contains(std::string_view id, std::int64_t since) const {
     return found;
 }
 
-bool RecentCharges::cancel(std::string_view id, std::int64_t since, std::int64_t now) {
+std::optional<std::int64_t> RecentCharges::cancel(std::string_view id, std::int64_t since, std::int64_t now) {
     bool counted = false, tombstone = false;
+    std::int64_t counted_at = 0;
     for_each_record(raw_, [&](std::int64_t when, std::string_view rid, bool cancelled) {
         if (rid != id || when < since) return;
-        (cancelled ? tombstone : counted) = true;
+        if (cancelled) tombstone = true;
+        else {
+            counted = true;
+            counted_at = when;
+        }
     });
     if (counted) {
         // Rewrite every counted record of id as cancelled, in place.
@@ -166,7 +171,8 @@ bool RecentCharges::cancel(std::string_view id, std::int64_t since, std::int64_t
         add(now, id);
         raw_.insert(raw_.size() - id.size() - 1, "~");  // the record just added becomes "EPOCH~:ID"
     }
-    return counted;
+    if (counted) return counted_at;
+    return std::nullopt;
 }
 
 bool RecentCharges::prune(std::int64_t since, std::size_t max) {

@@ -83,11 +83,11 @@ public:
     /* prune - drop records older than since, then the oldest beyond max; true if any went */
     bool prune(std::int64_t since, std::size_t max);
     /* cancel - id must not count: a counted record of id at or after since
-     * becomes cancelled ("EPOCH~:ID"; true: the caller takes its counts
-     * back), otherwise a cancelled record is added at now, so that the
+     * becomes cancelled ("EPOCH~:ID"; returned: when it was counted, so the
+     * caller takes its counts back from that period), otherwise a cancelled record is added at now, so that the
      * charge, should it still arrive, is a duplicate. contains() sees
      * cancelled records too. */
-    bool cancel(std::string_view id, std::int64_t since, std::int64_t now);
+    std::optional<std::int64_t> cancel(std::string_view id, std::int64_t since, std::int64_t now);
     /* add - append one record (the caller prunes) */
     void add(std::int64_t when, std::string_view id);
     bool operator==(const RecentCharges &) const = default;

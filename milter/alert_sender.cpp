@@ -52,6 +52,8 @@ std::string run_job(const Job &job, int timeout_s) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+    // Nothing of the milter's (SMTP sessions, LDAP connections) reaches the child.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     // The milter's threads block SIGTERM/SIGHUP/SIGINT; children must not inherit that.
@@ -107,6 +109,22 @@ std::string run_job(const Job &job, int timeout_s) {
     return "ended by signal " + std::to_string(WTERMSIG(status));
 }
 
+/* notify - the body of one notification's thread */
+void notify(Job job, std::shared_ptr<spdlog::logger> log, int timeout, std::string account) {
+    sigset_t all;  // signals are the main thread's business
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::string failure;
+    try {
+        failure = run_job(job, timeout);
+    } catch (const std::exception &e) {
+        failure = e.what();
+    }
+    if (failure.empty()) log->info("{} for \"{}\" sent", job.what, account);
+    else log->error("{} for \"{}\" failed: {}", job.what, account, failure);
+    g_in_flight.fetch_sub(1);
+}
+
 }  // namespace
 
 void send_alert(const MilterConfig &c, const std::shared_ptr<spdlog::logger> &log, const LimitAlert &a) {
@@ -132,20 +150,14 @@ void send_alert(const MilterConfig &c, const std::shared_ptr<spdlog::logger> &lo
             log->error("{} for {} not sent: {} alerts already running", job.what, a.account, kMaxAlertsInFlight);
             continue;
         }
-        std::thread([job = std::move(job), log, timeout = c.alert_timeout, account = a.account] {
-            sigset_t all;  // signals are the main thread's business
-            sigfillset(&all);
-            pthread_sigmask(SIG_BLOCK, &all, nullptr);
-            std::string failure;
-            try {
-                failure = run_job(job, timeout);
-            } catch (const std::exception &e) {
-                failure = e.what();
-            }
-            if (failure.empty()) log->info("{} for \"{}\" sent", job.what, account);
-            else log->error("{} for \"{}\" failed: {}", job.what, account, failure);
+        // A thread that cannot start must not fail the message: it is counted already.
+        std::string what = job.what;
+        try {
+            std::thread(notify, std::move(job), log, c.alert_timeout, a.account).detach();
+        } catch (const std::exception &e) {
             g_in_flight.fetch_sub(1);
-        }).detach();
+            log->error("{} for \"{}\" not sent: {}", what, a.account, e.what());
+        }
     }
 }
 

@@ -37,6 +37,23 @@ void CancelQueue::add(const ChargeRequest &charge) {
     wake_.notify_all();
 }
 
+std::deque<CancelQueue::Pending> CancelQueue::take_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::deque<Pending> out;
+    out.swap(queue_);
+    return out;
+}
+
+void CancelQueue::adopt(std::deque<Pending> items) {
+    if (items.empty()) return;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto &p : items)
+            if (queue_.size() < kMaxPendingCancels) queue_.push_back(std::move(p));
+    }
+    wake_.notify_all();
+}
+
 std::size_t CancelQueue::pending() {
     std::lock_guard<std::mutex> lock(mutex_);
     return queue_.size();

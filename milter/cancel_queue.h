@@ -42,11 +42,15 @@ public:
     void add(const ChargeRequest &charge);
     std::size_t pending();
 
-private:
     struct Pending {
-        ChargeRequest request;
+        ChargeRequest request;  // mode cancel
         std::chrono::steady_clock::time_point since;
     };
+    /* take_all, adopt - hand the waiting cancels to the queue of a reloaded configuration */
+    std::deque<Pending> take_all();
+    void adopt(std::deque<Pending> items);
+
+private:
     void run();
 
     Directory &dir_;

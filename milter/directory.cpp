@@ -332,10 +332,12 @@ LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &t
 }
 
 ChargeResult Directory::charge(const ChargeRequest &req) {
-    return with_connection<ChargeResult>([&](Pooled &p, bool &failed) {
+    bool sent_and_lost = false;
+    ChargeResult result = with_connection<ChargeResult>([&](Pooled &p, bool &failed) {
         ChargeResult r;
         client::ChargeOutcome out = client::charge(*p.conn, req);
         failed = out.ldap.transport_error() || transport_failure(out.ldap.code);
+        if (failed && out.ldap.code != LDAP_BUSY) sent_and_lost = true;
         if (out.ldap.code == LDAP_SUCCESS) {
             r.status = DirStatus::ok;
             r.response = std::move(out.response);
@@ -346,6 +348,9 @@ ChargeResult Directory::charge(const ChargeRequest &req) {
                   out.ldap.text;
         return r;
     });
+    // A pool that was busy or a server that could not be reached never got it.
+    result.outcome_unknown = result.status != DirStatus::ok && sent_and_lost;
+    return result;
 }
 
 }  // namespace tally::milter

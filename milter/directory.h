@@ -40,6 +40,7 @@ struct ChargeResult {
     DirStatus status = DirStatus::error;
     ChargeResponse response;
     std::string error;
+    bool outcome_unknown = false;  // sent, but the answer was lost: slapd may have counted it
 };
 
 class Directory {

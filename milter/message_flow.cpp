@@ -167,7 +167,7 @@ Decision MessageFlow::charge() {
                                 r.error);
         if (d.action == Action::accept) {
             uncounted_ = true;
-        } else if (r.status == DirStatus::unavailable && !req.charge_id.empty()) {
+        } else if (r.outcome_unknown && !req.charge_id.empty()) {
             // slapd may have counted it before the answer was lost (or may
             // still, after a hang): the message is refused, so it must not count.
             b_.cancel_later(req);

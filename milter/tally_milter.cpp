@@ -244,6 +244,7 @@ void reload_thread(sigset_t set) {
             if (cfg->socket != old->cfg.socket || cfg->user != old->cfg.user)
                 fresh->log->warn("socket and user take effect only at restart");
             std::atomic_store(&g_runtime, fresh);
+            fresh->cancels->adopt(old->cancels->take_all());  // refused messages must still not count
             fresh->log->info("configuration reloaded from {}", g_config_path);
         } catch (const std::exception &e) {
             old->log->error("reload refused: {}", e.what());

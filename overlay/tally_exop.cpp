@@ -192,6 +192,10 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     policy.charge_id_ttl = cfg.charge_id_ttl;
     policy.charge_id_max = cfg.charge_id_max;
     policy.own_sid = own_server_id();
+    if (req.mode == Mode::cancel)
+        policy.period_at = [ti](std::size_t i, std::int64_t t) {
+            return ti->ti_zone->period_of(ti->ti_resolved.windows[i], t);
+        };
 
     // One read of the account serves authorization, limits and counters.
     // Charges hold the instance mutex from that read to the write, which

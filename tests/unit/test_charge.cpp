@@ -300,6 +300,7 @@ TEST_CASE("charge ids accepted by another provider are duplicates here too", "[c
 TEST_CASE("cancel takes back a counted charge and keeps a late one from counting", "[charge][cancel]") {
     std::vector<CurrentWindow> ws = {window("day", "d1", 10)};
     ChargePolicy pol;
+    pol.period_at = [](std::size_t, std::int64_t t) { return t < 1000 ? std::string("d1") : std::string("d2"); };
     auto counted = plan_charge(ws, {}, msg(2, 100, "Q1"), pol, 100);
     REQUIRE(counted.response.verdict == Verdict::accepted);
     ChargeRequest cancel = msg(2, 100, "Q1");
@@ -326,4 +327,11 @@ TEST_CASE("cancel takes back a counted charge and keeps a late one from counting
     // Other ids still count.
     auto other = plan_charge(ws, first.new_state, msg(1, 100, "Q3"), pol, 202);
     CHECK(other.response.verdict == Verdict::accepted);
+
+    // Counted in d1, cancelled in d2: the new period's count is not touched.
+    auto late_day = plan_charge({window("day", "d2", 10)}, other.new_state, msg(1, 100, "Q4"), pol, 1001);
+    ChargeRequest c3 = msg(1, 100, "Q3");
+    c3.mode = Mode::cancel;
+    auto across = plan_charge({window("day", "d2", 10)}, late_day.new_state, c3, pol, 1002);
+    CHECK(used(across.response, "day", Metric::messages) == 1);
 }

@@ -115,7 +115,7 @@ TEST_CASE("cancelled charge records are kept apart and pruned like the others", 
     RecentCharges r;
     r.add(100, "A");
     r.add(101, "B");
-    CHECK(r.cancel("A", 0, 110));
+    CHECK(r.cancel("A", 0, 110) == std::optional<std::int64_t>(100));
     CHECK(r.raw() == "100~:A 101:B");
     CHECK(r.contains("A", 0));  // still seen: a repeat is a duplicate
     CHECK_FALSE(r.cancel("A", 0, 111));  // already cancelled

@@ -182,6 +182,7 @@ TEST_CASE("failure classes follow their policy", "[milter][flow]") {
     }
     SECTION("a charge whose answer was lost: refused, and cancelled so it never counts") {
         f.backend.result.status = DirStatus::unavailable;
+        f.backend.result.outcome_unknown = true;
         f.backend.result.error = "charge: Timed out";
         MessageFlow m(f.cfg, f.backend, f.cache);
         m.mail_from("alice", "<alice@example.com>", "");
@@ -192,9 +193,18 @@ TEST_CASE("failure classes follow their policy", "[milter][flow]") {
         CHECK(f.backend.cancels[0].recipients == 1);
         CHECK_THAT(m.log_line(), Catch::Contains("cancel=pending"));
     }
+    SECTION("a charge that never reached the server is not cancelled") {
+        f.backend.result.status = DirStatus::unavailable;
+        f.backend.result.error = "all 8 LDAP connections busy";
+        MessageFlow m(f.cfg, f.backend, f.cache);
+        m.mail_from("alice", "<alice@example.com>", "");
+        CHECK(m.end_of_data("QID6").action == Action::tempfail);
+        CHECK(f.backend.cancels.empty());
+    }
     SECTION("a lost answer with an accept policy is not cancelled: the message is delivered") {
         f.cfg.on_directory_unavailable = FailAction::accept;
         f.backend.result.status = DirStatus::unavailable;
+        f.backend.result.outcome_unknown = true;
         MessageFlow m(f.cfg, f.backend, f.cache);
         m.mail_from("alice", "<alice@example.com>", "");
         CHECK(m.end_of_data("QID8").action == Action::accept);
