@@ -75,22 +75,6 @@ bool port_open(int port) {
     return ok;
 }
 
-/* set_option - give a key of a "key = value" file a value (replace or append) */
-void set_option(const std::string &path, const std::string &key, const std::string &value) {
-    std::istringstream in(read_text(path));
-    std::string out, line;
-    bool done = false;
-    while (std::getline(in, line)) {
-        if (line.rfind(key + " =", 0) == 0) {
-            line = key + " = " + value;
-            done = true;
-        }
-        out += line + "\n";
-    }
-    if (!done) out += key + " = " + value + "\n";
-    std::ofstream(path) << out;  // truncates in place: owner and mode stay
-}
-
 /* unit_service - the [Service] settings of a systemd unit file */
 std::map<std::string, std::string> unit_service(const std::string &path) {
     std::map<std::string, std::string> kv;
@@ -434,9 +418,9 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
 
     // ---- the milter, as the unit starts it ----
     const int milter_port = free_loopback_port();
-    set_option(kConf, "socket", "inet:" + std::to_string(milter_port) + "@127.0.0.1");
-    set_option(kConf, "ldap_uri", ldap_uri);
-    set_option(kConf, "log_target", "stderr");  // what the journal would hold
+    set_config_option(kConf, "socket", "inet:" + std::to_string(milter_port) + "@127.0.0.1");
+    set_config_option(kConf, "ldap_uri", ldap_uri);
+    set_config_option(kConf, "log_target", "stderr");  // what the journal would hold
     std::ofstream(kSecret) << kPassword << "\n";
     // systemd makes RuntimeDirectory= at each start, owned by User=
     fs::create_directories(runtime_dir);

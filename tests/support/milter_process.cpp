@@ -115,20 +115,7 @@ MilterProcess::~MilterProcess() {
     }
 }
 
-void MilterProcess::set(const std::string &key, const std::string &value) {
-    std::istringstream in(read_text(conf_));
-    std::string out, line;
-    bool done = false;
-    while (std::getline(in, line)) {
-        if (line.rfind(key + " =", 0) == 0) {
-            line = key + " = " + value;
-            done = true;
-        }
-        out += line + "\n";
-    }
-    if (!done) out += key + " = " + value + "\n";
-    std::ofstream(conf_) << out;
-}
+void MilterProcess::set(const std::string &key, const std::string &value) { set_config_option(conf_, key, value); }
 
 void MilterProcess::start() {
     if (pid_ > 0) return;

@@ -63,6 +63,21 @@ std::string read_text(const std::string &path) {
     return s.str();
 }
 
+void set_config_option(const std::string &path, const std::string &key, const std::string &value) {
+    std::istringstream in(read_text(path));
+    std::string out, line;
+    bool done = false;
+    while (std::getline(in, line)) {
+        if (line.rfind(key + " =", 0) == 0) {
+            line = key + " = " + value;
+            done = true;
+        }
+        out += line + "\n";
+    }
+    if (!done) out += key + " = " + value + "\n";
+    std::ofstream(path) << out;
+}
+
 TempDir::TempDir() {
     char tmpl[] = "/tmp/tally-test-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");

@@ -70,6 +70,11 @@ int run_command(const std::vector<std::string> &argv, const std::string &out_pat
 /* read_text - a whole file */
 std::string read_text(const std::string &path);
 
+/* set_config_option - give a key of a "key = value" file a value (the line
+ * replaced, or appended); the file is rewritten in place, so its owner and
+ * mode stay */
+void set_config_option(const std::string &path, const std::string &key, const std::string &value);
+
 /* TempDir - a fresh directory under /tmp, removed at scope exit */
 struct TempDir {
     std::string path;
