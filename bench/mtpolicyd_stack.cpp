@@ -53,23 +53,13 @@ pid_t spawn(const std::vector<std::string> &argv, const std::string &log) {
     return pid;
 }
 
-bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
 
 /* wait_port - until 127.0.0.1:port accepts, while pid lives; false on timeout or exit */
 bool wait_port(int port, pid_t pid, std::chrono::seconds limit) {
     auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
         if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
-        if (port_open(port)) return true;
+        if (tally::test::loopback_port_open(port)) return true;
         std::this_thread::sleep_for(50ms);
     }
     return false;

@@ -64,16 +64,6 @@ bool installed(const std::string &package) {
            std::string::npos;
 }
 
-bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
 
 /* unit_service - the [Service] settings of a systemd unit file */
 std::map<std::string, std::string> unit_service(const std::string &path) {
@@ -432,7 +422,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     inst.write_state();
     bool listening = false;
     for (int i = 0; i < 500 && !listening && milter.alive(); ++i) {
-        listening = port_open(milter_port);
+        listening = loopback_port_open(milter_port);
         if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     INFO("milter log:\n" << read_text(milter_log));

@@ -26,16 +26,6 @@ namespace tally::test {
 
 namespace {
 
-bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
-}
 
 /* unix_socket_open - the configuration names a unix: socket (set("socket", "unix:PATH"))
  * and something accepts connections on it */
@@ -136,7 +126,7 @@ void MilterProcess::start() {
             pid_ = -1;
             throw std::runtime_error("tally-milter exited at start: " + log());
         }
-        if (port_open(port_) || unix_socket_open(conf_)) return;
+        if (loopback_port_open(port_) || unix_socket_open(conf_)) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     throw std::runtime_error("tally-milter did not listen within 5 s: " + log());

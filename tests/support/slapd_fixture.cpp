@@ -63,6 +63,17 @@ std::string read_text(const std::string &path) {
     return s.str();
 }
 
+bool loopback_port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
 void set_config_option(const std::string &path, const std::string &key, const std::string &value) {
     std::istringstream in(read_text(path));
     std::string out, line;

@@ -59,6 +59,9 @@ std::string source_path(const std::string &relative);
 /* free_loopback_port - a TCP port on 127.0.0.1 nobody listens on now */
 int free_loopback_port();
 
+/* loopback_port_open - something accepts connections on 127.0.0.1:port */
+bool loopback_port_open(int port);
+
 struct RunOptions {
     std::string input;       // written to the command's stdin (< 4 KiB); empty: /dev/null
     bool own_group = false;  // run in a new process group, reaping what it leaves behind
