@@ -2,24 +2,12 @@
 #include "counter.h"
 
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 namespace tally {
 
 namespace {
-
-std::vector<std::string_view> split_spaces(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && s[i] == ' ') ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ' ') ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
 
 template <typename T>
 bool parse_uint(std::string_view s, T &out) {
@@ -44,23 +32,62 @@ bool printable_token(std::string_view s) {
 
 }  // namespace
 
-std::string encode_counter(const CounterValue &c) {
-    std::string s = c.window + " " + c.period + " sid=" + std::to_string(c.sid);
-    for (Metric m : kAllMetrics) {
-        s += ' ';
-        s += metric_name(m);
-        s += '=';
-        s += std::to_string(c.usage[m]);
+namespace {
+/* FieldWriter - writes into a string sized once for the longest possible
+ * value: every charge encodes a few counters, one allocation each */
+class FieldWriter {
+public:
+    explicit FieldWriter(std::size_t capacity) : out_(capacity, '\0'), p_(out_.data()) {}
+    void text(std::string_view t) {
+        std::memcpy(p_, t.data(), t.size());
+        p_ += t.size();
     }
-    if (c.limit_hit > 0) s += " limitHit=" + std::to_string(c.limit_hit);
-    if (c.since > 0) s += " since=" + std::to_string(c.since);
-    if (c.reset > 0) s += " reset=" + std::to_string(c.reset);
-    return s;
+    void field(std::string_view key, std::uint64_t v) {
+        *p_++ = ' ';
+        text(key);
+        *p_++ = '=';
+        p_ = std::to_chars(p_, out_.data() + out_.size(), v).ptr;
+    }
+    std::string take() {
+        out_.resize(static_cast<std::size_t>(p_ - out_.data()));
+        return std::move(out_);
+    }
+
+private:
+    std::string out_;
+    char *p_;
+};
+
+/* the longest fields part: " sid=" and " byteRecipients=" x4 and the three
+ * optional fields, each with 20 digits, is 253 characters */
+constexpr std::size_t kMaxFieldsLength = 256;
+}  // namespace
+
+std::string encode_counter(const CounterValue &c) {
+    FieldWriter w(c.window.size() + 1 + c.period.size() + kMaxFieldsLength);
+    w.text(c.window);
+    w.text(" ");
+    w.text(c.period);
+    w.field("sid", c.sid);
+    for (Metric m : kAllMetrics) w.field(metric_name(m), c.usage[m]);
+    if (c.limit_hit > 0) w.field("limitHit", static_cast<std::uint64_t>(c.limit_hit));
+    if (c.since > 0) w.field("since", static_cast<std::uint64_t>(c.since));
+    if (c.reset > 0) w.field("reset", static_cast<std::uint64_t>(c.reset));
+    return w.take();
 }
 
 std::optional<CounterValue> decode_counter(std::string_view text) {
-    auto tok = split_spaces(text);
-    if (tok.size() < 7 || tok.size() > 10) return std::nullopt;
+    // At most 10 space-separated tokens; an 11th means malformed.
+    std::string_view tok[11];
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < text.size() && n < 11;) {
+        while (i < text.size() && text[i] == ' ') ++i;
+        std::size_t j = i;
+        while (j < text.size() && text[j] != ' ') ++j;
+        if (j > i) tok[n++] = text.substr(i, j - i);
+        i = j;
+    }
+    if (n < 7 || n > 10) return std::nullopt;
     CounterValue c;
     if (!printable_token(tok[0]) || !printable_token(tok[1])) return std::nullopt;
     c.window = std::string(tok[0]);
@@ -72,18 +99,18 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
         if (!parse_field(tok[3 + static_cast<int>(m)], metric_name(m), c.usage[m])) return std::nullopt;
     }
     // Optional fields, in this order, each at most once, never 0.
-    const std::pair<const char *, std::int64_t CounterValue::*> optional[] = {
+    const std::pair<std::string_view, std::int64_t CounterValue::*> optional[] = {
         {"limitHit", &CounterValue::limit_hit}, {"since", &CounterValue::since}, {"reset", &CounterValue::reset}};
     std::size_t next = 7;
     for (auto [key, field] : optional) {
         std::uint64_t v = 0;
-        if (next < tok.size() && tok[next].starts_with(std::string(key) + "=")) {
+        if (next < n && tok[next].size() > key.size() && tok[next].starts_with(key) && tok[next][key.size()] == '=') {
             if (!parse_field(tok[next], key, v) || v == 0 || v > (1ull << 40)) return std::nullopt;
             c.*field = static_cast<std::int64_t>(v);
             ++next;
         }
     }
-    if (next != tok.size()) return std::nullopt;
+    if (next != n) return std::nullopt;
     return c;
 }
 
@@ -140,9 +167,21 @@ std::size_t RecentCharges::size() const {
 }
 
 bool RecentCharges::contains(std::string_view id, std::int64_t since) const {
-    bool found = false;
-    for_each_record(raw_, [&](std::int64_t when, std::string_view rid, bool) { found |= rid == id && when >= since; });
-    return found;
+    // Asked on every charge: compare ids first, parse a record only when its id matches.
+    std::size_t i = 0;
+    while (i < raw_.size()) {
+        std::size_t j = raw_.find(' ', i);
+        if (j == std::string::npos) j = raw_.size();
+        std::string_view tok(raw_.data() + i, j - i);
+        if (tok.size() > id.size() && tok.ends_with(id) && tok[tok.size() - id.size() - 1] == ':') {
+            std::int64_t when = 0;
+            std::string_view rid;
+            bool cancelled = false;
+            if (parse_record(tok, when, rid, cancelled) && rid == id && when >= since) return true;
+        }
+        i = j + 1;
+    }
+    return false;
 }
 
 std::optional<std::int64_t> RecentCharges::cancel(std::string_view id, std::int64_t since, std::int64_t now) {

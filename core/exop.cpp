@@ -5,6 +5,7 @@
 
 #include <lber.h>
 
+#include <array>
 #include <limits>
 #include <memory>
 
@@ -58,6 +59,19 @@ public:
     }
     void octets(std::string_view s, ber_tag_t tag = LBER_OCTETSTRING) {
         ber_printf(ber_.get(), "to", tag, s.data(), static_cast<ber_len_t>(s.size()));
+    }
+    /* window - SEQUENCE { name, period, SEQUENCE OF 4 integers, SEQUENCE OF 4
+     * integers } in one call: a response holds one per window, and each
+     * ber_printf call has a fixed cost */
+    void window(std::string_view name, std::string_view period, const std::array<std::int64_t, 4> &a,
+                const std::array<std::int64_t, 4> &b) {
+        const Int64Content x[8] = {Int64Content(a[0]), Int64Content(a[1]), Int64Content(a[2]), Int64Content(a[3]),
+                                   Int64Content(b[0]), Int64Content(b[1]), Int64Content(b[2]), Int64Content(b[3])};
+        const ber_tag_t i = LBER_INTEGER;
+        ber_printf(ber_.get(), "{oo{totototoN}{totototoN}N}", name.data(), static_cast<ber_len_t>(name.size()),
+                   period.data(), static_cast<ber_len_t>(period.size()), i, x[0].data(), x[0].size(), i, x[1].data(),
+                   x[1].size(), i, x[2].data(), x[2].size(), i, x[3].data(), x[3].size(), i, x[4].data(), x[4].size(),
+                   i, x[5].data(), x[5].size(), i, x[6].data(), x[6].size(), i, x[7].data(), x[7].size());
     }
     std::string take() {
         struct berval *bv = nullptr;
@@ -249,16 +263,10 @@ std::string encode_charge_response(const ChargeResponse &r) {
     }
     w.begin();
     for (const WindowReport &wr : r.windows) {
-        w.begin();
-        w.octets(wr.window);
-        w.octets(wr.period);
-        w.begin();
-        for (Metric m : kAllMetrics) w.integer(wire_value(wr.usage[m]));
-        w.end();
-        w.begin();
-        for (const auto &l : wr.limits) w.integer(l ? wire_value(*l) : -1);
-        w.end();
-        w.end();
+        std::array<std::int64_t, 4> usage{}, limits{};
+        for (Metric m : kAllMetrics) usage[static_cast<std::size_t>(m)] = wire_value(wr.usage[m]);
+        for (std::size_t k = 0; k < limits.size(); ++k) limits[k] = wr.limits[k] ? wire_value(*wr.limits[k]) : -1;
+        w.window(wr.window, wr.period, usage, limits);
     }
     w.end();
     if (r.first_hit) w.integer(-1, kTagFirstHit);  // DER TRUE is 0xff; FALSE is the default, not sent

@@ -66,24 +66,22 @@ void add_values(Modifications **&tail, int mod_op, AttributeDescription *ad, con
     tail = &m->sml_next;
 }
 
-/* own_values - the encoded values of one server's counters */
-std::vector<std::string> own_values(const std::vector<CounterValue> &v, unsigned sid) {
+/* missing_from - the encoded own-share values of from that to does not
+ * hold: compared as counters, so only the values that changed are encoded */
+std::vector<std::string> missing_from(const std::vector<CounterValue> &from, const std::vector<CounterValue> &to,
+                                      unsigned sid) {
     std::vector<std::string> out;
-    for (const CounterValue &c : v)
-        if (c.sid == sid) out.push_back(encode_counter(c));
+    for (const CounterValue &c : from)
+        if (c.sid == sid && std::find(to.begin(), to.end(), c) == to.end()) out.push_back(encode_counter(c));
     return out;
 }
 
-/* diff_values - delete what went, add what came; unchanged values stay untouched */
-void diff_values(Modifications **&tail, AttributeDescription *ad, std::vector<std::string> before,
-                 std::vector<std::string> after) {
-    std::vector<std::string> gone, came;
-    for (auto &b : before)
-        if (std::find(after.begin(), after.end(), b) == after.end()) gone.push_back(b);
-    for (auto &a : after)
-        if (std::find(before.begin(), before.end(), a) == before.end()) came.push_back(a);
-    add_values(tail, LDAP_MOD_DELETE, ad, gone);
-    add_values(tail, LDAP_MOD_ADD, ad, came);
+/* diff_counters - delete what went, add what came; unchanged values and
+ * other servers' shares stay untouched */
+void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::vector<CounterValue> &before,
+                   const std::vector<CounterValue> &after, unsigned sid) {
+    add_values(tail, LDAP_MOD_DELETE, ad, missing_from(before, after, sid));
+    add_values(tail, LDAP_MOD_ADD, ad, missing_from(after, before, sid));
 }
 
 }  // namespace
@@ -143,16 +141,14 @@ std::string read_policy_dn(const Resolved &r, Entry *e) {
 int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
                 const StoredState &new_state, unsigned own_sid, const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
-    if (new_state.usage != old_state.usage)
-        diff_values(tail, g_schema.usage, own_values(old_state.usage, own_sid), own_values(new_state.usage, own_sid));
+    diff_counters(tail, g_schema.usage, old_state.usage, new_state.usage, own_sid);
     if (new_state.history != old_state.history)
-        diff_values(tail, g_schema.history, own_values(old_state.history, own_sid),
-                    own_values(new_state.history, own_sid));
+        diff_counters(tail, g_schema.history, old_state.history, new_state.history, own_sid);
     if (new_state.recent != old_state.recent) {
-        std::vector<std::string> before, after;
-        if (!old_state.recent.empty()) before.push_back(encode_recent(own_sid, old_state.recent));
-        if (!new_state.recent.empty()) after.push_back(encode_recent(own_sid, new_state.recent));
-        diff_values(tail, g_schema.recent, before, after);
+        if (!old_state.recent.empty())
+            add_values(tail, LDAP_MOD_DELETE, g_schema.recent, {encode_recent(own_sid, old_state.recent)});
+        if (!new_state.recent.empty())
+            add_values(tail, LDAP_MOD_ADD, g_schema.recent, {encode_recent(own_sid, new_state.recent)});
     }
     if (!mods) return LDAP_SUCCESS;
 
