@@ -3,7 +3,8 @@
  * SYNOPSIS
  *   compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S]
  *                 [--workloads 1,2,3,4,5] [--scales N,N,...] [--history-days D]
- *                 [--mtpolicyd-scale-max N] [--out DIR]
+ *                 [--mtpolicyd-scale-max N] [--mdb-envflags FLAGS|none]
+ *                 [--slapd-threads N] [--out DIR]
  *
  * DESCRIPTION
  *   Starts, on loopback and in temporary folders, one slapd holding a
@@ -35,7 +36,13 @@
  *   5 scale: decision throughput at 16 connections with --scales accounts
  *     and --history-days days of history (Tally: tallyHistory values with
  *     tally-history D; mtpolicyd: rows of its accounting table, up to
- *     --mtpolicyd-scale-max accounts).
+ *     --mtpolicyd-scale-max accounts), every account already charged
+ *     today (the steady state of a working day; an account's first
+ *     charge of a day is dearer: its entry grows, see README).
+ *
+ *   slapd runs as README's Tuning section suggests: back-mdb envflags
+ *   writemap (--mdb-envflags none: LMDB's default) and 4 worker threads
+ *   per core (--slapd-threads N; 0: slapd's default of 16).
  *
  *   Writes DIR/report.md (the tables) and DIR/NAME.dat files (the chart data).
  *   Progress goes to stderr.
@@ -87,6 +94,13 @@ struct Options {
     int history_days = 100;
     long mtpolicyd_scale_max = 100000;
     std::string out = ".";
+    /* back-mdb envflags of the directory: writemap, as slapd-conf/slapd.conf
+     * recommends (write(2) into a growing database file slows down on
+     * Linux >= 6.16 with ext4: README, Tuning); "none" for LMDB's default */
+    std::string mdb_envflags = "writemap";
+    /* slapd's worker threads: 4 per core, as README's Tuning suggests (slapd's
+     * default 16 on 2 cores lengthens the latency tail); 0: slapd's default */
+    int slapd_threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
 
 // ---------------------------------------------------------------- statistics
@@ -123,9 +137,11 @@ std::string day_string(int days_ago) {
 
 std::string uid_dn(const std::string &uid) { return "uid=" + uid + "," + kPeople; }
 
-/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history */
+/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history; with
+ * today non-empty, also in the state of a working day: today's usage and two recent charge ids
+ * (older than the charge id lifetime, so the entry keeps its size as they are replaced) */
 std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit,
-                         const std::vector<std::string> &history_days) {
+                         const std::vector<std::string> &history_days, const std::string &today = "") {
     std::string s = "\ndn: " + uid_dn(uid) +
                     "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
                     "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n";
@@ -133,6 +149,11 @@ std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit
     if (rcpt_limit > 0) s += "mtpolicydMailRecipientLimit: " + std::to_string(rcpt_limit) + "\n";
     for (const auto &d : history_days)
         s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
+    if (!today.empty()) {
+        long t = static_cast<long>(time(nullptr)) - 3600;
+        s += "tallyUsage: day " + today + " sid=0 messages=12 recipients=24 bytes=300000 byteRecipients=600000\n" +
+             "tallyRecentCharge: " + std::to_string(t) + ":Q1" + uid + " " + std::to_string(t + 1) + ":Q2" + uid + "\n";
+    }
     return s;
 }
 
@@ -141,7 +162,7 @@ std::string services_ldif() {
            "\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mtpolicyd\nuserPassword: secret\n";
 }
 
-SlapdOptions directory_options(int history_days) {
+SlapdOptions directory_options(int history_days, const std::string &envflags, int threads) {
     SlapdOptions o;
     o.schema_files = {source_path("tests/fixtures/mtpolicyd.schema"), source_path("bench/fixtures/mailrecipient.schema")};
     o.overlay_config = "tally-window day\ntally-timezone UTC\n"
@@ -156,6 +177,8 @@ SlapdOptions directory_options(int history_days) {
                               "access to dn.subtree=\"ou=people,dc=example,dc=com\" attrs=entry,objectClass,uid,"
                               "mailUserStatus,mtpolicydMailMessageLimit,mtpolicydMailRecipientLimit\n"
                               "    by dn.exact=\"" + std::string(kMtpolicydDn) + "\" read\n    by * break\n";
+    if (!envflags.empty() && envflags != "none") o.extra_database_config += "envflags " + envflags + "\n";
+    if (threads > 0) o.extra_global_config += "threads " + std::to_string(threads) + "\n";
     o.controllable_clock = false;
     o.nosync = true;
     return o;
@@ -516,22 +539,31 @@ int run(int argc, char **argv) {
         else if (a == "--history-days") o.history_days = std::stoi(next());
         else if (a == "--mtpolicyd-scale-max") o.mtpolicyd_scale_max = std::stol(next());
         else if (a == "--out") o.out = next();
+        else if (a == "--mdb-envflags") o.mdb_envflags = next();
+        else if (a == "--slapd-threads") o.slapd_threads = std::stoi(next());
         else {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
                          "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--mtpolicyd-scale-max N] "
-                         "[--out DIR]\n");
+                         "[--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n");
             return 2;
         }
     }
     fs::create_directories(o.out);
     Report rep{"", o.out};
+    rep.line("slapd's database (both systems' directory): back-mdb with " +
+             (o.mdb_envflags.empty() || o.mdb_envflags == "none" ? std::string("LMDB's default envflags")
+                                                                  : "`envflags " + o.mdb_envflags + "`") +
+             ", as slapd-conf/slapd.conf recommends, and " +
+             (o.slapd_threads > 0 ? "`threads " + std::to_string(o.slapd_threads) + "`"
+                                  : std::string("slapd's default threads")) +
+             " (README, Tuning slapd).\n");
     while (g_filler.size() < 51 * 1024) g_filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n";
     bool ok = true;
     auto progress = [](const std::string &s) { std::fprintf(stderr, "%s\n", s.c_str()); };
 
     // ---- the shared directory: 1,000 accounts, exactness accounts x1..xR limited to 50 a day
-    SlapdOptions so = directory_options(3);
+    SlapdOptions so = directory_options(3, o.mdb_envflags, o.slapd_threads);
     so.config_dir = true;  // durability switched through cn=config
     so.data_ldif = services_ldif();
     for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000, {});
@@ -815,7 +847,9 @@ int run(int argc, char **argv) {
         rep.line("Decisions per second at 16 connections over all accounts of a directory of N accounts, each with " +
                  std::to_string(o.history_days) + " days of history (Tally: tallyHistory values, tally-history " +
                  std::to_string(o.history_days) + "; mtpolicyd: rows of acct_sasl_username, measured up to " +
-                 std::to_string(o.mtpolicyd_scale_max) + " accounts), dbnosync / innodb_flush_log_at_trx_commit=2, "
+                 std::to_string(o.mtpolicyd_scale_max) + " accounts), every account already charged today (the "
+                 "steady state of a working day: Tally a tallyUsage value of today and two recent charge ids, "
+                 "mtpolicyd today's row), dbnosync / innodb_flush_log_at_trx_commit=2, "
                  "medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) + " s.\n");
         rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |");
         rep.line("|---|---|---|---|---|---|---|");
@@ -825,16 +859,17 @@ int run(int argc, char **argv) {
         double first = 0;
         for (long n : o.scales) {
             progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
-            SlapdOptions sso = directory_options(o.history_days);
+            SlapdOptions sso = directory_options(o.history_days, o.mdb_envflags, o.slapd_threads);
             sso.load_sample = false;
             sso.extra_database_config += "maxsize 68719476736\n";
-            sso.extra_global_config = "tool-threads 2\n";
+            sso.extra_global_config += "tool-threads 2\n";
             Slapd big(sso);
             std::string ldif = big.dir() + "/scale.ldif";
             {
                 std::ofstream f(ldif);
                 f << sample_ldif() << services_ldif();
-                for (long i = 0; i < n; ++i) f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days);
+                for (long i = 0; i < n; ++i)
+                    f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days, day_string(0));
             }
             auto t0 = Clock::now();
             if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-l", ldif},
@@ -851,8 +886,10 @@ int run(int argc, char **argv) {
                 std::string tsv = mtp.dir() + "/history.tsv";
                 {
                     std::ofstream f(tsv);
-                    for (long i = 0; i < n; ++i)
+                    for (long i = 0; i < n; ++i) {
                         for (const auto &d : days) f << "u" << i << "\t" << d << "\t120\t240\t3000000\t6000000\n";
+                        f << "u" << i << "\t" << day_string(0) << "\t12\t24\t300000\t600000\n";
+                    }
                 }
                 auto s0 = Clock::now();
                 mtp.sql("TRUNCATE TABLE acct_sasl_username;");

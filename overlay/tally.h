@@ -21,7 +21,9 @@
 #include "window.h"
 
 #include <array>
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <string>
 #include <vector>
@@ -62,9 +64,33 @@ private:
     std::unordered_map<std::string, std::pair<std::string, std::int64_t>> map_;
 };
 
+/* AccountLocks - a charge or reset holds the lock of its account from
+ * reading the entry to writing it, which makes decision and write atomic
+ * for that account. Accounts share a fixed set of mutexes by hash of the
+ * normalized DN, so charges of different accounts rarely wait for each
+ * other (one mutex for all made every charge wait whenever the thread
+ * holding it was descheduled: the latency tail at 16 connections). */
+class AccountLocks {
+public:
+    AccountLocks() {
+        for (auto &m : mutexes_) ldap_pvt_thread_mutex_init(&m);
+    }
+    ~AccountLocks() {
+        for (auto &m : mutexes_) ldap_pvt_thread_mutex_destroy(&m);
+    }
+    AccountLocks(const AccountLocks &) = delete;
+    AccountLocks &operator=(const AccountLocks &) = delete;
+    ldap_pvt_thread_mutex_t &of(const struct berval &ndn) {
+        return mutexes_[std::hash<std::string_view>{}({ndn.bv_val, ndn.bv_len}) % mutexes_.size()];
+    }
+
+private:
+    std::array<ldap_pvt_thread_mutex_t, 64> mutexes_;
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
-    ldap_pvt_thread_mutex_t ti_mutex;  // serialises read-decide-write of every charge and reset
+    AccountLocks ti_locks;             // read-decide-write of one account's charges and resets
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change

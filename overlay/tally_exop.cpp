@@ -77,16 +77,16 @@ const std::vector<std::string> &current_periods(const Info *ti, std::int64_t now
     return cache.periods;
 }
 
-/* Locker - the instance mutex for the read-decide-write of one account */
+/* Locker - the account's lock for its read-decide-write */
 class Locker {
 public:
-    explicit Locker(Info *ti) : ti_(ti) { ldap_pvt_thread_mutex_lock(&ti_->ti_mutex); }
-    ~Locker() { ldap_pvt_thread_mutex_unlock(&ti_->ti_mutex); }
+    Locker(Info *ti, const struct berval &ndn) : m_(ti->ti_locks.of(ndn)) { ldap_pvt_thread_mutex_lock(&m_); }
+    ~Locker() { ldap_pvt_thread_mutex_unlock(&m_); }
     Locker(const Locker &) = delete;
     Locker &operator=(const Locker &) = delete;
 
 private:
-    Info *ti_;
+    ldap_pvt_thread_mutex_t &m_;
 };
 
 /* Fetched - an entry read through the overlay stack, released on scope exit */
@@ -198,10 +198,10 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         };
 
     // One read of the account serves authorization, limits and counters.
-    // Charges hold the instance mutex from that read to the write, which
+    // Charges hold the account's lock from that read to the write, which
     // makes decision and write atomic; checks write nothing and take no lock.
     std::optional<Locker> lock;
-    if (req.mode != Mode::check) lock.emplace(ti);
+    if (req.mode != Mode::check) lock.emplace(ti, op->o_req_ndn);
     std::int64_t now = now_seconds();
     const std::vector<std::string> &periods = current_periods(ti, now);
     std::vector<CurrentWindow> windows;
@@ -259,7 +259,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     }
     const unsigned own_sid = own_server_id();
     {
-        Locker lock(ti);
+        Locker lock(ti, op->o_req_ndn);
         std::int64_t now = now_seconds();
         const std::vector<std::string> &periods = current_periods(ti, now);
         std::vector<CurrentWindow> windows;

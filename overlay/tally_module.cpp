@@ -79,7 +79,6 @@ int db_init(BackendDB *be, ConfigReply *cr) {
         snprintf(cr->msg, sizeof(cr->msg), "tally: out of memory or time zone database unreadable");
         return 1;
     }
-    ldap_pvt_thread_mutex_init(&ti->ti_mutex);
     on->on_bi.bi_private = ti;
     rebuild_resolved(ti);
     return 0;
@@ -100,7 +99,6 @@ int db_destroy(BackendDB *be, ConfigReply *cr) {
     auto *on = reinterpret_cast<slap_overinst *>(be->bd_info);
     auto *ti = static_cast<Info *>(on->on_bi.bi_private);
     if (ti) {
-        ldap_pvt_thread_mutex_destroy(&ti->ti_mutex);
         delete ti;
         on->on_bi.bi_private = nullptr;
     }
