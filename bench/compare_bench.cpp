@@ -92,6 +92,7 @@ struct Options {
     std::set<int> workloads = {1, 2, 3, 4, 5};
     std::vector<long> scales = {1000, 100000, 1000000};
     int history_days = 100;
+    int contrast_history_days = 1;  // workload 5 again, Tally only, with this much history (-1: not)
     long mtpolicyd_scale_max = 100000;
     std::string out = ".";
     /* back-mdb envflags of the directory: writemap, as slapd-conf/slapd.conf
@@ -537,6 +538,7 @@ int run(int argc, char **argv) {
             for (long w : parse_list(next())) o.workloads.insert(static_cast<int>(w));
         } else if (a == "--scales") o.scales = parse_list(next());
         else if (a == "--history-days") o.history_days = std::stoi(next());
+        else if (a == "--contrast-history-days") o.contrast_history_days = std::stoi(next());
         else if (a == "--mtpolicyd-scale-max") o.mtpolicyd_scale_max = std::stol(next());
         else if (a == "--out") o.out = next();
         else if (a == "--mdb-envflags") o.mdb_envflags = next();
@@ -544,7 +546,7 @@ int run(int argc, char **argv) {
         else {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
-                         "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--mtpolicyd-scale-max N] "
+                         "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--contrast-history-days D|-1] [--mtpolicyd-scale-max N] "
                          "[--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n");
             return 2;
         }
@@ -844,85 +846,100 @@ int run(int argc, char **argv) {
     // ---- workload 5: scale
     if (o.workloads.count(5)) {
         rep.line("## 5. Scale\n");
-        rep.line("Decisions per second at 16 connections over all accounts of a directory of N accounts, each with " +
-                 std::to_string(o.history_days) + " days of history (Tally: tallyHistory values, tally-history " +
-                 std::to_string(o.history_days) + "; mtpolicyd: rows of acct_sasl_username, measured up to " +
-                 std::to_string(o.mtpolicyd_scale_max) + " accounts), every account already charged today (the "
-                 "steady state of a working day: Tally a tallyUsage value of today and two recent charge ids, "
-                 "mtpolicyd today's row), dbnosync / innodb_flush_log_at_trx_commit=2, "
-                 "medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) + " s.\n");
-        rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |");
-        rep.line("|---|---|---|---|---|---|---|");
-        std::vector<std::string> days;
-        for (int d = 1; d <= o.history_days; ++d) days.push_back(day_string(d));
-        std::string dat = "# accounts tally mtpolicyd\n";
-        double first = 0;
-        for (long n : o.scales) {
-            progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
-            SlapdOptions sso = directory_options(o.history_days, o.mdb_envflags, o.slapd_threads);
-            sso.load_sample = false;
-            sso.extra_database_config += "maxsize 68719476736\n";
-            sso.extra_global_config += "tool-threads 2\n";
-            Slapd big(sso);
-            std::string ldif = big.dir() + "/scale.ldif";
-            {
-                std::ofstream f(ldif);
-                f << sample_ldif() << services_ldif();
-                for (long i = 0; i < n; ++i)
-                    f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days, day_string(0));
-            }
-            auto t0 = Clock::now();
-            if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-l", ldif},
-                            big.dir() + "/slapadd.log") != 0)
-                throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
-            double load_ldap = std::chrono::duration<double>(Clock::now() - t0).count();
-            fs::remove(ldif);
-            big.start();
-            bool with_mtp = n <= o.mtpolicyd_scale_max;
-            double load_sql = 0;
-            if (with_mtp) {
-                progress("w5: " + std::to_string(n) + " accounts: loading " + std::to_string(n * o.history_days) +
-                         " accounting rows into MariaDB");
-                std::string tsv = mtp.dir() + "/history.tsv";
+        auto scale_table = [&](int history_days, long mtp_max, const std::string &dat_file) {
+            rep.line("Decisions per second at 16 connections over all accounts of a directory of N accounts, each with " +
+                     std::to_string(history_days) + " days of history (Tally: tallyHistory values, tally-history " +
+                     std::to_string(history_days) +
+                     (mtp_max > 0 ? "; mtpolicyd: rows of acct_sasl_username, measured up to " + std::to_string(mtp_max) +
+                                        " accounts"
+                                  : std::string("; Tally only")) +
+                     "), every account already charged today (the "
+                     "steady state of a working day: Tally a tallyUsage value of today and two recent charge ids, "
+                     "mtpolicyd today's row), dbnosync / innodb_flush_log_at_trx_commit=2, "
+                     "medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) + " s.\n");
+            rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |");
+            rep.line("|---|---|---|---|---|---|---|");
+            std::vector<std::string> days;
+            for (int d = 1; d <= history_days; ++d) days.push_back(day_string(d));
+            std::string dat = "# accounts tally mtpolicyd\n";
+            double first = 0;
+            for (long n : o.scales) {
+                progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
+                SlapdOptions sso = directory_options(history_days, o.mdb_envflags, o.slapd_threads);
+                sso.load_sample = false;
+                sso.extra_database_config += "maxsize 68719476736\n";
+                sso.extra_global_config += "tool-threads 2\n";
+                Slapd big(sso);
+                std::string ldif = big.dir() + "/scale.ldif";
                 {
-                    std::ofstream f(tsv);
-                    for (long i = 0; i < n; ++i) {
-                        for (const auto &d : days) f << "u" << i << "\t" << d << "\t120\t240\t3000000\t6000000\n";
-                        f << "u" << i << "\t" << day_string(0) << "\t12\t24\t300000\t600000\n";
-                    }
+                    std::ofstream f(ldif);
+                    f << sample_ldif() << services_ldif();
+                    for (long i = 0; i < n; ++i)
+                        f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days, day_string(0));
                 }
-                auto s0 = Clock::now();
-                mtp.sql("TRUNCATE TABLE acct_sasl_username;");
-                mtp.load_rows(tsv);
-                load_sql = std::chrono::duration<double>(Clock::now() - s0).count();
-                fs::remove(tsv);
-                mtp.restart_mtpolicyd(big.port());
-            }
-            std::vector<double> t_ops, t_p99, m_ops, m_p99;
-            for (int r = 1; r <= o.rounds; ++r) {
-                Cell t = decisions(Sys::tally, big, mtp.policy_port(), 16, o.seconds, n);
-                t_ops.push_back(t.ops);
-                t_p99.push_back(t.p99);
-                if (t.errors) ok = false;
+                auto t0 = Clock::now();
+                if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-l", ldif},
+                                big.dir() + "/slapadd.log") != 0)
+                    throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
+                double load_ldap = std::chrono::duration<double>(Clock::now() - t0).count();
+                fs::remove(ldif);
+                // A directory in service is not writing back a bulk load: flush slapadd's
+                // gigabytes first (writes to pages under writeback wait for the disk).
+                ::sync();
+                big.start();
+                bool with_mtp = n <= mtp_max;
+                double load_sql = 0;
                 if (with_mtp) {
-                    Cell m = decisions(Sys::mtpolicyd, big, mtp.policy_port(), 16, o.seconds, n);
-                    m_ops.push_back(m.ops);
-                    m_p99.push_back(m.p99);
+                    progress("w5: " + std::to_string(n) + " accounts: loading " + std::to_string(n * history_days) +
+                             " accounting rows into MariaDB");
+                    std::string tsv = mtp.dir() + "/history.tsv";
+                    {
+                        std::ofstream f(tsv);
+                        for (long i = 0; i < n; ++i) {
+                            for (const auto &d : days) f << "u" << i << "\t" << d << "\t120\t240\t3000000\t6000000\n";
+                            f << "u" << i << "\t" << day_string(0) << "\t12\t24\t300000\t600000\n";
+                        }
+                    }
+                    auto s0 = Clock::now();
+                    mtp.sql("TRUNCATE TABLE acct_sasl_username;");
+                    mtp.load_rows(tsv);
+                    load_sql = std::chrono::duration<double>(Clock::now() - s0).count();
+                    fs::remove(tsv);
+                    mtp.restart_mtpolicyd(big.port());
                 }
-                std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s%s\n", n, r, t.ops,
-                             with_mtp ? (", mtpolicyd " + fmt("%.0f", m_ops.back()) + "/s").c_str() : "");
+                std::vector<double> t_ops, t_p99, m_ops, m_p99;
+                for (int r = 1; r <= o.rounds; ++r) {
+                    Cell t = decisions(Sys::tally, big, mtp.policy_port(), 16, o.seconds, n);
+                    t_ops.push_back(t.ops);
+                    t_p99.push_back(t.p99);
+                    if (t.errors) ok = false;
+                    if (with_mtp) {
+                        Cell m = decisions(Sys::mtpolicyd, big, mtp.policy_port(), 16, o.seconds, n);
+                        m_ops.push_back(m.ops);
+                        m_p99.push_back(m.p99);
+                    }
+                    std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s%s\n", n, r, t.ops,
+                                 with_mtp ? (", mtpolicyd " + fmt("%.0f", m_ops.back()) + "/s").c_str() : "");
+                }
+                if (with_mtp) mtp.restart_mtpolicyd(slapd.port());
+                double tops = median(t_ops);
+                if (first == 0) first = tops;
+                rep.line("| " + std::to_string(n) + " | " + fmt("%.0f", load_ldap) + " / " +
+                         (with_mtp ? fmt("%.0f", load_sql) : "-") + " | " + fmt("%.0f", tops) + " | " +
+                         fmt("%.2f", median(t_p99)) + " | " + (with_mtp ? fmt("%.0f", median(m_ops)) : "not run") + " | " +
+                         (with_mtp ? fmt("%.2f", median(m_p99)) : "-") + " | " + fmt("%.2f", first > 0 ? tops / first : 0) + " |");
+                dat += std::to_string(n) + " " + fmt("%.1f", tops) + " " + (with_mtp ? fmt("%.1f", median(m_ops)) : "NaN") + "\n";
             }
-            if (with_mtp) mtp.restart_mtpolicyd(slapd.port());
-            double tops = median(t_ops);
-            if (first == 0) first = tops;
-            rep.line("| " + std::to_string(n) + " | " + fmt("%.0f", load_ldap) + " / " +
-                     (with_mtp ? fmt("%.0f", load_sql) : "-") + " | " + fmt("%.0f", tops) + " | " +
-                     fmt("%.2f", median(t_p99)) + " | " + (with_mtp ? fmt("%.0f", median(m_ops)) : "not run") + " | " +
-                     (with_mtp ? fmt("%.2f", median(m_p99)) : "-") + " | " + fmt("%.2f", first > 0 ? tops / first : 0) + " |");
-            dat += std::to_string(n) + " " + fmt("%.1f", tops) + " " + (with_mtp ? fmt("%.1f", median(m_ops)) : "NaN") + "\n";
-        }
-        rep.data("scale.dat", dat);
+            rep.data(dat_file, dat);
+        };
+        scale_table(o.history_days, o.mtpolicyd_scale_max, "scale.dat");
         rep.line("\n![scale](scale.png)\n");
+        if (o.contrast_history_days >= 0 && o.contrast_history_days != o.history_days) {
+            rep.line("The same for Tally with " + std::to_string(o.contrast_history_days) +
+                     " day(s) of history: what keeping history in the account entry costs (a charge rewrites "
+                     "the whole entry).\n");
+            scale_table(o.contrast_history_days, 0, "scale-contrast.dat");
+        }
     }
 
     std::ofstream(o.out + "/report.md") << rep.md;

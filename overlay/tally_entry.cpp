@@ -60,8 +60,9 @@ void add_values(Modifications **&tail, int mod_op, AttributeDescription *ad, con
     m->sml_type = ad->ad_cname;
     m->sml_numvals = static_cast<int>(vals.size());
     m->sml_values = make_values(vals);
-    // Our values are already in caseExactIA5 normal form (single spaces).
-    m->sml_nvalues = make_values(vals);
+    // Counters match by octetStringMatch, which has no normalizer: no
+    // normalized copy, so each value is stored once.
+    m->sml_nvalues = nullptr;
     *tail = m;
     tail = &m->sml_next;
 }

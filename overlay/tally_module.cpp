@@ -33,17 +33,17 @@ const AttrDef kAttributes[] = {
     {"( " TALLY_AT_ARC ".1 NAME 'tallyUsage' "
      "DESC 'Tally: current usage of one window, one value per window and server: "
      "WINDOW PERIOD sid=N messages=N recipients=N bytes=N byteRecipients=N' "
-     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 "
+     "EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 "
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.usage},
     {"( " TALLY_AT_ARC ".2 NAME 'tallyHistory' "
      "DESC 'Tally: usage of past periods, same form as tallyUsage' "
-     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 "
+     "EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 "
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.history},
     {"( " TALLY_AT_ARC ".3 NAME 'tallyRecentCharge' "
      "DESC 'Tally: charge ids accepted recently, one value per server, oldest first: [sid=N ]EPOCH:ID EPOCH:ID ...' "
-     "EQUALITY caseExactIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 "
+     "EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 "
      "NO-USER-MODIFICATION USAGE directoryOperation )",
      &g_schema.recent},
     /* ACL pseudo-attributes, never stored: write access to them on an

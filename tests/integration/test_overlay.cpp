@@ -426,6 +426,44 @@ TEST_CASE("exactness: 8 connections x 250 charges against a limit of 500", "[int
     CHECK_THAT(all, Catch::Contains(" sid=0 messages=500 "));
 }
 
+TEST_CASE("exactness holds per account while other accounts are charged at the same time", "[integration][exact]") {
+    // Each account has its own lock: three accounts, three connections each,
+    // 120 charges per connection against a limit of 200 a day.
+    Slapd s(standard("tally-default-limit day messages 200\n"));
+    s.start();
+    const std::vector<std::string> accounts = {kAlice, kBob, kCarol};
+    std::vector<std::atomic<int>> accepted(accounts.size());
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (std::size_t a = 0; a < accounts.size(); ++a) {
+        for (int t = 0; t < 3; ++t) {
+            threads.emplace_back([&, a] {
+                try {
+                    auto c = s.connect(kServiceDn, kPassword);
+                    for (int i = 0; i < 120; ++i) {
+                        auto r = charge_one(*c, accounts[a]);
+                        if (r.ldap.code != LDAP_SUCCESS) ++errors;
+                        else if (r.response.verdict == Verdict::accepted) ++accepted[a];
+                    }
+                } catch (...) {
+                    errors += 1000;
+                }
+            });
+        }
+    }
+    for (auto &t : threads) t.join();
+    CHECK(errors == 0);
+    auto root = s.connect();
+    for (std::size_t a = 0; a < accounts.size(); ++a) {
+        INFO(accounts[a]);
+        CHECK(accepted[a] == 200);
+        auto counters = ldap_values(*root, accounts[a], "tallyUsage");
+        std::string all;
+        for (const auto &v : counters) all += v + "\n";
+        CHECK_THAT(all, Catch::Contains(" sid=0 messages=200 "));
+    }
+}
+
 TEST_CASE("ACL: every user may read objectClass (searches filter on it), only administrators change it",
           "[integration][acl]") {
     Slapd s(standard());
