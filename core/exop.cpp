@@ -143,7 +143,8 @@ public:
             fail(std::string(what) + " missing or of the wrong type");
             return {};
         }
-        if (ber_scanf(ber_.get(), "m", &bv) == LBER_ERROR) {
+        // ber_get_stringbv is what ber_scanf's "m" does, without parsing a format per element
+        if (ber_get_stringbv(ber_.get(), &bv, LBER_BV_NOTERM) == LBER_DEFAULT) {
             fail(std::string(what) + ": bad length");
             return {};
         }

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <type_traits>
 
 namespace tally::overlay {
 
@@ -179,10 +180,24 @@ void set_response(SlapReply *rs, const char *oid, const std::string &value) {
     rs->sr_rspoid = ch_strdup(oid);
 }
 
+/* The front handler decodes a charge request to find the account's
+ * database; the overlay instance it dispatches to, on the same thread and
+ * for the same operation, uses that decoding instead of a second one. */
+struct DecodedCharge {
+    const Operation *op = nullptr;
+    const ChargeRequest *request = nullptr;
+};
+thread_local DecodedCharge t_decoded;
+
 int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
-    ChargeRequest req;
-    if (auto err = decode_charge_request(request_value(op), req))
-        return reply(rs, LDAP_PROTOCOL_ERROR, "malformed charge request: " + *err);
+    ChargeRequest decoded;
+    const ChargeRequest *given = t_decoded.op == op ? t_decoded.request : nullptr;
+    if (!given) {
+        if (auto err = decode_charge_request(request_value(op), decoded))
+            return reply(rs, LDAP_PROTOCOL_ERROR, "malformed charge request: " + *err);
+        given = &decoded;
+    }
+    const ChargeRequest &req = *given;
     if (req.mode != Mode::check && refuse_on_replica(op, rs)) return rs->sr_err;
 
     const OverlayConfig &cfg = ti->ti_config;
@@ -321,7 +336,15 @@ int front(Operation *op, SlapReply *rs, Decode decode, const char *what) noexcep
         Request req;
         if (auto err = decode(request_value(op), req))
             return reply(rs, LDAP_PROTOCOL_ERROR, std::string("malformed ") + what + " request: " + *err);
-        return dispatch(op, rs, req.account);
+        if constexpr (std::is_same_v<Request, ChargeRequest>) {
+            t_decoded = {op, &req};
+            struct Forget {
+                ~Forget() { t_decoded = {}; }
+            } forget;
+            return dispatch(op, rs, req.account);
+        } else {
+            return dispatch(op, rs, req.account);
+        }
     } catch (const std::bad_alloc &) {
         return reply(rs, LDAP_NO_MEMORY, "out of memory");
     } catch (...) {
