@@ -656,11 +656,16 @@ int run(int argc, char **argv) {
             double m = headline[std::string(dur) + "/mtpolicyd/16"];
             return m > 0 ? headline[std::string(dur) + "/Tally charge/16"] / m : 0;
         };
-        double p99 = std::max(med("fsync/Tally charge/16", &Cell::p99), med("dbnosync/Tally charge/16", &Cell::p99));
+        // The p99 target is judged for each durability: with fsync every commit waits for its
+        // own fsync behind up to 15 others (LMDB has no group commit), which no tuning hides.
+        double p99_nosync = med("dbnosync/Tally charge/16", &Cell::p99), p99_fsync = med("fsync/Tally charge/16", &Cell::p99);
+        auto verdict = [](bool met) { return std::string(met ? "met" : "**not met**"); };
         rep.line("\nTargets at 16 connections: dbnosync " + fmt("%.1fx", ratio("dbnosync")) + " mtpolicyd (target 10x: " +
-                 (ratio("dbnosync") >= 10 ? "met" : "**not met**") + "), fsync " + fmt("%.1fx", ratio("fsync")) +
-                 " (target 3x: " + (ratio("fsync") >= 3 ? "met" : "**not met**") + "), Tally p99 " + fmt("%.2f", p99) +
-                 " ms (target < 5 ms: " + (p99 < 5 ? "met" : "**not met**") + ").\n");
+                 verdict(ratio("dbnosync") >= 10) + "), fsync " + fmt("%.1fx", ratio("fsync")) + " (target 3x: " +
+                 verdict(ratio("fsync") >= 3) + "); Tally p99 (target < 5 ms) with dbnosync " + fmt("%.2f", p99_nosync) +
+                 " ms: " + verdict(p99_nosync < 5) + ", with fsync on every commit " + fmt("%.2f", p99_fsync) + " ms: " +
+                 verdict(p99_fsync < 5) + " (each commit waits for the fsyncs queued before it: p50 " +
+                 fmt("%.2f", med("fsync/Tally charge/16", &Cell::p50)) + " ms).\n");
         rep.line("![decision path](decision.png)\n");
     }
 
