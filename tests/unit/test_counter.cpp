@@ -16,6 +16,19 @@ TEST_CASE("counter values round-trip", "[counter]") {
     CHECK(decode_counter(text) == c);
 }
 
+TEST_CASE("the longest counter value is encoded whole", "[counter]") {
+    // every field at its widest, a long window name and period: the encoder sizes its buffer once
+    CounterValue c{std::string(64, 'w'), std::string(256, 'p'), 4095, {}};
+    for (Metric m : kAllMetrics) c.usage[m] = 18446744073709551615ull;
+    c.limit_hit = c.since = c.reset = 1099511627776;  // the largest time decode accepts (2^40)
+    std::string text = encode_counter(c);
+    const std::string max = "18446744073709551615", t = "1099511627776";
+    CHECK(text == std::string(64, 'w') + " " + std::string(256, 'p') + " sid=4095 messages=" + max + " recipients=" +
+                      max + " bytes=" + max + " byteRecipients=" + max + " limitHit=" + t + " since=" + t +
+                      " reset=" + t);
+    CHECK(decode_counter(text) == c);
+}
+
 TEST_CASE("a counter carries the time its limit was first hit", "[counter][alert]") {
     CounterValue c{"day", "2026-11-22", 0, {}};
     c.usage[Metric::messages] = 500;
@@ -97,6 +110,19 @@ TEST_CASE("recent charges are scanned, pruned by age and count, appended", "[cou
     CHECK_FALSE(damaged.contains("x", 0));
     CHECK(damaged.prune(0, 10));        // and go when they reach the front
     CHECK(damaged.raw() == "300:C 5:");
+}
+
+TEST_CASE("a charge id is found only as a whole id, whatever it contains", "[counter]") {
+    RecentCharges r("100:XQ1 200:a:b 300~:C 400:Q1x");
+    CHECK_FALSE(r.contains("Q1", 0));  // neither a suffix of XQ1 nor a prefix of Q1x
+    CHECK(r.contains("XQ1", 0));
+    CHECK(r.contains("a:b", 0));       // an id may hold ':'; the first one ends the time
+    CHECK_FALSE(r.contains("b", 0));
+    CHECK(r.contains("C", 0));         // cancelled records are seen
+    CHECK_FALSE(r.contains("C", 301));
+    RecentCharges spaced("  100:A   200:B ");
+    CHECK(spaced.contains("B", 0));
+    CHECK_FALSE(spaced.contains("", 0));
 }
 
 TEST_CASE("usage additions saturate", "[counter]") {
