@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
         SlapdOptions o;
         o.overlay_config = overlay;
         o.nosync = nosync;
-        if (!envflags.empty() && envflags != "none") o.extra_database_config += "envflags " + envflags + "\n";
+        o.mdb_envflags = envflags == "none" ? "" : envflags;
         o.controllable_clock = false;
         servers.push_back(std::make_unique<Slapd>(o));
         servers.back()->start();

@@ -97,7 +97,8 @@ struct Options {
     std::string out = ".";
     /* back-mdb envflags of the directory: writemap, as slapd-conf/slapd.conf
      * recommends (write(2) into a growing database file slows down on
-     * Linux >= 6.16 with ext4: README, Tuning); "none" for LMDB's default */
+     * Linux >= 6.16 with ext4: README, Tuning); empty (--mdb-envflags none)
+     * for LMDB's default */
     std::string mdb_envflags = "writemap";
     /* slapd's worker threads: 4 per core, as README's Tuning suggests (slapd's
      * default 16 on 2 cores lengthens the latency tail); 0: slapd's default */
@@ -178,7 +179,7 @@ SlapdOptions directory_options(int history_days, const std::string &envflags, in
                               "access to dn.subtree=\"ou=people,dc=example,dc=com\" attrs=entry,objectClass,uid,"
                               "mailUserStatus,mtpolicydMailMessageLimit,mtpolicydMailRecipientLimit\n"
                               "    by dn.exact=\"" + std::string(kMtpolicydDn) + "\" read\n    by * break\n";
-    if (!envflags.empty() && envflags != "none") o.extra_database_config += "envflags " + envflags + "\n";
+    o.mdb_envflags = envflags;
     if (threads > 0) o.extra_global_config += "threads " + std::to_string(threads) + "\n";
     o.controllable_clock = false;
     o.nosync = true;
@@ -541,7 +542,10 @@ int run(int argc, char **argv) {
         else if (a == "--contrast-history-days") o.contrast_history_days = std::stoi(next());
         else if (a == "--mtpolicyd-scale-max") o.mtpolicyd_scale_max = std::stol(next());
         else if (a == "--out") o.out = next();
-        else if (a == "--mdb-envflags") o.mdb_envflags = next();
+        else if (a == "--mdb-envflags") {
+            std::string flags = next();
+            o.mdb_envflags = flags == "none" ? "" : flags;
+        }
         else if (a == "--slapd-threads") o.slapd_threads = std::stoi(next());
         else {
             std::fprintf(stderr,
@@ -554,7 +558,7 @@ int run(int argc, char **argv) {
     fs::create_directories(o.out);
     Report rep{"", o.out};
     rep.line("slapd's database (both systems' directory): back-mdb with " +
-             (o.mdb_envflags.empty() || o.mdb_envflags == "none" ? std::string("LMDB's default envflags")
+             (o.mdb_envflags.empty() ? std::string("LMDB's default envflags")
                                                                   : "`envflags " + o.mdb_envflags + "`") +
              ", as slapd-conf/slapd.conf recommends, and " +
              (o.slapd_threads > 0 ? "`threads " + std::to_string(o.slapd_threads) + "`"

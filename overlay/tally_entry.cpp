@@ -143,8 +143,7 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
                 const StoredState &new_state, unsigned own_sid, const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
     diff_counters(tail, g_schema.usage, old_state.usage, new_state.usage, own_sid);
-    if (new_state.history != old_state.history)
-        diff_counters(tail, g_schema.history, old_state.history, new_state.history, own_sid);
+    diff_counters(tail, g_schema.history, old_state.history, new_state.history, own_sid);
     if (new_state.recent != old_state.recent) {
         if (!old_state.recent.empty())
             add_values(tail, LDAP_MOD_DELETE, g_schema.recent, {encode_recent(own_sid, old_state.recent)});

@@ -336,15 +336,11 @@ int front(Operation *op, SlapReply *rs, Decode decode, const char *what) noexcep
         Request req;
         if (auto err = decode(request_value(op), req))
             return reply(rs, LDAP_PROTOCOL_ERROR, std::string("malformed ") + what + " request: " + *err);
-        if constexpr (std::is_same_v<Request, ChargeRequest>) {
-            t_decoded = {op, &req};
-            struct Forget {
-                ~Forget() { t_decoded = {}; }
-            } forget;
-            return dispatch(op, rs, req.account);
-        } else {
-            return dispatch(op, rs, req.account);
-        }
+        if constexpr (std::is_same_v<Request, ChargeRequest>) t_decoded = {op, &req};
+        struct Forget {
+            ~Forget() { t_decoded = {}; }
+        } forget;
+        return dispatch(op, rs, req.account);
     } catch (const std::bad_alloc &) {
         return reply(rs, LDAP_NO_MEMORY, "out of memory");
     } catch (...) {

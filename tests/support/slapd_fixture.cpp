@@ -287,7 +287,8 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
          << "database config\nrootdn " << kConfigDn << "\nrootpw " << kRootPw << "\n"
          << "database mdb\nsuffix " << kSuffix << "\nrootdn " << kRootDn << "\nrootpw " << kRootPw << "\n"
          << "directory " << dir_ << "/db\nmaxsize 268435456\n"
-         << (opt_.nosync ? "dbnosync\n" : "") << opt_.extra_database_config << "\n";
+         << (opt_.nosync ? "dbnosync\n" : "")
+         << (opt_.mdb_envflags.empty() ? "" : "envflags " + opt_.mdb_envflags + "\n") << opt_.extra_database_config << "\n";
     if (opt_.sample_acl) conf << "include " << source_path("slapd-conf/tally-acl.conf") << "\n";
     if (opt_.with_overlay) conf << "overlay tally\n" << opt_.overlay_config << "\n";
     if (!opt_.config_template.empty()) {

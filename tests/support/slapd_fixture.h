@@ -36,6 +36,7 @@ struct SlapdOptions {
     std::string data_ldif;                 // appended to the sample directory
     bool with_overlay = true;
     bool nosync = true;
+    std::string mdb_envflags;              // back-mdb envflags, e.g. "writemap"; empty: LMDB's default
     bool sample_acl = true;                // slapd-conf/acl-example.conf's rules
     std::string module_path;               // default: the built tally.so
     std::string extra_database_config;     // more lines for the mdb database
