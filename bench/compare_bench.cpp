@@ -139,22 +139,45 @@ std::string day_string(int days_ago) {
 
 std::string uid_dn(const std::string &uid) { return "uid=" + uid + "," + kPeople; }
 
-/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history; with
- * today non-empty, also in the state of a working day: today's usage and two recent charge ids
- * (older than the charge id lifetime, so the entry keeps its size as they are replaced) */
+/* uuid_of - a fixed entryUUID per account, so its history entry can be named in the same load */
+std::string uuid_of(const std::string &uid) {
+    const std::uint64_t h = std::hash<std::string>{}(uid);
+    char b[40];
+    std::snprintf(b, sizeof b, "%08x-%04x-4%03x-8000-%012llx", static_cast<unsigned>(h >> 32),
+                  static_cast<unsigned>(h >> 16) & 0xffffu, static_cast<unsigned>(h) & 0xfffu,
+                  static_cast<unsigned long long>(h & 0xffffffffffffULL));
+    return b;
+}
+
+/* history_container_ldif - the entry that holds the history records of server 0 */
+std::string history_container_ldif() {
+    return "\ndn: cn=tally-history-sid0,dc=example,dc=com\nobjectClass: tallyHistoryContainer\n"
+           "cn: tally-history-sid0\n";
+}
+
+/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history (Tally
+ * keeps it in an entry of its own, under history_container_ldif()); with today non-empty, also in
+ * the state of a working day: today's usage and two recent charge ids (older than the charge id
+ * lifetime, so the entry keeps its size as they are replaced) */
 std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit,
                          const std::vector<std::string> &history_days, const std::string &today = "") {
+    const std::string uuid = uuid_of(uid);
     std::string s = "\ndn: " + uid_dn(uid) +
                     "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
-                    "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n";
+                    "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n" +
+                    "entryUUID: " + uuid + "\n";
     if (msg_limit > 0) s += "mtpolicydMailMessageLimit: " + std::to_string(msg_limit) + "\n";
     if (rcpt_limit > 0) s += "mtpolicydMailRecipientLimit: " + std::to_string(rcpt_limit) + "\n";
-    for (const auto &d : history_days)
-        s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
     if (!today.empty()) {
         long t = static_cast<long>(time(nullptr)) - 3600;
         s += "tallyUsage: day " + today + " sid=0 messages=12 recipients=24 bytes=300000 byteRecipients=600000\n" +
              "tallyRecentCharge: " + std::to_string(t) + ":Q1" + uid + " " + std::to_string(t + 1) + ":Q2" + uid + "\n";
+    }
+    if (!history_days.empty()) {
+        s += "\ndn: cn=" + uuid + ",cn=tally-history-sid0,dc=example,dc=com\nobjectClass: tallyHistoryRecord\ncn: " +
+             uuid + "\n";
+        for (const auto &d : history_days)
+            s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
     }
     return s;
 }
@@ -882,7 +905,7 @@ int run(int argc, char **argv) {
                 std::string ldif = big.dir() + "/scale.ldif";
                 {
                     std::ofstream f(ldif);
-                    f << sample_ldif() << services_ldif();
+                    f << sample_ldif() << services_ldif() << history_container_ldif();
                     for (long i = 0; i < n; ++i)
                         f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days, day_string(0));
                 }
@@ -945,8 +968,8 @@ int run(int argc, char **argv) {
         rep.line("\n![scale](scale.png)\n");
         if (o.contrast_history_days >= 0 && o.contrast_history_days != o.history_days) {
             rep.line("The same for Tally with " + std::to_string(o.contrast_history_days) +
-                     " day(s) of history: what keeping history in the account entry costs (a charge rewrites "
-                     "the whole entry).\n");
+                     " day(s) of history: history is kept out of the account entry (one entry per account, "
+                     "written at roll-over), so a charge costs the same whatever its length.\n");
             scale_table(o.contrast_history_days, 0, "scale-contrast.dat");
         }
     }

@@ -28,7 +28,10 @@ void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &po
                         old[i].since >= reset_point(old, old[i].window, old[i].period);
     for (std::size_t i = 0; i < old.size(); ++i) {
         if (current(old[i])) st.usage.push_back(std::move(old[i]));
-        else if (to_history[i]) st.history.push_back(std::move(old[i]));
+        // Already there when a crash came between writing the history and the
+        // account (the overlay writes them separately): not twice.
+        else if (to_history[i] && std::find(st.history.begin(), st.history.end(), old[i]) == st.history.end())
+            st.history.push_back(std::move(old[i]));
     }
     // Bound the history: at most history_keep values per (window, sid), oldest dropped first.
     std::map<std::pair<std::string, unsigned>, std::size_t> seen;

@@ -17,6 +17,7 @@
 #include "slap-config.h"
 
 #include "charge.h"
+#include "history_place.h"
 #include "overlay_config.h"
 #include "window.h"
 
@@ -108,6 +109,8 @@ struct Schema {
     AttributeDescription *recent = nullptr;        // tallyRecentCharge
     AttributeDescription *charge_right = nullptr;  // tallyCharge (ACL pseudo-attribute)
     AttributeDescription *reset_right = nullptr;   // tallyReset (ACL pseudo-attribute)
+    ObjectClass *history_record = nullptr;         // tallyHistoryRecord: one account's history
+    ObjectClass *history_container = nullptr;      // tallyHistoryContainer: one server's history records
 };
 extern Schema g_schema;
 extern slap_overinst g_overlay;
@@ -116,9 +119,11 @@ extern slap_overinst g_overlay;
 int config_register();
 
 /* tally_entry.cpp */
-/* read_state - counters and recent charge ids; the history only when
- * with_history (it is needed only when a period rolls over) */
-StoredState read_state(Entry *e, bool with_history, unsigned own_sid);
+/* read_state - counters and recent charge ids; not the history (it is
+ * needed only when a period rolls over: tally_history.cpp) */
+StoredState read_state(Entry *e, unsigned own_sid);
+/* read_counters - the values of a counter attribute (malformed ones logged and skipped) */
+std::vector<CounterValue> read_counters(Entry *e, AttributeDescription *ad);
 LimitSet read_limits(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
 std::string read_policy_dn(const Resolved &r, Entry *e);
@@ -127,6 +132,35 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
                 const StoredState &new_state, unsigned own_sid, const char **text);
 /* own_server_id - this slapd's serverID (0 without one): the share it writes */
 unsigned own_server_id();
+/* diff_counters - append the value deletes and adds that turn sid's share
+ * of before into after */
+void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::vector<CounterValue> &before,
+                   const std::vector<CounterValue> &after, unsigned sid);
+/* internal_modify - run mods on one entry through the database's overlay
+ * stack as its rootdn; takes mods; on failure logs and sets text */
+int internal_modify(Operation *op, slap_overinst *on, struct berval *dn, struct berval *ndn, Modifications *mods,
+                    const char **text);
+
+/* tally_history.cpp: the history entry of one account on one server */
+struct HistoryPlace {
+    struct berval dn() { return {dn_.size(), dn_.data()}; }
+    struct berval ndn() { return {ndn_.size(), ndn_.data()}; }
+    std::string dn_, ndn_;                      // cn=UUID,cn=tally-history-sidN,SUFFIX
+    std::string container_dn_, container_ndn_;  // cn=tally-history-sidN,SUFFIX
+};
+/* history_place - nullopt when the account has no usable entryUUID (its
+ * history then stays in the account entry) */
+std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigned sid);
+/* read_history - the values stored at place; false when it does not exist yet */
+bool read_history(Operation *op, slap_overinst *on, HistoryPlace &place, std::vector<CounterValue> &out);
+/* write_history - store sid's share of after at place (which holds before),
+ * adding the container and the entry first when they do not exist */
+int write_history(Operation *op, slap_overinst *on, HistoryPlace &place, bool exists,
+                  const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
+                  const char **text);
+/* history_operational - bi_operational: tallyHistory on an account, read
+ * from its history entries */
+int history_operational(Operation *op, SlapReply *rs);
 
 /* tally_exop.cpp */
 int exop_charge(Operation *op, SlapReply *rs);

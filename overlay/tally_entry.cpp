@@ -4,7 +4,8 @@
  *   Reading: counters, history and recent charge ids from an account
  *   entry; limits from an account or policy entry (the per-window
  *   attributes, possibly mapped to e.g. mtpolicyd's, then tallyLimit).
- *   Writing: one internal modify of the account entry, run through the
+ *   Writing: one internal modify of the account entry (and, when a period
+ *   rolls over, of its history entry: tally_history.cpp), run through the
  *   database's overlay stack (so syncprov and accesslog see it) as the
  *   database's rootdn (the default ACL could deny the internal write
  *   otherwise). It deletes and adds single values of this server's share
@@ -77,6 +78,8 @@ std::vector<std::string> missing_from(const std::vector<CounterValue> &from, con
     return out;
 }
 
+}  // namespace
+
 /* diff_counters - delete what went, add what came; unchanged values and
  * other servers' shares stay untouched */
 void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::vector<CounterValue> &before,
@@ -85,12 +88,13 @@ void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::v
     add_values(tail, LDAP_MOD_ADD, ad, missing_from(after, before, sid));
 }
 
-}  // namespace
+std::vector<CounterValue> read_counters(Entry *e, AttributeDescription *ad) {
+    return decode_values<CounterValue>(e, ad, decode_counter);
+}
 
-StoredState read_state(Entry *e, bool with_history, unsigned own_sid) {
+StoredState read_state(Entry *e, unsigned own_sid) {
     StoredState st;
     st.usage = decode_values<CounterValue>(e, g_schema.usage, decode_counter);
-    if (with_history) st.history = decode_values<CounterValue>(e, g_schema.history, decode_counter);
     for (auto &[sid, recent] : decode_values<std::pair<unsigned, RecentCharges>>(e, g_schema.recent, decode_recent)) {
         if (sid == own_sid) st.recent = std::move(recent);
         else st.recent_others.push_back(std::move(recent));
@@ -151,7 +155,11 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
             add_values(tail, LDAP_MOD_ADD, g_schema.recent, {encode_recent(own_sid, new_state.recent)});
     }
     if (!mods) return LDAP_SUCCESS;
+    return internal_modify(op, on, &op->o_req_dn, &op->o_req_ndn, mods, text);
+}
 
+int internal_modify(Operation *op, slap_overinst *on, struct berval *dn, struct berval *ndn, Modifications *mods,
+                    const char **text) {
     Operation op2 = *op;
     SlapReply rs2 = {REP_RESULT};
     slap_callback cb = {};
@@ -159,10 +167,15 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
     cb.sc_response = slap_null_cb;
     db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
     op2.o_tag = LDAP_REQ_MODIFY;
+    // A time of its own: accesslog names its record by the operation's time,
+    // and a roll-over writes several entries within one operation.
+    slap_op_time(&op2.o_time, &op2.o_tincr);
     op2.o_bd = &db;
     op2.o_callback = &cb;
     op2.o_dn = op->o_bd->be_rootdn;
     op2.o_ndn = op->o_bd->be_rootndn;
+    op2.o_req_dn = *dn;
+    op2.o_req_ndn = *ndn;
     op2.o_relax = SLAP_CONTROL_CRITICAL;
     op2.orm_modlist = mods;
     op2.orm_no_opattrs = 0;
@@ -171,7 +184,7 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
     if (rc != LDAP_SUCCESS && text) *text = "counters could not be written (see slapd log)";
     if (rc != LDAP_SUCCESS)
         Debug(LDAP_DEBUG_ANY, "%s tally: writing counters of \"%s\" failed: %d %s\n", op->o_log_prefix,
-              op->o_req_ndn.bv_val, rc, rs2.sr_text ? rs2.sr_text : "");
+              ndn->bv_val, rc, rs2.sr_text ? rs2.sr_text : "");
     // be_modify appended modifiersName, modifyTimestamp, entryCSN: the whole
     // chain is ours to free now.
     slap_mods_free(mods, 1);

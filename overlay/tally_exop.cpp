@@ -227,6 +227,8 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         windows.push_back(std::move(cw));
     }
     StoredState stored;
+    std::optional<HistoryPlace> place;          // where the history goes when a period rolls over
+    std::vector<CounterValue> in_account;       // history an earlier version kept in the account
     {
         // Released before the write: back-mdb must not see a read
         // transaction of this thread still open when the write begins.
@@ -236,16 +238,36 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
                            ? authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")
                            : authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (!allowed) return rs->sr_err;
-        stored = read_state(account.get(), false, policy.own_sid);
-        if (rolls_over(windows, stored, policy.own_sid)) stored = read_state(account.get(), true, policy.own_sid);
+        stored = read_state(account.get(), policy.own_sid);
+        if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
+            in_account = read_counters(account.get(), g_schema.history);
+            place = history_place(op->o_bd, account.get(), policy.own_sid);
+            if (!place)
+                Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
+                      op->o_log_prefix, op->o_req_ndn.bv_val);
+        }
         LimitLevels levels = limits_of(op, on, ti, account.get());
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }
+    std::vector<CounterValue> in_place;  // what the history entry holds
+    bool place_exists = place && read_history(op, on, *place, in_place);
+    stored.history = in_account;
+    stored.history.insert(stored.history.end(), in_place.begin(), in_place.end());
+
     ChargePlan plan = plan_charge(windows, stored, req, policy, now);
     if (plan.write) {
         const char *text = nullptr;
-        int rc = write_state(op, on, stored, plan.new_state, policy.own_sid, &text);
+        int rc = LDAP_SUCCESS;
+        if (place) {
+            // History entry first, then the account (see tally_history.cpp);
+            // the account's own history values, if any, move out.
+            rc = write_history(op, on, *place, place_exists, in_place, plan.new_state.history, policy.own_sid,
+                               &text);
+            stored.history = std::move(in_account);
+            plan.new_state.history.clear();
+        }
+        if (rc == LDAP_SUCCESS) rc = write_state(op, on, stored, plan.new_state, policy.own_sid, &text);
         if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
     }
     lock.reset();
@@ -285,7 +307,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             Fetched account(op, on, &op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (!authorized(op, rs, account.get(), g_schema.reset_right, ACL_WRITE, "reset")) return rs->sr_err;
-            stored = read_state(account.get(), false, own_sid);
+            stored = read_state(account.get(), own_sid);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on

@@ -62,6 +62,24 @@ const AttrDef kAttributes[] = {
      &g_schema.reset_right},
 };
 
+#define TALLY_OC_ARC "2.25.89308699356728966023253925045140918448.2"
+
+/* Object classes of the entries that keep history (tally_history.cpp). */
+struct ClassDef {
+    const char *def;
+    ObjectClass **oc;
+};
+const ClassDef kClasses[] = {
+    {"( " TALLY_OC_ARC ".4 NAME 'tallyHistoryRecord' "
+     "DESC 'Tally: past periods of one account (named by its entryUUID) on one server, in tallyHistory' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.history_record},
+    {"( " TALLY_OC_ARC ".5 NAME 'tallyHistoryContainer' "
+     "DESC 'Tally: holds the tallyHistoryRecord entries one server (serverID) writes' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.history_container},
+};
+
 int db_init(BackendDB *be, ConfigReply *cr) {
     auto *on = reinterpret_cast<slap_overinst *>(be->bd_info);
     if (SLAP_ISGLOBALOVERLAY(be)) {
@@ -127,6 +145,13 @@ int initialize() {
             return code;
         }
     }
+    for (const ClassDef &c : kClasses) {
+        int code = register_oc(c.def, c.oc, 0);
+        if (code) {
+            Debug(LDAP_DEBUG_ANY, "tally: register_oc failed (%d) for %s\n", code, c.def);
+            return code;
+        }
+    }
     static struct berval charge_oid = {std::strlen(kChargeOid), const_cast<char *>(kChargeOid)};
     static struct berval reset_oid = {std::strlen(kResetOid), const_cast<char *>(kResetOid)};
     int rc = load_extop2(&charge_oid, SLAP_EXOP_WRITES, exop_charge, 0);
@@ -144,6 +169,7 @@ int initialize() {
     g_overlay.on_bi.bi_extended = overlay_extended;
     g_overlay.on_bi.bi_op_modify = guard_modify;
     g_overlay.on_bi.bi_op_add = guard_add;
+    g_overlay.on_bi.bi_operational = history_operational;
     g_overlay.on_response = guard_response;
     if ((rc = config_register()) != 0) return rc;
     return overlay_register(&g_overlay);

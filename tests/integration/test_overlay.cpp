@@ -91,6 +91,102 @@ TEST_CASE("a new period starts from zero and keeps the last one as history", "[i
     CHECK_THAT(all, Catch::Contains("hour 2026-11-22T10 sid=0 messages=2"));
 }
 
+namespace {
+
+/* joined - the values, one per line, for Contains checks */
+std::string joined(const std::vector<std::string> &values) {
+    std::string all;
+    for (const auto &v : values) all += v + "\n";
+    return all;
+}
+
+/* stored_record - what slapd stores for the entries matching filter
+ * (slapcat), not what a search adds to them */
+std::string stored_record(const Slapd &s, const std::string &filter) {
+    const std::string out = s.dir() + "/slapcat-" + std::to_string(::getpid()) + ".ldif";
+    int rc = run_command({"/usr/sbin/slapcat", "-f", s.dir() + "/slapd.conf", "-b", kSuffix, "-o", "ldif_wrap=no",
+                          "-a", filter, "-l", out},
+                         s.dir() + "/slapcat.log");
+    INFO(read_text(s.dir() + "/slapcat.log"));
+    REQUIRE(rc == 0);
+    std::string text = read_text(out);
+    std::remove(out.c_str());
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("history lives in an entry of its own, named by the account's entryUUID, written at roll-over",
+          "[integration][history]") {
+    Slapd s(standard());
+    s.start();
+    s.set_clock(kMorning);
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto admin = s.connect();
+    charge_one(*svc, kAlice);
+    auto uuid = ldap_values(*admin, kAlice, "entryUUID");
+    REQUIRE(uuid.size() == 1);
+    const std::string place = "cn=" + uuid[0] + ",cn=tally-history-sid0," + kSuffix;
+    // Within a period nothing is written there.
+    CHECK(ldap_values(*admin, place, "objectClass").empty());
+
+    s.set_clock(kMorning + 86400);
+    charge_one(*svc, kAlice);
+    CHECK_THAT(joined(ldap_values(*admin, place, "objectClass")), Catch::Contains("tallyHistoryRecord"));
+    auto kept = ldap_values(*admin, place, "tallyHistory");
+    CHECK(kept.size() == 2);  // day and hour of 2026-11-22
+    CHECK_THAT(joined(kept), Catch::Contains("day 2026-11-22 sid=0 messages=1 "));
+    // The account record itself carries today's counters only ...
+    std::string record = stored_record(s, "(uid=alice)");
+    CHECK_THAT(record, Catch::Contains("tallyUsage: day 2026-11-23 sid=0 messages=1 "));
+    CHECK_THAT(record, !Catch::Contains("tallyHistory"));
+    // ... and a search of the account shows the history as before.
+    CHECK(ldap_values(*admin, kAlice, "tallyHistory") == kept);
+    // Only as many periods as tally-history says are kept.
+    for (int day = 2; day <= 5; ++day) {
+        s.set_clock(kMorning + day * 86400);
+        charge_one(*svc, kAlice);
+    }
+    auto days = joined(ldap_values(*admin, kAlice, "tallyHistory"));
+    CHECK_THAT(days, !Catch::Contains("day 2026-11-23 "));
+    CHECK_THAT(days, Catch::Contains("day 2026-11-24 ") && Catch::Contains("day 2026-11-25 ") &&
+                         Catch::Contains("day 2026-11-26 "));
+    // The history entries are no one else's business (example ACL): a user sees nothing there.
+    auto user = s.connect(kAlice, "secret");
+    CHECK(ldap_values(*user, place, "tallyHistory").empty());
+    CHECK(ldap_values(*user, kAlice, "tallyHistory").size() == 6);
+}
+
+TEST_CASE("history an earlier version kept in the account moves out at the next roll-over",
+          "[integration][history]") {
+    SlapdOptions o = standard();
+    o.data_ldif = R"(
+dn: uid=dave,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dave
+cn: Dave
+sn: Dave
+entryUUID: 0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e
+tallyUsage: day 2026-11-21 sid=0 messages=4 recipients=4 bytes=400 byteRecipients=400
+tallyHistory: day 2026-11-20 sid=0 messages=9 recipients=9 bytes=900 byteRecipients=900
+)";
+    Slapd s(o);
+    s.start();
+    s.set_clock(kMorning);
+    const std::string dave = "uid=dave,ou=people,dc=example,dc=com";
+    auto admin = s.connect();
+    CHECK(charge_one(*s.connect(kServiceDn, kPassword), dave).response.verdict == Verdict::accepted);
+    const std::string place = std::string("cn=0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e,cn=tally-history-sid0,") + kSuffix;
+    auto kept = joined(ldap_values(*admin, place, "tallyHistory"));
+    CHECK_THAT(kept, Catch::Contains("day 2026-11-20 sid=0 messages=9 ") &&
+                         Catch::Contains("day 2026-11-21 sid=0 messages=4 "));
+    std::string record = stored_record(s, "(uid=dave)");
+    CHECK_THAT(record, Catch::Contains("tallyUsage: day 2026-11-22 sid=0 messages=1 "));
+    CHECK_THAT(record, !Catch::Contains("tallyHistory"));
+    CHECK(ldap_values(*admin, dave, "tallyHistory").size() == 2);
+}
+
 TEST_CASE("limits resolve account, then its policy, then the parent's policy, then defaults", "[integration]") {
     SlapdOptions o = standard("tally-default-limit day messages 10\n");
     o.data_ldif = R"(

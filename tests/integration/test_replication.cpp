@@ -210,7 +210,9 @@ TEST_CASE("two providers: a period rolls over while they are apart", "[integrati
     charge_n(c.p2, 1, "d");
     // The 23rd counts only the 23rd's charges, on every server.
     CHECK(c.settled(kCarol, 5));
-    // Each provider moved its own share of the 22nd into its history.
+
+    // Each provider moved its own share of the 22nd into its history (its
+    // own history entry, replicated like every other write).
     REQUIRE(wait_until([&] {
         auto hist = ldap_values(*c.consumer.connect(), kCarol, "tallyHistory");
         bool one = false, two = false;

@@ -162,6 +162,20 @@ TEST_CASE("a new period starts at zero and the old one goes to history", "[charg
     CHECK(st.history[1].usage[Metric::messages] == 1);
 }
 
+TEST_CASE("a period already in the history is not added again (a crash between the two writes)", "[charge]") {
+    ChargePolicy pol;
+    pol.history_keep = 3;
+    StoredState st;
+    CounterValue d1{"day", "d1", 0, usage_of_message(1, 1, 1)};
+    st.usage.push_back(d1);
+    st.history = {CounterValue{"day", "d0", 0, usage_of_message(1, 1, 1)}, d1};  // the history was written, the account not
+    auto p = plan_charge({window("day", "d2")}, st, msg(), pol, 0);
+    REQUIRE(p.new_state.history.size() == 2);
+    CHECK(p.new_state.history[0].period == "d0");
+    CHECK(p.new_state.history[1] == d1);
+    CHECK(p.new_state.usage.size() == 1);
+}
+
 TEST_CASE("no history kept when history is 0", "[charge]") {
     StoredState st;
     st.usage.push_back({"day", "d1", 0, usage_of_message(1, 1, 1)});

@@ -1,0 +1,162 @@
+/* tally_history.cpp - past periods, kept out of the account entry
+ *
+ * DESCRIPTION
+ *   A charge rewrites the account entry, and back-mdb rewrites an entry as
+ *   one record: history kept there (100 days are ~10 KB) made every charge
+ *   rewrite it, and at a million accounts the write-back of those pages
+ *   limited throughput. So history lives in one entry per account and
+ *   server (names in core/history_place.h), written only when a period
+ *   rolls over. Searches of the account still show tallyHistory: the
+ *   overlay adds it from those entries (bi_operational), under the
+ *   account's ACLs.
+ *
+ *   Order of writes at a roll-over: the history entry first, then the
+ *   account. A crash between the two leaves the old period in the account
+ *   and already in the history; the next charge moves it again and the
+ *   value-level diff finds nothing to add.
+ *
+ *   Values written by an earlier version in the account itself are read
+ *   too, and moved to the history entry at the account's next roll-over.
+ */
+#include "tally.h"
+
+#include <algorithm>
+
+namespace tally::overlay {
+
+namespace {
+
+/* add_named_entry - add an empty entry "cn=VALUE,..." of class oc through
+ * the overlay stack (so syncprov and accesslog replicate it) as rootdn */
+int add_named_entry(Operation *op, slap_overinst *on, const std::string &dn, const std::string &ndn,
+                    ObjectClass *oc) {
+    Entry *e = entry_alloc();
+    ber_str2bv(dn.c_str(), dn.size(), 1, &e->e_name);
+    ber_str2bv(ndn.c_str(), ndn.size(), 1, &e->e_nname);
+    attr_merge_normalize_one(e, slap_schema.si_ad_objectClass, &oc->soc_cname, nullptr);
+    struct berval cn = {dn.find(',') - 3, const_cast<char *>(dn.data()) + 3};  // the value of "cn=VALUE,"
+    attr_merge_normalize_one(e, slap_schema.si_ad_cn, &cn, nullptr);
+
+    Operation op2 = *op;
+    SlapReply rs2 = {REP_RESULT};
+    slap_callback cb = {};
+    BackendDB db = *op->o_bd;
+    cb.sc_response = slap_null_cb;
+    db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
+    op2.o_tag = LDAP_REQ_ADD;
+    // A time of its own: accesslog names its record by the operation's time,
+    // and a roll-over writes several entries within one operation.
+    slap_op_time(&op2.o_time, &op2.o_tincr);
+    op2.o_bd = &db;
+    op2.o_callback = &cb;
+    op2.o_dn = op->o_bd->be_rootdn;
+    op2.o_ndn = op->o_bd->be_rootndn;
+    op2.o_req_dn = e->e_name;
+    op2.o_req_ndn = e->e_nname;
+    op2.o_relax = SLAP_CONTROL_NONE;
+    op2.ora_e = e;
+    op2.ora_modlist = nullptr;
+    int rc = op2.o_bd->be_add(&op2, &rs2);
+    if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS && rc != LDAP_NO_SUCH_OBJECT)
+        Debug(LDAP_DEBUG_ANY, "%s tally: adding history entry \"%s\" failed: %d %s\n", op->o_log_prefix,
+              dn.c_str(), rc, rs2.sr_text ? rs2.sr_text : "");
+    // As in fe_op_add: the backend leaves the entry to its caller.
+    if (op2.ora_e == e) entry_free(e);
+    return rc;
+}
+
+Attribute *stored_history(Entry *e) { return e ? attr_find(e->e_attrs, g_schema.history) : nullptr; }
+
+}  // namespace
+
+std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigned sid) {
+    Attribute *uuid = attr_find(account->e_attrs, slap_schema.si_ad_entryUUID);
+    if (!uuid || uuid->a_numvals == 0 || !be->be_suffix || !be->be_nsuffix) return std::nullopt;
+    auto rdn = history_entry_rdn({uuid->a_vals[0].bv_val, uuid->a_vals[0].bv_len});
+    if (!rdn) return std::nullopt;
+    HistoryPlace p;
+    std::string container = history_container_rdn(sid);
+    p.container_dn_ = container + "," + std::string(be->be_suffix[0].bv_val, be->be_suffix[0].bv_len);
+    p.container_ndn_ = container + "," + std::string(be->be_nsuffix[0].bv_val, be->be_nsuffix[0].bv_len);
+    p.dn_ = *rdn + "," + p.container_dn_;
+    p.ndn_ = *rdn + "," + p.container_ndn_;
+    return p;
+}
+
+bool read_history(Operation *op, slap_overinst *on, HistoryPlace &place, std::vector<CounterValue> &out) {
+    struct berval ndn = place.ndn();
+    Entry *e = nullptr;
+    if (overlay_entry_get_ov(op, &ndn, nullptr, nullptr, 0, &e, on) != LDAP_SUCCESS || !e) return false;
+    out = read_counters(e, g_schema.history);
+    overlay_entry_release_ov(op, e, 0, on);
+    return true;
+}
+
+int write_history(Operation *op, slap_overinst *on, HistoryPlace &place, bool exists,
+                  const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
+                  const char **text) {
+    Modifications *mods = nullptr, **tail = &mods;
+    diff_counters(tail, g_schema.history, before, after, sid);
+    if (!mods) return LDAP_SUCCESS;
+    if (!exists) {
+        // The entry is added empty and filled by the modify below: an add of
+        // a DN that already exists (written by a crashed earlier attempt)
+        // fails harmlessly, and the values go in value by value like every
+        // other counter write.
+        int rc = add_named_entry(op, on, place.dn_, place.ndn_, g_schema.history_record);
+        if (rc == LDAP_NO_SUCH_OBJECT) {
+            rc = add_named_entry(op, on, place.container_dn_, place.container_ndn_, g_schema.history_container);
+            if (rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS)
+                rc = add_named_entry(op, on, place.dn_, place.ndn_, g_schema.history_record);
+        }
+        if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
+            slap_mods_free(mods, 1);
+            if (text) *text = "history could not be written (see slapd log)";
+            return rc;
+        }
+    }
+    struct berval dn = place.dn(), ndn = place.ndn();
+    return internal_modify(op, on, &dn, &ndn, mods, text);
+}
+
+int history_operational(Operation *op, SlapReply *rs) {
+    // Never to a syncrepl consumer: it would store the values in its copy
+    // of the account. The history entries replicate by themselves.
+    if (op->o_sync != SLAP_CONTROL_NONE || !rs->sr_entry) return SLAP_CB_CONTINUE;
+    if (!SLAP_OPATTRS(rs->sr_attr_flags) && !ad_inlist(g_schema.history, rs->sr_attrs)) return SLAP_CB_CONTINUE;
+    Entry *account = rs->sr_entry;
+    // Only charged accounts have history: other entries cost one lookup of an attribute.
+    Attribute *usage = attr_find(account->e_attrs, g_schema.usage);
+    if (!usage) return SLAP_CB_CONTINUE;
+    try {
+        auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
+        // The servers whose history to show: this one and every one with a
+        // share in the current counters.
+        std::vector<unsigned> sids{own_server_id()};
+        for (const CounterValue &c : read_counters(account, g_schema.usage))
+            if (std::find(sids.begin(), sids.end(), c.sid) == sids.end()) sids.push_back(c.sid);
+        Attribute *shown = nullptr;
+        for (unsigned sid : sids) {
+            auto place = history_place(op->o_bd, account, sid);
+            if (!place) break;
+            struct berval ndn = place->ndn();
+            Entry *h = nullptr;
+            if (overlay_entry_get_ov(op, &ndn, nullptr, nullptr, 0, &h, on) != LDAP_SUCCESS || !h) continue;
+            if (Attribute *a = stored_history(h); a && a->a_numvals) {
+                if (!shown) shown = attr_alloc(g_schema.history);
+                attr_valadd(shown, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
+            }
+            overlay_entry_release_ov(op, h, 0, on);
+        }
+        if (shown) {
+            Attribute **ap = &rs->sr_operational_attrs;
+            while (*ap) ap = &(*ap)->a_next;
+            *ap = shown;
+        }
+    } catch (...) {
+        // Showing history is best effort; the entry goes out without it.
+    }
+    return SLAP_CB_CONTINUE;
+}
+
+}  // namespace tally::overlay

@@ -1,0 +1,23 @@
+// Names of the entries that keep history: only a UUID's characters reach a DN.
+#include "history_place.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+TEST_CASE("a history entry is named by the account's entryUUID, in lower case", "[history]") {
+    CHECK(history_entry_rdn("0C1D2E3F-4A5B-4C6D-8E7F-901A2B3C4D5E") == "cn=0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e");
+    CHECK(history_container_rdn(0) == "cn=tally-history-sid0");
+    CHECK(history_container_rdn(4095) == "cn=tally-history-sid4095");
+}
+
+TEST_CASE("anything but the text form of a UUID names no history entry", "[history][hostile]") {
+    CHECK_FALSE(history_entry_rdn(""));
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5"));     // short
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e0"));   // long
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f4a5b-4c6d-8e7f-901a2b3c4d5e-"));   // dash misplaced
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5g"));   // not hex
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d,e"));   // DN metacharacter
+    CHECK_FALSE(history_entry_rdn("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d+e"));
+    CHECK_FALSE(history_entry_rdn(std::string_view("0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d\0e", 36)));
+}
