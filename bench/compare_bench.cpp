@@ -67,6 +67,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -95,14 +96,17 @@ struct Options {
     int contrast_history_days = 1;  // workload 5 again, Tally only, with this much history (-1: not)
     long mtpolicyd_scale_max = 100000;
     std::string out = ".";
-    /* back-mdb envflags of the directory: writemap, as slapd-conf/slapd.conf
-     * recommends (write(2) into a growing database file slows down on
-     * Linux >= 6.16 with ext4: README, Tuning); empty (--mdb-envflags none)
-     * for LMDB's default */
-    std::string mdb_envflags = "writemap";
-    /* slapd's worker threads: 4 per core, as README's Tuning suggests (slapd's
-     * default 16 on 2 cores lengthens the latency tail); 0: slapd's default */
-    int slapd_threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    /* back-mdb envflags of the directory; unset: as README's Tuning slapd
+     * says for each durability: LMDB's default for the decision path (it
+     * measures fsync on every commit, and with writemap LMDB msyncs its
+     * whole map at each commit), writemap for the scale workload (dbnosync;
+     * write(2) into a growing database file slows down on Linux >= 6.16
+     * with ext4). --mdb-envflags none: LMDB's default everywhere. */
+    std::optional<std::string> mdb_envflags;
+    /* slapd's worker threads: 8 per core, as README's Tuning suggests (with
+     * fsync, the threads waiting for a commit are what the next group
+     * commit takes along); 0: slapd's default */
+    int slapd_threads = 8 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
 
 // ---------------------------------------------------------------- statistics
@@ -567,7 +571,7 @@ int run(int argc, char **argv) {
         else if (a == "--out") o.out = next();
         else if (a == "--mdb-envflags") {
             std::string flags = next();
-            o.mdb_envflags = flags == "none" ? "" : flags;
+            o.mdb_envflags = flags == "none" ? "" : flags;  // set: the same for every workload
         }
         else if (a == "--slapd-threads") o.slapd_threads = std::stoi(next());
         else {
@@ -580,19 +584,22 @@ int run(int argc, char **argv) {
     }
     fs::create_directories(o.out);
     Report rep{"", o.out};
+    auto envflags_text = [](const std::string &flags) {
+        return flags.empty() ? std::string("LMDB's default envflags") : "`envflags " + flags + "`";
+    };
     rep.line("slapd's database (both systems' directory): back-mdb with " +
-             (o.mdb_envflags.empty() ? std::string("LMDB's default envflags")
-                                                                  : "`envflags " + o.mdb_envflags + "`") +
-             ", as slapd-conf/slapd.conf recommends, and " +
+             (o.mdb_envflags ? envflags_text(*o.mdb_envflags)
+                             : envflags_text("") + " (scale workload: " + envflags_text("writemap") + ")") +
+             ", as README's Tuning slapd recommends for each durability, and " +
              (o.slapd_threads > 0 ? "`threads " + std::to_string(o.slapd_threads) + "`"
                                   : std::string("slapd's default threads")) +
-             " (README, Tuning slapd).\n");
+             ".\n");
     while (g_filler.size() < 51 * 1024) g_filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n";
     bool ok = true;
     auto progress = [](const std::string &s) { std::fprintf(stderr, "%s\n", s.c_str()); };
 
     // ---- the shared directory: 1,000 accounts, exactness accounts x1..xR limited to 50 a day
-    SlapdOptions so = directory_options(3, o.mdb_envflags, o.slapd_threads);
+    SlapdOptions so = directory_options(3, o.mdb_envflags.value_or(""), o.slapd_threads);
     so.config_dir = true;  // durability switched through cn=config
     so.data_ldif = services_ldif();
     for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000, {});
@@ -897,7 +904,7 @@ int run(int argc, char **argv) {
             double first = 0;
             for (long n : o.scales) {
                 progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
-                SlapdOptions sso = directory_options(history_days, o.mdb_envflags, o.slapd_threads);
+                SlapdOptions sso = directory_options(history_days, o.mdb_envflags.value_or("writemap"), o.slapd_threads);
                 sso.load_sample = false;
                 sso.extra_database_config += "maxsize 68719476736\n";
                 sso.extra_global_config += "tool-threads 2\n";

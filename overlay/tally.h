@@ -89,9 +89,50 @@ private:
     std::array<ldap_pvt_thread_mutex_t, 64> mutexes_;
 };
 
+/* Outcome - how a charge or reset ended, before it becomes a reply */
+struct Outcome {
+    int rc = LDAP_SUCCESS;
+    std::string text;
+    bool write_failed = false;  // a counter write failed: a shared transaction is suspect
+    std::size_t batch = 0;      // written by a group commit of this many (0: alone)
+};
+
+/* GroupCommit - charges and resets of many connections written in one
+ * back-mdb transaction (tally_batch.cpp). With fsync on every commit a
+ * charge otherwise waits for the fsync of every commit queued before its
+ * own; this way one fsync serves a whole batch. */
+class GroupCommit {
+public:
+    using Work = std::function<Outcome()>;
+    GroupCommit();
+    ~GroupCommit();
+    GroupCommit(const GroupCommit &) = delete;
+    GroupCommit &operator=(const GroupCommit &) = delete;
+
+    /* usable - whether the database can share transactions: back-mdb, and
+     * neither syncprov nor accesslog on it (they act on each write as if
+     * committed when it returns) */
+    static bool usable(slap_overinst *on);
+    /* run - work (writes through op; the caller holds the account's lock,
+     * read and decided already) inside a write transaction shared with the
+     * work other threads hand in meanwhile; work's outcome once the
+     * transaction is committed */
+    Outcome run(Operation *op, slap_overinst *on, const Work &work);
+
+private:
+    struct Job;
+    void run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch);
+
+    ldap_pvt_thread_mutex_t mutex_;
+    ldap_pvt_thread_cond_t done_;
+    std::vector<Job *> queue_;
+    bool leading_ = false;  // a thread is running a batch
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
     AccountLocks ti_locks;             // read-decide-write of one account's charges and resets
+    GroupCommit ti_batches;            // ... or all of them in shared transactions, one writer
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
@@ -143,8 +184,8 @@ int internal_modify(Operation *op, slap_overinst *on, struct berval *dn, struct 
 
 /* tally_history.cpp: the history entry of one account on one server */
 struct HistoryPlace {
-    struct berval dn() { return {dn_.size(), dn_.data()}; }
-    struct berval ndn() { return {ndn_.size(), ndn_.data()}; }
+    struct berval dn() const { return {dn_.size(), const_cast<char *>(dn_.data())}; }
+    struct berval ndn() const { return {ndn_.size(), const_cast<char *>(ndn_.data())}; }
     std::string dn_, ndn_;                      // cn=UUID,cn=tally-history-sidN,SUFFIX
     std::string container_dn_, container_ndn_;  // cn=tally-history-sidN,SUFFIX
 };
@@ -152,10 +193,10 @@ struct HistoryPlace {
  * history then stays in the account entry) */
 std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigned sid);
 /* read_history - the values stored at place; false when it does not exist yet */
-bool read_history(Operation *op, slap_overinst *on, HistoryPlace &place, std::vector<CounterValue> &out);
+bool read_history(Operation *op, slap_overinst *on, const HistoryPlace &place, std::vector<CounterValue> &out);
 /* write_history - store sid's share of after at place (which holds before),
  * adding the container and the entry first when they do not exist */
-int write_history(Operation *op, slap_overinst *on, HistoryPlace &place, bool exists,
+int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text);
 /* history_operational - bi_operational: tallyHistory on an account, read

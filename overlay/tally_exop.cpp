@@ -126,17 +126,24 @@ bool refuse_on_replica(Operation *op, SlapReply *rs) {
     return true;
 }
 
-/* authorized - the ACL decision; sets the reply when denied */
-bool authorized(Operation *op, SlapReply *rs, Entry *e, AttributeDescription *ad, slap_access_t level,
-                const char *what) {
-    if (access_allowed(op, e, ad, nullptr, level, nullptr)) return true;
+/* denied - the ACL decision: nullopt when allowed, else the answer */
+std::optional<Outcome> denied(Operation *op, Entry *e, AttributeDescription *ad, slap_access_t level,
+                              const char *what) {
+    if (access_allowed(op, e, ad, nullptr, level, nullptr)) return std::nullopt;
     if (BER_BVISEMPTY(&op->o_ndn))
-        reply(rs, LDAP_STRONG_AUTH_REQUIRED, std::string(what) + " needs an authenticated identity");
-    else
-        reply(rs, LDAP_INSUFFICIENT_ACCESS,
-              std::string(what) + " denied: no " + (level == ACL_WRITE ? "write" : "read") + " access to " +
-                  ad->ad_cname.bv_val + " on this entry");
-    return false;
+        return Outcome{LDAP_STRONG_AUTH_REQUIRED, std::string(what) + " needs an authenticated identity"};
+    return Outcome{LDAP_INSUFFICIENT_ACCESS, std::string(what) + " denied: no " +
+                                                 (level == ACL_WRITE ? "write" : "read") + " access to " +
+                                                 ad->ad_cname.bv_val + " on this entry"};
+}
+
+/* windows_at - every window with its period at now (limits filled in later) */
+std::vector<CurrentWindow> windows_at(const Info *ti, std::int64_t now) {
+    const std::vector<std::string> &periods = current_periods(ti, now);
+    std::vector<CurrentWindow> windows;
+    for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi)
+        windows.push_back(CurrentWindow{ti->ti_resolved.windows[wi].name, periods[wi], {}});
+    return windows;
 }
 
 /* limits_of - the four levels: account, its policy, its parent's policy, defaults */
@@ -189,6 +196,73 @@ struct DecodedCharge {
 };
 thread_local DecodedCharge t_decoded;
 
+/* Decided - what a charge read, decided and wants written */
+struct Decided {
+    ChargePlan plan;                            // plan.new_state: the account after (no history)
+    StoredState before;                         // the account as read (history: what it holds itself)
+    std::optional<HistoryPlace> place;          // the history entry, when a period rolls over
+    bool place_exists = false;
+    std::vector<CounterValue> history_before;   // what the history entry holds
+    std::vector<CounterValue> history_after;
+};
+
+/* decide_charge - read the account (and its history when a period rolls
+ * over) and decide; writes nothing */
+Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRequest &req,
+                      const ChargePolicy &policy, std::int64_t now, Decided &d) {
+    std::vector<CurrentWindow> windows = windows_at(ti, now);
+    StoredState stored;
+    std::vector<CounterValue> in_account;  // history an earlier version kept in the account
+    {
+        // One read of the account serves authorization, limits and counters.
+        // Released before the write: back-mdb must not see a read
+        // transaction of this thread still open when the write begins.
+        Fetched account(op, on, &op->o_req_ndn);
+        if (!account.get()) return {LDAP_NO_SUCH_OBJECT, "no such account entry"};
+        auto no = req.mode == Mode::check
+                      ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
+                      : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
+        if (no) return *no;
+        stored = read_state(account.get(), policy.own_sid);
+        if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
+            in_account = read_counters(account.get(), g_schema.history);
+            d.place = history_place(op->o_bd, account.get(), policy.own_sid);
+            if (!d.place)
+                Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
+                      op->o_log_prefix, op->o_req_ndn.bv_val);
+        }
+        LimitLevels levels = limits_of(op, on, ti, account.get());
+        for (CurrentWindow &cw : windows)
+            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
+    }
+    d.place_exists = d.place && read_history(op, on, *d.place, d.history_before);
+    stored.history = in_account;
+    stored.history.insert(stored.history.end(), d.history_before.begin(), d.history_before.end());
+
+    d.plan = plan_charge(windows, stored, req, policy, now);
+    // The history goes to its entry; what the account held itself moves out.
+    stored.history = std::move(in_account);
+    d.before = std::move(stored);
+    if (d.place) {
+        d.history_after = std::move(d.plan.new_state.history);
+        d.plan.new_state.history.clear();
+    }
+    return {};
+}
+
+/* write_charge - store what decide_charge decided: the history entry first,
+ * then the account (see tally_history.cpp). Leaves d as it is, so a group
+ * commit can run it again on its own. */
+Outcome write_charge(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
+    const char *text = nullptr;
+    int rc = LDAP_SUCCESS;
+    if (d.place)
+        rc = write_history(op, on, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
+    if (rc == LDAP_SUCCESS) rc = write_state(op, on, d.before, d.plan.new_state, own_sid, &text);
+    if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
+    return {};
+}
+
 int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     ChargeRequest decoded;
     const ChargeRequest *given = t_decoded.op == op ? t_decoded.request : nullptr;
@@ -212,74 +286,31 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             return ti->ti_zone->period_of(ti->ti_resolved.windows[i], t);
         };
 
-    // One read of the account serves authorization, limits and counters.
-    // Charges hold the account's lock from that read to the write, which
-    // makes decision and write atomic; checks write nothing and take no lock.
-    std::optional<Locker> lock;
-    if (req.mode != Mode::check) lock.emplace(ti, op->o_req_ndn);
-    std::int64_t now = now_seconds();
-    const std::vector<std::string> &periods = current_periods(ti, now);
-    std::vector<CurrentWindow> windows;
-    for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi) {
-        CurrentWindow cw;
-        cw.name = ti->ti_resolved.windows[wi].name;
-        cw.period = periods[wi];
-        windows.push_back(std::move(cw));
-    }
-    StoredState stored;
-    std::optional<HistoryPlace> place;          // where the history goes when a period rolls over
-    std::vector<CounterValue> in_account;       // history an earlier version kept in the account
-    {
-        // Released before the write: back-mdb must not see a read
-        // transaction of this thread still open when the write begins.
-        Fetched account(op, on, &op->o_req_ndn);
-        if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-        bool allowed = req.mode == Mode::check
-                           ? authorized(op, rs, account.get(), g_schema.usage, ACL_READ, "reading usage")
-                           : authorized(op, rs, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
-        if (!allowed) return rs->sr_err;
-        stored = read_state(account.get(), policy.own_sid);
-        if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
-            in_account = read_counters(account.get(), g_schema.history);
-            place = history_place(op->o_bd, account.get(), policy.own_sid);
-            if (!place)
-                Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
-                      op->o_log_prefix, op->o_req_ndn.bv_val);
+    Decided d;
+    Outcome out;
+    if (req.mode == Mode::check) {
+        out = decide_charge(op, on, ti, req, policy, now_seconds(), d);  // writes nothing: no lock
+    } else {
+        // The account's lock, from the read until the write is committed,
+        // makes decision and write atomic.
+        Locker lock(ti, op->o_req_ndn);
+        out = decide_charge(op, on, ti, req, policy, now_seconds(), d);
+        if (out.rc == LDAP_SUCCESS && d.plan.write) {
+            auto write = [&] { return write_charge(op, on, policy.own_sid, d); };
+            out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();
         }
-        LimitLevels levels = limits_of(op, on, ti, account.get());
-        for (CurrentWindow &cw : windows)
-            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }
-    std::vector<CounterValue> in_place;  // what the history entry holds
-    bool place_exists = place && read_history(op, on, *place, in_place);
-    stored.history = in_account;
-    stored.history.insert(stored.history.end(), in_place.begin(), in_place.end());
+    if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
 
-    ChargePlan plan = plan_charge(windows, stored, req, policy, now);
-    if (plan.write) {
-        const char *text = nullptr;
-        int rc = LDAP_SUCCESS;
-        if (place) {
-            // History entry first, then the account (see tally_history.cpp);
-            // the account's own history values, if any, move out.
-            rc = write_history(op, on, *place, place_exists, in_place, plan.new_state.history, policy.own_sid,
-                               &text);
-            stored.history = std::move(in_account);
-            plan.new_state.history.clear();
-        }
-        if (rc == LDAP_SUCCESS) rc = write_state(op, on, stored, plan.new_state, policy.own_sid, &text);
-        if (rc != LDAP_SUCCESS) return reply(rs, rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "");
-    }
-    lock.reset();
-
-    const ChargeResponse &resp = plan.response;
+    const ChargeResponse &resp = d.plan.response;
     std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
     Debug(LDAP_DEBUG_STATS,
-          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s\n",
+          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s%s\n",
           op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
           req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
           static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
-          std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=", why.c_str());
+          std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=", why.c_str(),
+          out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
     set_response(rs, kChargeOid, encode_charge_response(resp));
     return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");
 }
@@ -295,28 +326,32 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
     }
     const unsigned own_sid = own_server_id();
+    Outcome out;
     {
         Locker lock(ti, op->o_req_ndn);
-        std::int64_t now = now_seconds();
-        const std::vector<std::string> &periods = current_periods(ti, now);
-        std::vector<CurrentWindow> windows;
-        for (std::size_t wi = 0; wi < ti->ti_resolved.windows.size(); ++wi)
-            windows.push_back(CurrentWindow{ti->ti_resolved.windows[wi].name, periods[wi], {}});
+        const std::int64_t now = now_seconds();
+        std::vector<CurrentWindow> windows = windows_at(ti, now);
         StoredState stored;
         {
             Fetched account(op, on, &op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-            if (!authorized(op, rs, account.get(), g_schema.reset_right, ACL_WRITE, "reset")) return rs->sr_err;
+            if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
+                return reply(rs, no->rc, no->text);
             stored = read_state(account.get(), own_sid);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
         StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        const char *text = nullptr;
-        int rc = write_state(op, on, stored, fresh, own_sid, &text);
-        if (rc != LDAP_SUCCESS) return reply(rs, LDAP_OTHER, text ? text : "");
+        auto write = [&]() -> Outcome {
+            const char *text = nullptr;
+            if (write_state(op, on, stored, fresh, own_sid, &text) != LDAP_SUCCESS)
+                return {LDAP_OTHER, text ? text : "", true};
+            return {};
+        };
+        out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();
     }
+    if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
     Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,
           op->o_req_ndn.bv_val, req.window.empty() ? "all" : req.window.c_str(), op->o_ndn.bv_val);
     set_response(rs, kResetOid, "");

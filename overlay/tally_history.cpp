@@ -83,7 +83,7 @@ std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigne
     return p;
 }
 
-bool read_history(Operation *op, slap_overinst *on, HistoryPlace &place, std::vector<CounterValue> &out) {
+bool read_history(Operation *op, slap_overinst *on, const HistoryPlace &place, std::vector<CounterValue> &out) {
     struct berval ndn = place.ndn();
     Entry *e = nullptr;
     if (overlay_entry_get_ov(op, &ndn, nullptr, nullptr, 0, &e, on) != LDAP_SUCCESS || !e) return false;
@@ -92,7 +92,7 @@ bool read_history(Operation *op, slap_overinst *on, HistoryPlace &place, std::ve
     return true;
 }
 
-int write_history(Operation *op, slap_overinst *on, HistoryPlace &place, bool exists,
+int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text) {
     Modifications *mods = nullptr, **tail = &mods;

@@ -560,6 +560,50 @@ TEST_CASE("exactness holds per account while other accounts are charged at the s
     }
 }
 
+TEST_CASE("group commit: with fsync on every commit, charges of many accounts share commits and stay exact",
+          "[integration][exact]") {
+    // Twelve connections, two per account, 60 charges each against a limit
+    // of 100 a day: the writes of different accounts go into shared
+    // transactions (the log says batch=N), and every account stops at 100.
+    SlapdOptions o = standard("tally-default-limit day messages 100\n");
+    o.nosync = false;
+    std::vector<std::string> accounts;
+    for (int i = 0; i < 6; ++i) {
+        std::string uid = "gc" + std::to_string(i);
+        accounts.push_back("uid=" + uid + ",ou=people,dc=example,dc=com");
+        o.data_ldif += "\ndn: " + accounts.back() + "\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\nuid: " +
+                       uid + "\ncn: " + uid + "\nsn: " + uid + "\n";
+    }
+    Slapd s(o);
+    s.start();
+    std::vector<std::atomic<int>> accepted(accounts.size());
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 2 * accounts.size(); ++t) {
+        threads.emplace_back([&, a = t % accounts.size()] {
+            try {
+                auto c = s.connect(kServiceDn, kPassword);
+                for (int i = 0; i < 60; ++i) {
+                    auto r = charge_one(*c, accounts[a]);
+                    if (r.ldap.code != LDAP_SUCCESS) ++errors;
+                    else if (r.response.verdict == Verdict::accepted) ++accepted[a];
+                }
+            } catch (...) {
+                errors += 1000;
+            }
+        });
+    }
+    for (auto &t : threads) t.join();
+    CHECK(errors == 0);
+    auto root = s.connect();
+    for (std::size_t a = 0; a < accounts.size(); ++a) {
+        INFO(accounts[a]);
+        CHECK(accepted[a] == 100);
+        CHECK_THAT(joined(ldap_values(*root, accounts[a], "tallyUsage")), Catch::Contains(" sid=0 messages=100 "));
+    }
+    CHECK_THAT(s.log(), Catch::Contains(" batch="));
+}
+
 TEST_CASE("ACL: every user may read objectClass (searches filter on it), only administrators change it",
           "[integration][acl]") {
     Slapd s(standard());

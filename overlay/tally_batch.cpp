@@ -1,0 +1,157 @@
+/* tally_batch.cpp - group commit: many charges, one transaction, one fsync
+ *
+ * DESCRIPTION
+ *   With fsync on every commit, LMDB makes each write transaction wait for
+ *   its own fsync, and writers queue for the one write lock: at 16
+ *   connections a charge waited for ~16 fsyncs (p50 6.3 ms, p99 14.6 ms).
+ *   Here every charge still reads and decides on its own thread, holding
+ *   its account's lock (reads run in parallel, as before); only the write
+ *   is handed in. The first thread to hand in a write while no batch runs
+ *   leads: it takes every write queued, runs them one after the other
+ *   inside one back-mdb write transaction (bi_op_txn, as slapd's own LDAP
+ *   transactions do), commits once and wakes the others, who then release
+ *   their locks and reply. The next waiting thread leads the next batch,
+ *   so no thread keeps leading while its own reply waits.
+ *
+ *   Exactness is unchanged: an account's lock is held from its read until
+ *   its write is committed, so one batch never holds two writes of one
+ *   account, and the next charge of that account reads the committed state.
+ *   Nothing is answered before the commit. When a write inside the batch
+ *   fails (the transaction is then suspect) or the commit fails, the
+ *   batch is abandoned and every write runs again on its own, each in its
+ *   own transaction, so one bad account never fails the others.
+ */
+#include "tally.h"
+
+#include <string_view>
+
+namespace tally::overlay {
+
+struct GroupCommit::Job {
+    Operation *op;
+    const Work *work;
+    Outcome out;
+    bool done = false;
+};
+
+GroupCommit::GroupCommit() {
+    ldap_pvt_thread_mutex_init(&mutex_);
+    ldap_pvt_thread_cond_init(&done_);
+}
+
+GroupCommit::~GroupCommit() {
+    ldap_pvt_thread_cond_destroy(&done_);
+    ldap_pvt_thread_mutex_destroy(&mutex_);
+}
+
+bool GroupCommit::usable(slap_overinst *on) {
+    BackendInfo *bi = on->on_info->oi_orig;
+    if (!bi->bi_op_txn || !(bi->bi_flags & SLAP_BFLAG_TXNS)) return false;
+    for (slap_overinst *o = on->on_info->oi_list; o; o = o->on_next) {
+        std::string_view type = o->on_bi.bi_type ? o->on_bi.bi_type : "";
+        if (type == "syncprov" || type == "accesslog") return false;
+    }
+    return true;
+}
+
+Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work) {
+    Job mine{op, &work, {}};
+    ldap_pvt_thread_mutex_lock(&mutex_);
+    queue_.push_back(&mine);
+    while (!mine.done) {
+        if (leading_) {
+            ldap_pvt_thread_cond_wait(&done_, &mutex_);
+            continue;
+        }
+        leading_ = true;
+        std::vector<Job *> batch;
+        batch.swap(queue_);
+        ldap_pvt_thread_mutex_unlock(&mutex_);
+        run_batch(op, on, batch);
+        ldap_pvt_thread_mutex_lock(&mutex_);
+        for (Job *j : batch) j->done = true;
+        leading_ = false;
+        ldap_pvt_thread_cond_broadcast(&done_);
+    }
+    ldap_pvt_thread_mutex_unlock(&mutex_);
+    return mine.out;
+}
+
+namespace {
+
+/* OnLeaderThread - a waiting thread's operation, run by the leader: with
+ * the leader's thread context (back-mdb keys its read transactions by it),
+ * and optionally inside the shared transaction */
+class OnLeaderThread {
+public:
+    OnLeaderThread(Operation *op, Operation *leader, OpExtra *txn)
+        : op_(op), ctx_(op->o_threadctx), tid_(op->o_tid), txn_(op != leader ? txn : nullptr) {
+        op->o_threadctx = leader->o_threadctx;
+        op->o_tid = leader->o_tid;
+        if (txn_) LDAP_SLIST_INSERT_HEAD(&op->o_extra, txn_, oe_next);
+    }
+    ~OnLeaderThread() {
+        if (txn_) LDAP_SLIST_REMOVE(&op_->o_extra, txn_, OpExtra, oe_next);
+        op_->o_threadctx = ctx_;
+        op_->o_tid = tid_;
+    }
+    OnLeaderThread(const OnLeaderThread &) = delete;
+    OnLeaderThread &operator=(const OnLeaderThread &) = delete;
+
+private:
+    Operation *op_;
+    void *ctx_;
+    ldap_pvt_thread_t tid_;
+    OpExtra *txn_;
+};
+
+}  // namespace
+
+void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch) {
+    BackendInfo *bi = on->on_info->oi_orig;
+    OpExtra *txn = nullptr;
+    // A batch of one gains nothing from a shared transaction.
+    bool together = batch.size() > 1 && bi->bi_op_txn(leader, SLAP_TXN_BEGIN, &txn) == 0;
+    if (together) {
+        // BEGIN put the transaction into the leader's own operation.
+        bool sound = true;
+        for (Job *j : batch) {
+            try {
+                OnLeaderThread here(j->op, leader, txn);
+                j->out = (*j->work)();
+            } catch (const std::bad_alloc &) {
+                j->out = {LDAP_NO_MEMORY, "out of memory", true};
+            } catch (...) {
+                j->out = {LDAP_OTHER, "internal error", true};
+            }
+            if (j->out.write_failed) {
+                sound = false;
+                break;
+            }
+        }
+        LDAP_SLIST_REMOVE(&leader->o_extra, txn, OpExtra, oe_next);
+        if (!sound) {
+            bi->bi_op_txn(leader, SLAP_TXN_ABORT, &txn);
+            Debug(LDAP_DEBUG_ANY, "%s tally: a write failed inside a group commit of %zu; each runs alone\n",
+                  leader->o_log_prefix, batch.size());
+        } else if (int rc = bi->bi_op_txn(leader, SLAP_TXN_COMMIT, &txn); rc != 0) {
+            Debug(LDAP_DEBUG_ANY, "%s tally: a group commit of %zu failed (%d); each runs alone\n",
+                  leader->o_log_prefix, batch.size(), rc);
+        } else {
+            for (Job *j : batch) j->out.batch = batch.size();
+            return;
+        }
+    }
+    for (Job *j : batch) {
+        try {
+            OnLeaderThread here(j->op, leader, nullptr);
+            j->out = (*j->work)();
+        } catch (const std::bad_alloc &) {
+            j->out = {LDAP_NO_MEMORY, "out of memory", true};
+        } catch (...) {
+            j->out = {LDAP_OTHER, "internal error", true};
+        }
+    }
+}
+
+}  // namespace tally::overlay
