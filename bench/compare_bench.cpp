@@ -35,7 +35,7 @@
  *     cells at concurrency 8.
  *   5 scale: decision throughput at 16 connections with --scales accounts
  *     and --history-days days of history (Tally: tallyHistory values with
- *     tally-history D; mtpolicyd: rows of its accounting table, up to
+ *     tally-history D, in a database of their own: tally-history-database; mtpolicyd: rows of its accounting table, up to
  *     --mtpolicyd-scale-max accounts), every account already charged
  *     today (the steady state of a working day; an account's first
  *     charge of a day is dearer: its entry grows, see README).
@@ -153,23 +153,25 @@ std::string uuid_of(const std::string &uid) {
     return b;
 }
 
-/* history_container_ldif - the entry that holds the history records of server 0 */
-std::string history_container_ldif() {
-    return "\ndn: cn=tally-history-sid0,dc=example,dc=com\nobjectClass: tallyHistoryContainer\n"
+/* kHistoryBase - the suffix of the database the scale workload keeps history in
+ * (tally-history-database, as README's Tuning slapd recommends for large directories) */
+constexpr const char *kHistoryBase = "cn=tally-history";
+
+/* history_root_ldif - the history database's root and the container of server 0's records */
+std::string history_root_ldif() {
+    return std::string("dn: ") + kHistoryBase + "\nobjectClass: tallyHistoryContainer\ncn: tally-history\n\n" +
+           "dn: cn=tally-history-sid0," + kHistoryBase + "\nobjectClass: tallyHistoryContainer\n"
            "cn: tally-history-sid0\n";
 }
 
-/* account_ldif - one account as a directory profiled for mtpolicyd holds it, with history (Tally
- * keeps it in an entry of its own, under history_container_ldif()); with today non-empty, also in
- * the state of a working day: today's usage and two recent charge ids (older than the charge id
- * lifetime, so the entry keeps its size as they are replaced) */
-std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit,
-                         const std::vector<std::string> &history_days, const std::string &today = "") {
-    const std::string uuid = uuid_of(uid);
+/* account_ldif - one account as a directory profiled for mtpolicyd holds it; with today
+ * non-empty, in the state of a working day: today's usage and two recent charge ids (older
+ * than the charge id lifetime, so the entry keeps its size as they are replaced) */
+std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit, const std::string &today = "") {
     std::string s = "\ndn: " + uid_dn(uid) +
                     "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
                     "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n" +
-                    "entryUUID: " + uuid + "\n";
+                    "entryUUID: " + uuid_of(uid) + "\n";
     if (msg_limit > 0) s += "mtpolicydMailMessageLimit: " + std::to_string(msg_limit) + "\n";
     if (rcpt_limit > 0) s += "mtpolicydMailRecipientLimit: " + std::to_string(rcpt_limit) + "\n";
     if (!today.empty()) {
@@ -177,12 +179,16 @@ std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit
         s += "tallyUsage: day " + today + " sid=0 messages=12 recipients=24 bytes=300000 byteRecipients=600000\n" +
              "tallyRecentCharge: " + std::to_string(t) + ":Q1" + uid + " " + std::to_string(t + 1) + ":Q2" + uid + "\n";
     }
-    if (!history_days.empty()) {
-        s += "\ndn: cn=" + uuid + ",cn=tally-history-sid0,dc=example,dc=com\nobjectClass: tallyHistoryRecord\ncn: " +
-             uuid + "\n";
-        for (const auto &d : history_days)
-            s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
-    }
+    return s;
+}
+
+/* history_ldif - the account's history entry (tally_history.cpp names it by entryUUID) */
+std::string history_ldif(const std::string &uid, const std::vector<std::string> &history_days) {
+    const std::string uuid = uuid_of(uid);
+    std::string s = "\ndn: cn=" + uuid + ",cn=tally-history-sid0," + kHistoryBase +
+                    "\nobjectClass: tallyHistoryRecord\ncn: " + uuid + "\n";
+    for (const auto &d : history_days)
+        s += "tallyHistory: day " + d + " sid=0 messages=120 recipients=240 bytes=3000000 byteRecipients=6000000\n";
     return s;
 }
 
@@ -191,7 +197,8 @@ std::string services_ldif() {
            "\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mtpolicyd\nuserPassword: secret\n";
 }
 
-SlapdOptions directory_options(int history_days, const std::string &envflags, int threads) {
+SlapdOptions directory_options(int history_days, const std::string &envflags, int threads,
+                               bool history_database = false) {
     SlapdOptions o;
     o.schema_files = {source_path("tests/fixtures/mtpolicyd.schema"), source_path("bench/fixtures/mailrecipient.schema")};
     o.overlay_config = "tally-window day\ntally-timezone UTC\n"
@@ -207,6 +214,12 @@ SlapdOptions directory_options(int history_days, const std::string &envflags, in
                               "mailUserStatus,mtpolicydMailMessageLimit,mtpolicydMailRecipientLimit\n"
                               "    by dn.exact=\"" + std::string(kMtpolicydDn) + "\" read\n    by * break\n";
     o.mdb_envflags = envflags;
+    if (history_database) {
+        o.overlay_config += std::string("tally-history-database ") + kHistoryBase + "\n";
+        o.extra_databases = std::string("database mdb\nsuffix ") + kHistoryBase + "\nrootdn cn=admin," + kHistoryBase +
+                            "\ndirectory @DIR@/history\nmaxsize 68719476736\ndbnosync\n" +
+                            (envflags.empty() ? "" : "envflags " + envflags + "\n");
+    }
     if (threads > 0) o.extra_global_config += "threads " + std::to_string(threads) + "\n";
     o.controllable_clock = false;
     o.nosync = true;
@@ -602,8 +615,8 @@ int run(int argc, char **argv) {
     SlapdOptions so = directory_options(3, o.mdb_envflags.value_or(""), o.slapd_threads);
     so.config_dir = true;  // durability switched through cn=config
     so.data_ldif = services_ldif();
-    for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000, {});
-    for (int r = 1; r <= o.rounds; ++r) so.data_ldif += account_ldif("x" + std::to_string(r), 50, 0, {});
+    for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000);
+    for (int r = 1; r <= o.rounds; ++r) so.data_ldif += account_ldif("x" + std::to_string(r), 50, 0);
     progress("starting slapd (1,000 accounts) and mtpolicyd with memcached and MariaDB");
     Slapd slapd(so);
     slapd.start();
@@ -887,7 +900,7 @@ int run(int argc, char **argv) {
         rep.line("## 5. Scale\n");
         auto scale_table = [&](int history_days, long mtp_max, const std::string &dat_file) {
             rep.line("Decisions per second at 16 connections over all accounts of a directory of N accounts, each with " +
-                     std::to_string(history_days) + " days of history (Tally: tallyHistory values, tally-history " +
+                     std::to_string(history_days) + " days of history (Tally: tallyHistory values in a history database of their own, tally-history-database, tally-history " +
                      std::to_string(history_days) +
                      (mtp_max > 0 ? "; mtpolicyd: rows of acct_sasl_username, measured up to " + std::to_string(mtp_max) +
                                         " accounts"
@@ -904,24 +917,30 @@ int run(int argc, char **argv) {
             double first = 0;
             for (long n : o.scales) {
                 progress("w5: " + std::to_string(n) + " accounts: generating and loading the directory");
-                SlapdOptions sso = directory_options(history_days, o.mdb_envflags.value_or("writemap"), o.slapd_threads);
+                SlapdOptions sso =
+                    directory_options(history_days, o.mdb_envflags.value_or("writemap"), o.slapd_threads, true);
                 sso.load_sample = false;
                 sso.extra_database_config += "maxsize 68719476736\n";
                 sso.extra_global_config += "tool-threads 2\n";
                 Slapd big(sso);
-                std::string ldif = big.dir() + "/scale.ldif";
+                std::string ldif = big.dir() + "/scale.ldif", hldif = big.dir() + "/history.ldif";
                 {
-                    std::ofstream f(ldif);
-                    f << sample_ldif() << services_ldif() << history_container_ldif();
-                    for (long i = 0; i < n; ++i)
-                        f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, days, day_string(0));
+                    std::ofstream f(ldif), h(hldif);
+                    f << sample_ldif() << services_ldif();
+                    h << history_root_ldif();
+                    for (long i = 0; i < n; ++i) {
+                        f << account_ldif("u" + std::to_string(i), 100000000, 1000000000, day_string(0));
+                        if (!days.empty()) h << history_ldif("u" + std::to_string(i), days);
+                    }
                 }
                 auto t0 = Clock::now();
-                if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-l", ldif},
-                                big.dir() + "/slapadd.log") != 0)
-                    throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
+                for (const auto &[file, base] : {std::pair{ldif, std::string(kSuffix)}, {hldif, std::string(kHistoryBase)}})
+                    if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-b", base, "-l", file},
+                                    big.dir() + "/slapadd.log") != 0)
+                        throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
                 double load_ldap = std::chrono::duration<double>(Clock::now() - t0).count();
                 fs::remove(ldif);
+                fs::remove(hldif);
                 // A directory in service is not writing back a bulk load: flush slapadd's
                 // gigabytes first (writes to pages under writeback wait for the disk).
                 ::sync();

@@ -10,6 +10,8 @@
  *   tally-default-limit WINDOW METRIC N|unlimited|inherit   (several)
  *   tally-limit-attribute WINDOW METRIC ATTRIBUTE           (several)
  *   tally-history N                       (past periods kept per window; default 3)
+ *   tally-history-database SUFFIX         (the database keeping history entries;
+ *                                          default: the account's own)
  *   tally-accounting-only on|off          (default off)
  *   tally-charge-id-ttl SECONDS           (default 600)
  *   tally-charge-id-max N                 (per account; default 16)
@@ -34,6 +36,7 @@ struct OverlayConfig {
     LimitSet defaults;
     std::map<std::pair<std::string, Metric>, std::string> limit_attributes;  // overrides
     std::size_t history = 3;
+    std::string history_database;  // normalized suffix; empty: the account's own database
     bool accounting_only = false;
     std::int64_t charge_id_ttl = 600;
     std::size_t charge_id_max = 16;

@@ -177,9 +177,12 @@ unsigned own_server_id();
  * of before into after */
 void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::vector<CounterValue> &before,
                    const std::vector<CounterValue> &after, unsigned sid);
-/* internal_modify - run mods on one entry through the database's overlay
- * stack as its rootdn; takes mods; on failure logs and sets text */
-int internal_modify(Operation *op, slap_overinst *on, struct berval *dn, struct berval *ndn, Modifications *mods,
+/* stack_top - the account's database entered from the top of its overlay
+ * stack: internal writes pass syncprov, accesslog and this overlay's guard */
+BackendDB stack_top(Operation *op, slap_overinst *on);
+/* internal_modify - run mods on one entry of db (entered at its top) as
+ * its rootdn; takes mods; on failure logs and sets text */
+int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, Modifications *mods,
                     const char **text);
 
 /* tally_history.cpp: the history entry of one account on one server */
@@ -189,13 +192,15 @@ struct HistoryPlace {
     std::string dn_, ndn_;                      // cn=UUID,cn=tally-history-sidN,SUFFIX
     std::string container_dn_, container_ndn_;  // cn=tally-history-sidN,SUFFIX
 };
-/* history_place - nullopt when the account has no usable entryUUID (its
- * history then stays in the account entry) */
-std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigned sid);
+/* history_place - under the suffix of tally-history-database, or of the
+ * account's own database; nullopt when the account has no usable
+ * entryUUID (its history then stays in the account entry) */
+std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cfg, Entry *account, unsigned sid);
 /* read_history - the values stored at place; false when it does not exist yet */
 bool read_history(Operation *op, slap_overinst *on, const HistoryPlace &place, std::vector<CounterValue> &out);
 /* write_history - store sid's share of after at place (which holds before),
- * adding the container and the entry first when they do not exist */
+ * adding the container and the entry first when they do not exist; in
+ * its own transaction(s), committed before the account is written */
 int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text);

@@ -21,6 +21,7 @@ enum {
     CFG_DEFAULT_LIMIT,
     CFG_LIMIT_ATTRIBUTE,
     CFG_HISTORY,
+    CFG_HISTORY_DATABASE,
     CFG_ACCOUNTING_ONLY,
     CFG_CHARGE_ID_TTL,
     CFG_CHARGE_ID_MAX,
@@ -58,6 +59,11 @@ ConfigTable g_table[] = {
      "( " TALLY_CFG_AT ".5 NAME 'olcTallyHistory' "
      "DESC 'Past periods kept per window' SYNTAX OMsInteger SINGLE-VALUE )",
      nullptr, {}},
+    {"tally-history-database", "suffix", 2, 2, 0, ARG_MAGIC | CFG_HISTORY_DATABASE, HANDLER,
+     "( " TALLY_CFG_AT ".9 NAME 'olcTallyHistoryDatabase' "
+     "DESC 'Suffix of the database that keeps the history entries; default: the account database' "
+     "EQUALITY distinguishedNameMatch SYNTAX OMsDN SINGLE-VALUE )",
+     nullptr, {}},
     {"tally-accounting-only", "on|off", 2, 2, 0, ARG_MAGIC | ARG_ON_OFF | CFG_ACCOUNTING_ONLY, HANDLER,
      "( " TALLY_CFG_AT ".6 NAME 'olcTallyAccountingOnly' "
      "DESC 'Count without refusing' SYNTAX OMsBoolean SINGLE-VALUE )",
@@ -77,7 +83,8 @@ ConfigOCs g_ocs[] = {
     {"( " TALLY_CFG_OC ".1 NAME 'olcTallyConfig' "
      "DESC 'Tally overlay configuration' SUP olcOverlayConfig "
      "MAY ( olcTallyWindow $ olcTallyTimezone $ olcTallyDefaultLimit $ olcTallyLimitAttribute $ "
-     "olcTallyHistory $ olcTallyAccountingOnly $ olcTallyChargeIdTTL $ olcTallyChargeIdMax ) )",
+     "olcTallyHistory $ olcTallyHistoryDatabase $ olcTallyAccountingOnly $ olcTallyChargeIdTTL $ "
+     "olcTallyChargeIdMax ) )",
      Cft_Overlay, g_table, nullptr, nullptr, nullptr, nullptr, nullptr},
     {nullptr, Cft_Abstract, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
 };
@@ -120,6 +127,10 @@ int handle_emit(ConfigArgs *c, Info *ti) {
             emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + v);
         return cfg.limit_attributes.empty() ? 1 : 0;
     case CFG_HISTORY: emit(c, std::to_string(cfg.history)); return 0;
+    case CFG_HISTORY_DATABASE:
+        if (cfg.history_database.empty()) return 1;
+        emit(c, cfg.history_database);
+        return 0;
     case CFG_ACCOUNTING_ONLY: c->value_int = cfg.accounting_only ? 1 : 0; return 0;
     case CFG_CHARGE_ID_TTL: emit(c, std::to_string(cfg.charge_id_ttl)); return 0;
     case CFG_CHARGE_ID_MAX: emit(c, std::to_string(cfg.charge_id_max)); return 0;
@@ -169,6 +180,7 @@ int handle_delete(ConfigArgs *c, Info *ti) {
         return 0;
     // Deleting a setting restores its default, declared once in OverlayConfig.
     case CFG_HISTORY: cfg.history = OverlayConfig{}.history; return 0;
+    case CFG_HISTORY_DATABASE: cfg.history_database.clear(); return 0;
     case CFG_ACCOUNTING_ONLY: cfg.accounting_only = OverlayConfig{}.accounting_only; return 0;
     case CFG_CHARGE_ID_TTL: cfg.charge_id_ttl = OverlayConfig{}.charge_id_ttl; return 0;
     case CFG_CHARGE_ID_MAX: cfg.charge_id_max = OverlayConfig{}.charge_id_max; return 0;
@@ -209,6 +221,19 @@ int handle_set(ConfigArgs *c, Info *ti) {
         err = parse_count_setting(c->argv[1], 1000, n);
         if (!err) cfg.history = n;
         break;
+    case CFG_HISTORY_DATABASE: {
+        // The database may be declared later in slapd.conf: whether one holds
+        // this suffix is checked when history is written.
+        struct berval dn, ndn = BER_BVNULL;
+        ber_str2bv(c->argv[1], 0, 0, &dn);
+        if (dnNormalize(0, nullptr, nullptr, &dn, &ndn, nullptr) != LDAP_SUCCESS || BER_BVISEMPTY(&ndn)) {
+            if (ndn.bv_val) ch_free(ndn.bv_val);
+            return fail(c, std::string("\"") + c->argv[1] + "\" is not a DN");
+        }
+        cfg.history_database.assign(ndn.bv_val, ndn.bv_len);
+        ch_free(ndn.bv_val);
+        break;
+    }
     case CFG_ACCOUNTING_ONLY: cfg.accounting_only = c->value_int != 0; break;
     case CFG_CHARGE_ID_TTL:
         err = parse_count_setting(c->argv[1], 30 * 86400, n);

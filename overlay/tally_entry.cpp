@@ -155,25 +155,30 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
             add_values(tail, LDAP_MOD_ADD, g_schema.recent, {encode_recent(own_sid, new_state.recent)});
     }
     if (!mods) return LDAP_SUCCESS;
-    return internal_modify(op, on, &op->o_req_dn, &op->o_req_ndn, mods, text);
+    BackendDB db = stack_top(op, on);
+    return internal_modify(op, db, &op->o_req_dn, &op->o_req_ndn, mods, text);
 }
 
-int internal_modify(Operation *op, slap_overinst *on, struct berval *dn, struct berval *ndn, Modifications *mods,
+BackendDB stack_top(Operation *op, slap_overinst *on) {
+    BackendDB db = *op->o_bd;
+    db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
+    return db;
+}
+
+int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, Modifications *mods,
                     const char **text) {
     Operation op2 = *op;
     SlapReply rs2 = {REP_RESULT};
     slap_callback cb = {};
-    BackendDB db = *op->o_bd;
     cb.sc_response = slap_null_cb;
-    db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
     op2.o_tag = LDAP_REQ_MODIFY;
     // A time of its own: accesslog names its record by the operation's time,
     // and a roll-over writes several entries within one operation.
     slap_op_time(&op2.o_time, &op2.o_tincr);
     op2.o_bd = &db;
     op2.o_callback = &cb;
-    op2.o_dn = op->o_bd->be_rootdn;
-    op2.o_ndn = op->o_bd->be_rootndn;
+    op2.o_dn = db.be_rootdn;
+    op2.o_ndn = db.be_rootndn;
     op2.o_req_dn = *dn;
     op2.o_req_ndn = *ndn;
     op2.o_relax = SLAP_CONTROL_CRITICAL;

@@ -226,7 +226,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
         stored = read_state(account.get(), policy.own_sid);
         if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
             in_account = read_counters(account.get(), g_schema.history);
-            d.place = history_place(op->o_bd, account.get(), policy.own_sid);
+            d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
             if (!d.place)
                 Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
                       op->o_log_prefix, op->o_req_ndn.bv_val);
@@ -250,15 +250,20 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
     return {};
 }
 
-/* write_charge - store what decide_charge decided: the history entry first,
- * then the account (see tally_history.cpp). Leaves d as it is, so a group
- * commit can run it again on its own. */
-Outcome write_charge(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
+/* write_history_of - store the history decide_charge moved, in its own
+ * commit before the account's (see tally_history.cpp) */
+Outcome write_history_of(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
     const char *text = nullptr;
-    int rc = LDAP_SUCCESS;
-    if (d.place)
-        rc = write_history(op, on, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
-    if (rc == LDAP_SUCCESS) rc = write_state(op, on, d.before, d.plan.new_state, own_sid, &text);
+    int rc = write_history(op, on, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
+    if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
+    return {};
+}
+
+/* write_account - store the account's counters as decide_charge decided.
+ * Leaves d as it is, so a group commit can run it again on its own. */
+Outcome write_account(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
+    const char *text = nullptr;
+    int rc = write_state(op, on, d.before, d.plan.new_state, own_sid, &text);
     if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
     return {};
 }
@@ -295,8 +300,9 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         // makes decision and write atomic.
         Locker lock(ti, op->o_req_ndn);
         out = decide_charge(op, on, ti, req, policy, now_seconds(), d);
+        if (out.rc == LDAP_SUCCESS && d.plan.write && d.place) out = write_history_of(op, on, policy.own_sid, d);
         if (out.rc == LDAP_SUCCESS && d.plan.write) {
-            auto write = [&] { return write_charge(op, on, policy.own_sid, d); };
+            auto write = [&] { return write_account(op, on, policy.own_sid, d); };
             out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();
         }
     }

@@ -6,9 +6,11 @@
  *   rewrite it, and at a million accounts the write-back of those pages
  *   limited throughput. So history lives in one entry per account and
  *   server (names in core/history_place.h), written only when a period
- *   rolls over. Searches of the account still show tallyHistory: the
- *   overlay adds it from those entries (bi_operational), under the
- *   account's ACLs.
+ *   rolls over, in the account's database or, with tally-history-database,
+ *   in another one (then the pages charges rewrite stay in a small file:
+ *   README, Tuning slapd). Searches of the account still show
+ *   tallyHistory: the overlay adds it from those entries (bi_operational),
+ *   under the account's ACLs.
  *
  *   Order of writes at a roll-over: the history entry first, then the
  *   account. A crash between the two leaves the old period in the account
@@ -26,10 +28,44 @@ namespace tally::overlay {
 
 namespace {
 
-/* add_named_entry - add an empty entry "cn=VALUE,..." of class oc through
- * the overlay stack (so syncprov and accesslog replicate it) as rootdn */
-int add_named_entry(Operation *op, slap_overinst *on, const std::string &dn, const std::string &ndn,
-                    ObjectClass *oc) {
+/* history_db - the database that holds place, entered at the top of its
+ * overlay stack (its syncprov and accesslog see the writes); null when
+ * none does (tally-history-database names a suffix no database has) */
+BackendDB *history_db(const HistoryPlace &place) {
+    struct berval ndn = place.ndn();
+    return select_backend(&ndn, 0);
+}
+
+/* Fetch - an entry of another (or the same) database, read as slapd's ACL
+ * code reads entries it needs: o_bd switched for the call */
+class Fetch {
+public:
+    Fetch(Operation *op, BackendDB *db, const struct berval &ndn) : op_(op), db_(db) {
+        BackendDB *save = op->o_bd;
+        op->o_bd = db;
+        struct berval n = ndn;
+        if (be_entry_get_rw(op, &n, nullptr, nullptr, 0, &e_) != LDAP_SUCCESS) e_ = nullptr;
+        op->o_bd = save;
+    }
+    ~Fetch() {
+        if (!e_) return;
+        BackendDB *save = op_->o_bd;
+        op_->o_bd = db_;
+        be_entry_release_r(op_, e_);
+        op_->o_bd = save;
+    }
+    Fetch(const Fetch &) = delete;
+    Fetch &operator=(const Fetch &) = delete;
+    Entry *get() const { return e_; }
+
+private:
+    Operation *op_;
+    BackendDB *db_;
+    Entry *e_ = nullptr;
+};
+
+/* add_named_entry - add an empty entry "cn=VALUE,..." of class oc as the rootdn of db */
+int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const std::string &ndn, ObjectClass *oc) {
     Entry *e = entry_alloc();
     ber_str2bv(dn.c_str(), dn.size(), 1, &e->e_name);
     ber_str2bv(ndn.c_str(), ndn.size(), 1, &e->e_nname);
@@ -40,17 +76,15 @@ int add_named_entry(Operation *op, slap_overinst *on, const std::string &dn, con
     Operation op2 = *op;
     SlapReply rs2 = {REP_RESULT};
     slap_callback cb = {};
-    BackendDB db = *op->o_bd;
     cb.sc_response = slap_null_cb;
-    db.bd_info = reinterpret_cast<BackendInfo *>(on->on_info);
     op2.o_tag = LDAP_REQ_ADD;
     // A time of its own: accesslog names its record by the operation's time,
     // and a roll-over writes several entries within one operation.
     slap_op_time(&op2.o_time, &op2.o_tincr);
     op2.o_bd = &db;
     op2.o_callback = &cb;
-    op2.o_dn = op->o_bd->be_rootdn;
-    op2.o_ndn = op->o_bd->be_rootndn;
+    op2.o_dn = db.be_rootdn;
+    op2.o_ndn = db.be_rootndn;
     op2.o_req_dn = e->e_name;
     op2.o_req_ndn = e->e_nname;
     op2.o_relax = SLAP_CONTROL_NONE;
@@ -69,45 +103,58 @@ Attribute *stored_history(Entry *e) { return e ? attr_find(e->e_attrs, g_schema.
 
 }  // namespace
 
-std::optional<HistoryPlace> history_place(BackendDB *be, Entry *account, unsigned sid) {
+std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cfg, Entry *account, unsigned sid) {
     Attribute *uuid = attr_find(account->e_attrs, slap_schema.si_ad_entryUUID);
     if (!uuid || uuid->a_numvals == 0 || !be->be_suffix || !be->be_nsuffix) return std::nullopt;
     auto rdn = history_entry_rdn({uuid->a_vals[0].bv_val, uuid->a_vals[0].bv_len});
     if (!rdn) return std::nullopt;
     HistoryPlace p;
     std::string container = history_container_rdn(sid);
-    p.container_dn_ = container + "," + std::string(be->be_suffix[0].bv_val, be->be_suffix[0].bv_len);
-    p.container_ndn_ = container + "," + std::string(be->be_nsuffix[0].bv_val, be->be_nsuffix[0].bv_len);
+    if (!cfg.history_database.empty()) {
+        p.container_dn_ = p.container_ndn_ = container + "," + cfg.history_database;
+    } else {
+        p.container_dn_ = container + "," + std::string(be->be_suffix[0].bv_val, be->be_suffix[0].bv_len);
+        p.container_ndn_ = container + "," + std::string(be->be_nsuffix[0].bv_val, be->be_nsuffix[0].bv_len);
+    }
     p.dn_ = *rdn + "," + p.container_dn_;
     p.ndn_ = *rdn + "," + p.container_ndn_;
     return p;
 }
 
-bool read_history(Operation *op, slap_overinst *on, const HistoryPlace &place, std::vector<CounterValue> &out) {
-    struct berval ndn = place.ndn();
-    Entry *e = nullptr;
-    if (overlay_entry_get_ov(op, &ndn, nullptr, nullptr, 0, &e, on) != LDAP_SUCCESS || !e) return false;
-    out = read_counters(e, g_schema.history);
-    overlay_entry_release_ov(op, e, 0, on);
+bool read_history(Operation *op, slap_overinst *, const HistoryPlace &place, std::vector<CounterValue> &out) {
+    BackendDB *db = history_db(place);
+    if (!db) return false;
+    Fetch h(op, db, place.ndn());
+    if (!h.get()) return false;
+    out = read_counters(h.get(), g_schema.history);
     return true;
 }
 
-int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, bool exists,
+int write_history(Operation *op, slap_overinst *, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
     diff_counters(tail, g_schema.history, before, after, sid);
     if (!mods) return LDAP_SUCCESS;
+    BackendDB *target = history_db(place);
+    if (!target) {
+        Debug(LDAP_DEBUG_ANY, "%s tally: no database holds \"%s\" (tally-history-database); history not written\n",
+              op->o_log_prefix, place.container_dn_.c_str());
+        slap_mods_free(mods, 1);
+        if (text) *text = "history could not be written (see slapd log)";
+        return LDAP_OTHER;
+    }
+    BackendDB db = *target;
     if (!exists) {
         // The entry is added empty and filled by the modify below: an add of
         // a DN that already exists (written by a crashed earlier attempt)
         // fails harmlessly, and the values go in value by value like every
         // other counter write.
-        int rc = add_named_entry(op, on, place.dn_, place.ndn_, g_schema.history_record);
+        int rc = add_named_entry(op, db, place.dn_, place.ndn_, g_schema.history_record);
         if (rc == LDAP_NO_SUCH_OBJECT) {
-            rc = add_named_entry(op, on, place.container_dn_, place.container_ndn_, g_schema.history_container);
+            rc = add_named_entry(op, db, place.container_dn_, place.container_ndn_, g_schema.history_container);
             if (rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS)
-                rc = add_named_entry(op, on, place.dn_, place.ndn_, g_schema.history_record);
+                rc = add_named_entry(op, db, place.dn_, place.ndn_, g_schema.history_record);
         }
         if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
             slap_mods_free(mods, 1);
@@ -116,7 +163,7 @@ int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, b
         }
     }
     struct berval dn = place.dn(), ndn = place.ndn();
-    return internal_modify(op, on, &dn, &ndn, mods, text);
+    return internal_modify(op, db, &dn, &ndn, mods, text);
 }
 
 int history_operational(Operation *op, SlapReply *rs) {
@@ -130,6 +177,7 @@ int history_operational(Operation *op, SlapReply *rs) {
     if (!usage) return SLAP_CB_CONTINUE;
     try {
         auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
+        const OverlayConfig &cfg = static_cast<Info *>(on->on_bi.bi_private)->ti_config;
         // The servers whose history to show: this one and every one with a
         // share in the current counters.
         std::vector<unsigned> sids{own_server_id()};
@@ -137,16 +185,15 @@ int history_operational(Operation *op, SlapReply *rs) {
             if (std::find(sids.begin(), sids.end(), c.sid) == sids.end()) sids.push_back(c.sid);
         Attribute *shown = nullptr;
         for (unsigned sid : sids) {
-            auto place = history_place(op->o_bd, account, sid);
+            auto place = history_place(op->o_bd, cfg, account, sid);
             if (!place) break;
-            struct berval ndn = place->ndn();
-            Entry *h = nullptr;
-            if (overlay_entry_get_ov(op, &ndn, nullptr, nullptr, 0, &h, on) != LDAP_SUCCESS || !h) continue;
-            if (Attribute *a = stored_history(h); a && a->a_numvals) {
+            BackendDB *db = history_db(*place);
+            if (!db) break;
+            Fetch h(op, db, place->ndn());
+            if (Attribute *a = stored_history(h.get()); a && a->a_numvals) {
                 if (!shown) shown = attr_alloc(g_schema.history);
                 attr_valadd(shown, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
             }
-            overlay_entry_release_ov(op, h, 0, on);
         }
         if (shown) {
             Attribute **ap = &rs->sr_operational_attrs;

@@ -157,6 +157,47 @@ TEST_CASE("history lives in an entry of its own, named by the account's entryUUI
     CHECK(ldap_values(*user, kAlice, "tallyHistory").size() == 6);
 }
 
+TEST_CASE("tally-history-database keeps history entries in a database of their own", "[integration][history]") {
+    SlapdOptions o = standard("tally-history-database cn=tally-history\n");
+    o.extra_databases = "database mdb\nsuffix cn=tally-history\nrootdn cn=admin,cn=tally-history\n"
+                        "rootpw " + std::string(kRootPw) + "\ndirectory @DIR@/history\nmaxsize 268435456\ndbnosync\n";
+    Slapd s(o);
+    s.start();
+    auto admin = s.connect();
+    // The root entry of the history database, as an administrator would add
+    // it; the overlay adds the rest.
+    REQUIRE(ldap_add(*s.connect("cn=admin,cn=tally-history", kRootPw), "cn=tally-history", {{"objectClass", {"tallyHistoryContainer"}}, {"cn", {"tally-history"}}}) ==
+            LDAP_SUCCESS);
+    s.set_clock(kMorning);
+    auto svc = s.connect(kServiceDn, kPassword);
+    charge_one(*svc, kAlice);
+    s.set_clock(kMorning + 86400);
+    charge_one(*svc, kAlice);
+    auto uuid = ldap_values(*admin, kAlice, "entryUUID");
+    REQUIRE(uuid.size() == 1);
+    const std::string place = "cn=" + uuid[0] + ",cn=tally-history-sid0,cn=tally-history";
+    CHECK_THAT(joined(ldap_values(*admin, place, "tallyHistory")), Catch::Contains("day 2026-11-22 sid=0 messages=1 "));
+    // Not in the account's database, and shown on the account all the same.
+    CHECK(ldap_values(*admin, "cn=" + uuid[0] + ",cn=tally-history-sid0," + kSuffix, "tallyHistory").empty());
+    CHECK_THAT(joined(ldap_values(*admin, kAlice, "tallyHistory")), Catch::Contains("day 2026-11-22 sid=0 messages=1 "));
+}
+
+TEST_CASE("a tally-history-database no database holds: the roll-over is refused clearly, nothing counted",
+          "[integration][history]") {
+    Slapd s(standard("tally-history-database cn=nowhere\n"));
+    s.start();
+    s.set_clock(kMorning);
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    s.set_clock(kMorning + 86400);
+    auto r = charge_one(*svc, kAlice);
+    CHECK(r.ldap.code == LDAP_OTHER);
+    CHECK_THAT(r.ldap.text, Catch::Contains("history could not be written"));
+    CHECK_THAT(s.log(), Catch::Contains("no database holds \"cn=tally-history-sid0,cn=nowhere\""));
+    // Yesterday's count is still where it was.
+    CHECK_THAT(joined(ldap_values(*s.connect(), kAlice, "tallyUsage")), Catch::Contains("day 2026-11-22 sid=0 messages=1 "));
+}
+
 TEST_CASE("history an earlier version kept in the account moves out at the next roll-over",
           "[integration][history]") {
     SlapdOptions o = standard();

@@ -291,6 +291,14 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
          << (opt_.mdb_envflags.empty() ? "" : "envflags " + opt_.mdb_envflags + "\n") << opt_.extra_database_config << "\n";
     if (opt_.sample_acl) conf << "include " << source_path("slapd-conf/tally-acl.conf") << "\n";
     if (opt_.with_overlay) conf << "overlay tally\n" << opt_.overlay_config << "\n";
+    if (!opt_.extra_databases.empty()) {
+        std::string text = opt_.extra_databases;
+        for (std::size_t at; (at = text.find("@DIR@")) != std::string::npos;) text.replace(at, 5, dir_);
+        std::istringstream lines(text);
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("directory", 0) == 0) fs::create_directories(line.substr(line.find_first_not_of(" \t", 9)));
+        conf << text << "\n";
+    }
     if (!opt_.config_template.empty()) {
         std::string text = opt_.config_template;
         for (std::size_t at; (at = text.find("@DIR@")) != std::string::npos;) text.replace(at, 5, dir_);

@@ -46,6 +46,10 @@ struct SlapdOptions {
     bool load_sample = true;               // false: an empty database (a replica filled by syncrepl)
     bool ldapi = false;                    // also listen on ldapi:// (a socket in the temp dir)
     std::string extra_global_config;       // e.g. authz-regexp lines, before the databases
+    /* extra_databases: more database sections after the main one, "@DIR@"
+     * standing for the instance's directory (the directories they name are
+     * created) */
+    std::string extra_databases;
     bool tls = false;                      // a test CA and a certificate for 127.0.0.1: StartTLS and ldaps://
     /* config_template: a whole slapd.conf instead of the one built from the
      * options above, "@DIR@" standing for the instance's directory (every
