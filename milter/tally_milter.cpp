@@ -266,13 +266,26 @@ int drop_privileges(const std::string &user) {
     return 0;
 }
 
-int run(const MilterConfig &cfg) {
+/* start_runtime - the Runtime that serves; false (said on stderr) when the configuration cannot work */
+bool start_runtime(const MilterConfig &cfg) {
     try {
         std::atomic_store(&g_runtime, std::make_shared<Runtime>(cfg));
+        return true;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "tally-milter: %s\n", e.what());
-        return 1;
+        return false;
     }
+}
+
+int run(const MilterConfig &cfg) {
+    // A daemon's Runtime is made after the fork: a forked child keeps only
+    // the forking thread, so the Runtime's own threads (the cancel queue)
+    // would be missing there, and a lock one of them held at the fork would
+    // stay locked for good (milter hung at its first message). Before the
+    // fork a trial Runtime, destroyed again (its threads joined), fails a
+    // bad configuration with its message and exit status.
+    if (!start_runtime(cfg)) return 1;
+    if (!cfg.foreground) std::atomic_store(&g_runtime, std::shared_ptr<Runtime>());
     if (cfg.socket.starts_with("unix:") || cfg.socket.starts_with("local:"))
         unlink(cfg.socket.substr(cfg.socket.find(':') + 1).c_str());
     if (smfi_setconn(const_cast<char *>(cfg.socket.c_str())) == MI_FAILURE ||
@@ -285,6 +298,7 @@ int run(const MilterConfig &cfg) {
         if (pid < 0) return 1;
         if (pid > 0) _exit(0);
         setsid();
+        if (!start_runtime(cfg)) return 1;
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             dup2(devnull, 0);

@@ -177,6 +177,16 @@ unsigned own_server_id();
  * of before into after */
 void diff_counters(Modifications **&tail, AttributeDescription *ad, const std::vector<CounterValue> &before,
                    const std::vector<CounterValue> &after, unsigned sid);
+/* InternalOp - a write the overlay makes itself: a copy of the client's
+ * operation aimed at one entry of db, as db's rootdn, its result dropped */
+struct InternalOp {
+    InternalOp(Operation *op, BackendDB &db, ber_tag_t tag, const struct berval &dn, const struct berval &ndn);
+    InternalOp(const InternalOp &) = delete;  // op2 points at cb
+    InternalOp &operator=(const InternalOp &) = delete;
+    Operation op2;
+    SlapReply rs2 = {REP_RESULT};
+    slap_callback cb = {};
+};
 /* stack_top - the account's database entered from the top of its overlay
  * stack: internal writes pass syncprov, accesslog and this overlay's guard */
 BackendDB stack_top(Operation *op, slap_overinst *on);

@@ -105,6 +105,19 @@ private:
     OpExtra *txn_;
 };
 
+/* run_job - one piece of work on the leader's thread, in txn when given;
+ * an exception becomes a failed outcome (never crosses into slapd) */
+void run_job(Operation *op, const GroupCommit::Work &work, Outcome &out, Operation *leader, OpExtra *txn) {
+    try {
+        OnLeaderThread here(op, leader, txn);
+        out = work();
+    } catch (const std::bad_alloc &) {
+        out = {LDAP_NO_MEMORY, "out of memory", true};
+    } catch (...) {
+        out = {LDAP_OTHER, "internal error", true};
+    }
+}
+
 }  // namespace
 
 void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch) {
@@ -116,14 +129,7 @@ void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vec
         // BEGIN put the transaction into the leader's own operation.
         bool sound = true;
         for (Job *j : batch) {
-            try {
-                OnLeaderThread here(j->op, leader, txn);
-                j->out = (*j->work)();
-            } catch (const std::bad_alloc &) {
-                j->out = {LDAP_NO_MEMORY, "out of memory", true};
-            } catch (...) {
-                j->out = {LDAP_OTHER, "internal error", true};
-            }
+            run_job(j->op, *j->work, j->out, leader, txn);
             if (j->out.write_failed) {
                 sound = false;
                 break;
@@ -142,16 +148,7 @@ void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vec
             return;
         }
     }
-    for (Job *j : batch) {
-        try {
-            OnLeaderThread here(j->op, leader, nullptr);
-            j->out = (*j->work)();
-        } catch (const std::bad_alloc &) {
-            j->out = {LDAP_NO_MEMORY, "out of memory", true};
-        } catch (...) {
-            j->out = {LDAP_OTHER, "internal error", true};
-        }
-    }
+    for (Job *j : batch) run_job(j->op, *j->work, j->out, leader, nullptr);
 }
 
 }  // namespace tally::overlay

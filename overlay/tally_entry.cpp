@@ -165,13 +165,11 @@ BackendDB stack_top(Operation *op, slap_overinst *on) {
     return db;
 }
 
-int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, Modifications *mods,
-                    const char **text) {
-    Operation op2 = *op;
-    SlapReply rs2 = {REP_RESULT};
-    slap_callback cb = {};
+InternalOp::InternalOp(Operation *op, BackendDB &db, ber_tag_t tag, const struct berval &dn,
+                       const struct berval &ndn)
+    : op2(*op) {
     cb.sc_response = slap_null_cb;
-    op2.o_tag = LDAP_REQ_MODIFY;
+    op2.o_tag = tag;
     // A time of its own: accesslog names its record by the operation's time,
     // and a roll-over writes several entries within one operation.
     slap_op_time(&op2.o_time, &op2.o_tincr);
@@ -179,8 +177,15 @@ int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berv
     op2.o_callback = &cb;
     op2.o_dn = db.be_rootdn;
     op2.o_ndn = db.be_rootndn;
-    op2.o_req_dn = *dn;
-    op2.o_req_ndn = *ndn;
+    op2.o_req_dn = dn;
+    op2.o_req_ndn = ndn;
+}
+
+int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, Modifications *mods,
+                    const char **text) {
+    InternalOp w(op, db, LDAP_REQ_MODIFY, *dn, *ndn);
+    Operation &op2 = w.op2;
+    SlapReply &rs2 = w.rs2;
     op2.o_relax = SLAP_CONTROL_CRITICAL;
     op2.orm_modlist = mods;
     op2.orm_no_opattrs = 0;

@@ -73,20 +73,9 @@ int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const s
     struct berval cn = {dn.find(',') - 3, const_cast<char *>(dn.data()) + 3};  // the value of "cn=VALUE,"
     attr_merge_normalize_one(e, slap_schema.si_ad_cn, &cn, nullptr);
 
-    Operation op2 = *op;
-    SlapReply rs2 = {REP_RESULT};
-    slap_callback cb = {};
-    cb.sc_response = slap_null_cb;
-    op2.o_tag = LDAP_REQ_ADD;
-    // A time of its own: accesslog names its record by the operation's time,
-    // and a roll-over writes several entries within one operation.
-    slap_op_time(&op2.o_time, &op2.o_tincr);
-    op2.o_bd = &db;
-    op2.o_callback = &cb;
-    op2.o_dn = db.be_rootdn;
-    op2.o_ndn = db.be_rootndn;
-    op2.o_req_dn = e->e_name;
-    op2.o_req_ndn = e->e_nname;
+    InternalOp w(op, db, LDAP_REQ_ADD, e->e_name, e->e_nname);
+    Operation &op2 = w.op2;
+    SlapReply &rs2 = w.rs2;
     op2.o_relax = SLAP_CONTROL_NONE;
     op2.ora_e = e;
     op2.ora_modlist = nullptr;

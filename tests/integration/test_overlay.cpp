@@ -26,6 +26,39 @@ SlapdOptions standard(const std::string &extra = "") {
     return o;
 }
 
+/* Charged - what concurrent_charges saw */
+struct Charged {
+    std::vector<int> accepted;  // per account
+    int errors = 0;             // LDAP failures (1000 per connection that failed outright)
+};
+
+/* concurrent_charges - per_account connections for every account, each
+ * sending `charges` charges of one message at once with the others */
+Charged concurrent_charges(const Slapd &s, const std::vector<std::string> &accounts, int per_account, int charges) {
+    std::vector<std::atomic<int>> accepted(accounts.size());
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (std::size_t a = 0; a < accounts.size(); ++a)
+        for (int t = 0; t < per_account; ++t)
+            threads.emplace_back([&, a] {
+                try {
+                    auto c = s.connect(kServiceDn, kPassword);
+                    for (int i = 0; i < charges; ++i) {
+                        auto r = charge_one(*c, accounts[a]);
+                        if (r.ldap.code != LDAP_SUCCESS) ++errors;
+                        else if (r.response.verdict == Verdict::accepted) ++accepted[a];
+                    }
+                } catch (...) {
+                    errors += 1000;
+                }
+            });
+    for (auto &t : threads) t.join();
+    Charged out;
+    for (auto &n : accepted) out.accepted.push_back(n);
+    out.errors = errors;
+    return out;
+}
+
 std::string raw_exop(client::Connection &c, const char *oid, const std::string &value, int *code) {
     auto r = client::extended(c, oid, value);
     *code = r.code;
@@ -569,35 +602,13 @@ TEST_CASE("exactness holds per account while other accounts are charged at the s
     Slapd s(standard("tally-default-limit day messages 200\n"));
     s.start();
     const std::vector<std::string> accounts = {kAlice, kBob, kCarol};
-    std::vector<std::atomic<int>> accepted(accounts.size());
-    std::atomic<int> errors{0};
-    std::vector<std::thread> threads;
-    for (std::size_t a = 0; a < accounts.size(); ++a) {
-        for (int t = 0; t < 3; ++t) {
-            threads.emplace_back([&, a] {
-                try {
-                    auto c = s.connect(kServiceDn, kPassword);
-                    for (int i = 0; i < 120; ++i) {
-                        auto r = charge_one(*c, accounts[a]);
-                        if (r.ldap.code != LDAP_SUCCESS) ++errors;
-                        else if (r.response.verdict == Verdict::accepted) ++accepted[a];
-                    }
-                } catch (...) {
-                    errors += 1000;
-                }
-            });
-        }
-    }
-    for (auto &t : threads) t.join();
-    CHECK(errors == 0);
+    Charged got = concurrent_charges(s, accounts, 3, 120);
+    CHECK(got.errors == 0);
     auto root = s.connect();
     for (std::size_t a = 0; a < accounts.size(); ++a) {
         INFO(accounts[a]);
-        CHECK(accepted[a] == 200);
-        auto counters = ldap_values(*root, accounts[a], "tallyUsage");
-        std::string all;
-        for (const auto &v : counters) all += v + "\n";
-        CHECK_THAT(all, Catch::Contains(" sid=0 messages=200 "));
+        CHECK(got.accepted[a] == 200);
+        CHECK_THAT(joined(ldap_values(*root, accounts[a], "tallyUsage")), Catch::Contains(" sid=0 messages=200 "));
     }
 }
 
@@ -617,29 +628,12 @@ TEST_CASE("group commit: with fsync on every commit, charges of many accounts sh
     }
     Slapd s(o);
     s.start();
-    std::vector<std::atomic<int>> accepted(accounts.size());
-    std::atomic<int> errors{0};
-    std::vector<std::thread> threads;
-    for (std::size_t t = 0; t < 2 * accounts.size(); ++t) {
-        threads.emplace_back([&, a = t % accounts.size()] {
-            try {
-                auto c = s.connect(kServiceDn, kPassword);
-                for (int i = 0; i < 60; ++i) {
-                    auto r = charge_one(*c, accounts[a]);
-                    if (r.ldap.code != LDAP_SUCCESS) ++errors;
-                    else if (r.response.verdict == Verdict::accepted) ++accepted[a];
-                }
-            } catch (...) {
-                errors += 1000;
-            }
-        });
-    }
-    for (auto &t : threads) t.join();
-    CHECK(errors == 0);
+    Charged got = concurrent_charges(s, accounts, 2, 60);
+    CHECK(got.errors == 0);
     auto root = s.connect();
     for (std::size_t a = 0; a < accounts.size(); ++a) {
         INFO(accounts[a]);
-        CHECK(accepted[a] == 100);
+        CHECK(got.accepted[a] == 100);
         CHECK_THAT(joined(ldap_values(*root, accounts[a], "tallyUsage")), Catch::Contains(" sid=0 messages=100 "));
     }
     CHECK_THAT(s.log(), Catch::Contains(" batch="));
