@@ -1,4 +1,0 @@
-COMMAND=bench/run\ 
-WHEN=2026-12-01T07:36Z
-MINUTES=17
-status=0
