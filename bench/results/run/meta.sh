@@ -1,0 +1,4 @@
+COMMAND=bench/run\ 
+WHEN=2026-12-02T04:27Z
+MINUTES=21
+status=0
