@@ -207,11 +207,11 @@ struct HistoryPlace {
  * entryUUID (its history then stays in the account entry) */
 std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cfg, Entry *account, unsigned sid);
 /* read_history - the values stored at place; false when it does not exist yet */
-bool read_history(Operation *op, slap_overinst *on, const HistoryPlace &place, std::vector<CounterValue> &out);
+bool read_history(Operation *op, const HistoryPlace &place, std::vector<CounterValue> &out);
 /* write_history - store sid's share of after at place (which holds before),
  * adding the container and the entry first when they do not exist; in
  * its own transaction(s), committed before the account is written */
-int write_history(Operation *op, slap_overinst *on, const HistoryPlace &place, bool exists,
+int write_history(Operation *op, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text);
 /* history_operational - bi_operational: tallyHistory on an account, read

@@ -235,7 +235,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }
-    d.place_exists = d.place && read_history(op, on, *d.place, d.history_before);
+    d.place_exists = d.place && read_history(op, *d.place, d.history_before);
     stored.history = in_account;
     stored.history.insert(stored.history.end(), d.history_before.begin(), d.history_before.end());
 
@@ -252,9 +252,9 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
 
 /* write_history_of - store the history decide_charge moved, in its own
  * commit before the account's (see tally_history.cpp) */
-Outcome write_history_of(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
+Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
     const char *text = nullptr;
-    int rc = write_history(op, on, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
+    int rc = write_history(op, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
     if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
     return {};
 }
@@ -300,7 +300,7 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         // makes decision and write atomic.
         Locker lock(ti, op->o_req_ndn);
         out = decide_charge(op, on, ti, req, policy, now_seconds(), d);
-        if (out.rc == LDAP_SUCCESS && d.plan.write && d.place) out = write_history_of(op, on, policy.own_sid, d);
+        if (out.rc == LDAP_SUCCESS && d.plan.write && d.place) out = write_history_of(op, policy.own_sid, d);
         if (out.rc == LDAP_SUCCESS && d.plan.write) {
             auto write = [&] { return write_account(op, on, policy.own_sid, d); };
             out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();

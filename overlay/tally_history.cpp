@@ -110,7 +110,7 @@ std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cf
     return p;
 }
 
-bool read_history(Operation *op, slap_overinst *, const HistoryPlace &place, std::vector<CounterValue> &out) {
+bool read_history(Operation *op, const HistoryPlace &place, std::vector<CounterValue> &out) {
     BackendDB *db = history_db(place);
     if (!db) return false;
     Fetch h(op, db, place.ndn());
@@ -119,7 +119,7 @@ bool read_history(Operation *op, slap_overinst *, const HistoryPlace &place, std
     return true;
 }
 
-int write_history(Operation *op, slap_overinst *, const HistoryPlace &place, bool exists,
+int write_history(Operation *op, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
