@@ -18,6 +18,7 @@
 
 #include "charge.h"
 #include "history_place.h"
+#include "pending_writes.h"
 #include "overlay_config.h"
 #include "window.h"
 
@@ -66,8 +67,9 @@ private:
 };
 
 /* AccountLocks - a charge or reset holds the lock of its account from
- * reading the entry to writing it, which makes decision and write atomic
- * for that account. Accounts share a fixed set of mutexes by hash of the
+ * reading the entry until its write is written or, with group commit,
+ * queued (PendingWrites), which makes decision and write atomic for that
+ * account. Accounts share a fixed set of mutexes by hash of the
  * normalized DN, so charges of different accounts rarely wait for each
  * other (one mutex for all made every charge wait whenever the thread
  * holding it was descheduled: the latency tail at 16 connections). */
@@ -116,8 +118,10 @@ public:
     /* run - work (writes through op; the caller holds the account's lock,
      * read and decided already) inside a write transaction shared with the
      * work other threads hand in meanwhile; work's outcome once the
-     * transaction is committed */
-    Outcome run(Operation *op, slap_overinst *on, const Work &work);
+     * transaction is committed. queued runs once the work is in the queue
+     * (transactions run the queue in order): the caller lets go of the
+     * account's lock there. */
+    Outcome run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued);
 
 private:
     struct Job;
@@ -133,6 +137,7 @@ private:
 struct Info {
     AccountLocks ti_locks;             // read-decide-write of one account's charges and resets
     GroupCommit ti_batches;            // ... or all of them in shared transactions, one writer
+    PendingWrites ti_pending;          // decided and queued, not yet committed (group commit)
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change

@@ -14,9 +14,10 @@
  *   so no thread keeps leading while its own reply waits.
  *
  *   Exactness is unchanged: an account's lock is held from its read until
- *   its write is committed, so one batch never holds two writes of one
- *   account, and the next charge of that account reads the committed state.
- *   Nothing is answered before the commit. When a write inside the batch
+ *   its write is queued, and the next charge of that account decides on
+ *   the state queued (PendingWrites, pending_writes.h) and queues its write
+ *   behind it, in the same batch or a later one. Nothing is answered before
+ *   the commit. When a write inside the batch
  *   fails (the transaction is then suspect) or the commit fails, the
  *   batch is abandoned and every write runs again on its own, each in its
  *   own transaction, so one bad account never fails the others.
@@ -54,10 +55,13 @@ bool GroupCommit::usable(slap_overinst *on) {
     return true;
 }
 
-Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work) {
+Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued) {
     Job mine{op, &work, {}};
     ldap_pvt_thread_mutex_lock(&mutex_);
     queue_.push_back(&mine);
+    ldap_pvt_thread_mutex_unlock(&mutex_);
+    queued();
+    ldap_pvt_thread_mutex_lock(&mutex_);
     while (!mine.done) {
         if (leading_) {
             ldap_pvt_thread_cond_wait(&done_, &mutex_);

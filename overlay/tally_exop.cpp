@@ -78,16 +78,21 @@ const std::vector<std::string> &current_periods(const Info *ti, std::int64_t now
     return cache.periods;
 }
 
-/* Locker - the account's lock for its read-decide-write */
+/* Locker - the account's lock for its read-decide-write (or -queue) */
 class Locker {
 public:
     Locker(Info *ti, const struct berval &ndn) : m_(ti->ti_locks.of(ndn)) { ldap_pvt_thread_mutex_lock(&m_); }
-    ~Locker() { ldap_pvt_thread_mutex_unlock(&m_); }
+    ~Locker() { unlock(); }
     Locker(const Locker &) = delete;
     Locker &operator=(const Locker &) = delete;
+    void unlock() {
+        if (held_) ldap_pvt_thread_mutex_unlock(&m_);
+        held_ = false;
+    }
 
 private:
     ldap_pvt_thread_mutex_t &m_;
+    bool held_ = true;
 };
 
 /* Fetched - an entry read through the overlay stack, released on scope exit */
@@ -207,9 +212,10 @@ struct Decided {
 };
 
 /* decide_charge - read the account (and its history when a period rolls
- * over) and decide; writes nothing */
+ * over) and decide; writes nothing. basis: the account's counters as a
+ * write not yet committed leaves them (PendingWrites), else null. */
 Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRequest &req,
-                      const ChargePolicy &policy, std::int64_t now, Decided &d) {
+                      const ChargePolicy &policy, std::int64_t now, const StoredState *basis, Decided &d) {
     std::vector<CurrentWindow> windows = windows_at(ti, now);
     StoredState stored;
     std::vector<CounterValue> in_account;  // history an earlier version kept in the account
@@ -223,9 +229,9 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
                       ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
                       : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (no) return *no;
-        stored = read_state(account.get(), policy.own_sid);
+        stored = basis ? *basis : read_state(account.get(), policy.own_sid);
         if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
-            in_account = read_counters(account.get(), g_schema.history);
+            in_account = basis ? basis->history : read_counters(account.get(), g_schema.history);
             d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
             if (!d.place)
                 Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
@@ -259,13 +265,25 @@ Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
     return {};
 }
 
-/* write_account - store the account's counters as decide_charge decided.
- * Leaves d as it is, so a group commit can run it again on its own. */
-Outcome write_account(Operation *op, slap_overinst *on, unsigned own_sid, const Decided &d) {
-    const char *text = nullptr;
-    int rc = write_state(op, on, d.before, d.plan.new_state, own_sid, &text);
-    if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
-    return {};
+/* write_counters - store the account's counters: before as read (or as
+ * the pending write they were decided on left them), after as decided.
+ * With group commit the write is queued, the account's lock let go once
+ * it is, and after recorded as the account's pending state until the
+ * commit (so the next charge decides on it). Leaves its arguments as they
+ * are, so a group commit can run the write again on its own. */
+Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const StoredState &before,
+                       const StoredState &after, unsigned own_sid) {
+    auto write = [&]() -> Outcome {
+        const char *text = nullptr;
+        int rc = write_state(op, on, before, after, own_sid, &text);
+        if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
+        return {};
+    };
+    if (!GroupCommit::usable(on)) return write();
+    PendingWrites::Ticket mine = ti->ti_pending.add(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len), after);
+    Outcome out = ti->ti_batches.run(op, on, write, [&] { lock.unlock(); });
+    mine.settle(out.rc == LDAP_SUCCESS);
+    return out;
 }
 
 int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
@@ -294,16 +312,29 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     Decided d;
     Outcome out;
     if (req.mode == Mode::check) {
-        out = decide_charge(op, on, ti, req, policy, now_seconds(), d);  // writes nothing: no lock
+        out = decide_charge(op, on, ti, req, policy, now_seconds(), nullptr, d);  // writes nothing: no lock
     } else {
-        // The account's lock, from the read until the write is committed,
-        // makes decision and write atomic.
-        Locker lock(ti, op->o_req_ndn);
-        out = decide_charge(op, on, ti, req, policy, now_seconds(), d);
-        if (out.rc == LDAP_SUCCESS && d.plan.write && d.place) out = write_history_of(op, policy.own_sid, d);
-        if (out.rc == LDAP_SUCCESS && d.plan.write) {
-            auto write = [&] { return write_account(op, on, policy.own_sid, d); };
-            out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();
+        const std::string account(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
+        for (;;) {
+            // The account's lock, from the read until the write is queued
+            // behind the one decided on (or committed, without group
+            // commit), makes decision and write atomic.
+            Locker lock(ti, op->o_req_ndn);
+            PendingWrites::Handle basis = ti->ti_pending.latest(account);
+            d = Decided{};
+            out = decide_charge(op, on, ti, req, policy, now_seconds(), basis ? &basis->after : nullptr, d);
+            if (out.rc != LDAP_SUCCESS) break;
+            if (!d.plan.write) {
+                // Nothing to write (refused, or counted already): answer only
+                // once what it was decided on is committed; decide again if
+                // that write failed.
+                lock.unlock();
+                if (!basis || ti->ti_pending.wait(basis)) break;
+                continue;
+            }
+            if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
+            out = write_counters(op, on, ti, lock, d.before, d.plan.new_state, policy.own_sid);
+            break;
         }
     }
     if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
@@ -343,19 +374,15 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return reply(rs, no->rc, no->text);
-            stored = read_state(account.get(), own_sid);
+            PendingWrites::Handle basis =
+                ti->ti_pending.latest(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
+            stored = basis ? basis->after : read_state(account.get(), own_sid);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
         StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        auto write = [&]() -> Outcome {
-            const char *text = nullptr;
-            if (write_state(op, on, stored, fresh, own_sid, &text) != LDAP_SUCCESS)
-                return {LDAP_OTHER, text ? text : "", true};
-            return {};
-        };
-        out = GroupCommit::usable(on) ? ti->ti_batches.run(op, on, write) : write();
+        out = write_counters(op, on, ti, lock, stored, fresh, own_sid);
     }
     if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
     Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,

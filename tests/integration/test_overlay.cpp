@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <regex>
 #include <thread>
 
 using namespace tally;
@@ -638,6 +639,32 @@ TEST_CASE("group commit: with fsync on every commit, charges of many accounts sh
         CHECK_THAT(joined(ldap_values(*root, accounts[a], "tallyUsage")), Catch::Contains(" sid=0 messages=100 "));
     }
     CHECK_THAT(s.log(), Catch::Contains(" batch="));
+}
+
+TEST_CASE("group commit: charges of one account from many connections share commits and stay exact",
+          "[integration][exact]") {
+    // Sixteen connections, 25 charges each, all of one account limited to
+    // 150 a day, fsync on every commit: a charge decides on the state the
+    // previous one queued (not yet committed), so one commit carries several
+    // charges of the same account (batch=N in its log), and exactly 150
+    // are accepted and counted.
+    SlapdOptions o = standard("tally-default-limit day messages 150\n");
+    o.nosync = false;
+    const std::string account = "uid=burst,ou=people,dc=example,dc=com";
+    o.data_ldif += "\ndn: " + account + "\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\nuid: burst\n"
+                   "cn: burst\nsn: burst\n";
+    Slapd s(o);
+    s.start();
+    Charged got = concurrent_charges(s, {account}, 16, 25);
+    CHECK(got.errors == 0);
+    CHECK(got.accepted[0] == 150);
+    auto root = s.connect();
+    CHECK_THAT(joined(ldap_values(*root, account, "tallyUsage")), Catch::Contains(" sid=0 messages=150 "));
+    std::regex batched("TALLY CHARGE dn=\"uid=burst,[^\"]*\" mode=charge [^\n]* verdict=accepted batch=([0-9]+)");
+    std::string log = s.log();
+    int shared = 0;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), batched); it != std::sregex_iterator(); ++it) ++shared;
+    CHECK(shared > 0);  // accepted charges of this one account were committed together
 }
 
 TEST_CASE("ACL: every user may read objectClass (searches filter on it), only administrators change it",
