@@ -128,7 +128,6 @@ private:
     void run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch);
 
     ldap_pvt_thread_mutex_t mutex_;
-    ldap_pvt_thread_cond_t done_;
     std::vector<Job *> queue_;
     bool leading_ = false;  // a thread is running a batch
 };

@@ -9,18 +9,19 @@
  *   is handed in. The first thread to hand in a write while no batch runs
  *   leads: it takes every write queued, runs them one after the other
  *   inside one back-mdb write transaction (bi_op_txn, as slapd's own LDAP
- *   transactions do), commits once and wakes the others, who then release
- *   their locks and reply. The next waiting thread leads the next batch,
- *   so no thread keeps leading while its own reply waits.
+ *   transactions do), commits once, wakes the first thread queued
+ *   meanwhile to lead the next batch and then the threads whose writes it
+ *   carried, who reply. So no thread keeps leading while its own reply
+ *   waits.
  *
  *   Exactness is unchanged: an account's lock is held from its read until
  *   its write is queued, and the next charge of that account decides on
  *   the state queued (PendingWrites, pending_writes.h) and queues its write
  *   behind it, in the same batch or a later one. Nothing is answered before
- *   the commit. When a write inside the batch
- *   fails (the transaction is then suspect) or the commit fails, the
- *   batch is abandoned and every write runs again on its own, each in its
- *   own transaction, so one bad account never fails the others.
+ *   the commit. When a write inside the batch fails (the transaction is
+ *   then suspect) or the commit fails, the batch is abandoned and every
+ *   write runs again on its own, each in its own transaction, so one bad
+ *   account never fails the others.
  */
 #include "tally.h"
 
@@ -28,22 +29,27 @@
 
 namespace tally::overlay {
 
+/* Job - one thread's work and how it waits: on a condition of its own, so
+ * that the end of a batch wakes exactly the threads whose work it carried
+ * and the one that leads next (a broadcast woke every waiting thread, and
+ * those still queued only went back to sleep: on two cores that delayed
+ * the next leader) */
 struct GroupCommit::Job {
+    Job(Operation *o, const Work *w) : op(o), work(w) { ldap_pvt_thread_cond_init(&wake); }
+    ~Job() { ldap_pvt_thread_cond_destroy(&wake); }
+    Job(const Job &) = delete;
+    Job &operator=(const Job &) = delete;
+
     Operation *op;
     const Work *work;
     Outcome out;
     bool done = false;
+    ldap_pvt_thread_cond_t wake;
 };
 
-GroupCommit::GroupCommit() {
-    ldap_pvt_thread_mutex_init(&mutex_);
-    ldap_pvt_thread_cond_init(&done_);
-}
+GroupCommit::GroupCommit() { ldap_pvt_thread_mutex_init(&mutex_); }
 
-GroupCommit::~GroupCommit() {
-    ldap_pvt_thread_cond_destroy(&done_);
-    ldap_pvt_thread_mutex_destroy(&mutex_);
-}
+GroupCommit::~GroupCommit() { ldap_pvt_thread_mutex_destroy(&mutex_); }
 
 bool GroupCommit::usable(slap_overinst *on) {
     BackendInfo *bi = on->on_info->oi_orig;
@@ -56,7 +62,7 @@ bool GroupCommit::usable(slap_overinst *on) {
 }
 
 Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued) {
-    Job mine{op, &work, {}};
+    Job mine(op, &work);
     ldap_pvt_thread_mutex_lock(&mutex_);
     queue_.push_back(&mine);
     ldap_pvt_thread_mutex_unlock(&mutex_);
@@ -64,7 +70,8 @@ Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, con
     ldap_pvt_thread_mutex_lock(&mutex_);
     while (!mine.done) {
         if (leading_) {
-            ldap_pvt_thread_cond_wait(&done_, &mutex_);
+            // Woken when a batch carrying this work is committed, or to lead.
+            ldap_pvt_thread_cond_wait(&mine.wake, &mutex_);
             continue;
         }
         leading_ = true;
@@ -73,9 +80,13 @@ Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, con
         ldap_pvt_thread_mutex_unlock(&mutex_);
         run_batch(op, on, batch);
         ldap_pvt_thread_mutex_lock(&mutex_);
-        for (Job *j : batch) j->done = true;
         leading_ = false;
-        ldap_pvt_thread_cond_broadcast(&done_);
+        // The next leader first: what queued meanwhile waits for its commit.
+        if (!queue_.empty()) ldap_pvt_thread_cond_signal(&queue_.front()->wake);
+        for (Job *j : batch) {
+            j->done = true;
+            if (j != &mine) ldap_pvt_thread_cond_signal(&j->wake);
+        }
     }
     ldap_pvt_thread_mutex_unlock(&mutex_);
     return mine.out;
