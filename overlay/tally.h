@@ -18,8 +18,8 @@
 
 #include "charge.h"
 #include "history_place.h"
-#include "pending_writes.h"
 #include "overlay_config.h"
+#include "pending_writes.h"
 #include "window.h"
 
 #include <array>

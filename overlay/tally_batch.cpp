@@ -32,8 +32,7 @@ namespace tally::overlay {
 /* Job - one thread's work and how it waits: on a condition of its own, so
  * that the end of a batch wakes exactly the threads whose work it carried
  * and the one that leads next (a broadcast woke every waiting thread, and
- * those still queued only went back to sleep: on two cores that delayed
- * the next leader) */
+ * those still queued only went back to sleep) */
 struct GroupCommit::Job {
     Job(Operation *o, const Work *w) : op(o), work(w) { ldap_pvt_thread_cond_init(&wake); }
     ~Job() { ldap_pvt_thread_cond_destroy(&wake); }
