@@ -59,6 +59,7 @@ public:
         Ticket(const Ticket &) = delete;
         Ticket &operator=(const Ticket &) = delete;
         void settle(bool written) {
+            if (!w_) return;  // settled already
             owner_->settle(account_, w_, written);
             w_.reset();
         }

@@ -41,6 +41,8 @@ TEST_CASE("the next charge decides on the newest pending state of its account", 
     second.settle(true);
     CHECK_FALSE(p.latest("uid=a"));  // the entry holds it now
     CHECK(p.size() == 0);
+    second.settle(false);  // a second settle changes nothing
+    CHECK(p.size() == 0);
 }
 
 TEST_CASE("a pending write never settled counts as failed and is forgotten", "[pending]") {
