@@ -271,8 +271,8 @@ Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
  * it is, and after recorded as the account's pending state until the
  * commit (so the next charge decides on it). Leaves its arguments as they
  * are, so a group commit can run the write again on its own. */
-Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const StoredState &before,
-                       const StoredState &after, unsigned own_sid) {
+Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const std::string &account,
+                       const StoredState &before, const StoredState &after, unsigned own_sid) {
     auto write = [&]() -> Outcome {
         const char *text = nullptr;
         int rc = write_state(op, on, before, after, own_sid, &text);
@@ -280,7 +280,7 @@ Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock,
         return {};
     };
     if (!GroupCommit::usable(on)) return write();
-    PendingWrites::Ticket mine = ti->ti_pending.add(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len), after);
+    PendingWrites::Ticket mine = ti->ti_pending.add(account, after);
     Outcome out = ti->ti_batches.run(op, on, write, [&] { lock.unlock(); });
     mine.settle(out.rc == LDAP_SUCCESS);
     return out;
@@ -333,7 +333,7 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
                 continue;
             }
             if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
-            out = write_counters(op, on, ti, lock, d.before, d.plan.new_state, policy.own_sid);
+            out = write_counters(op, on, ti, lock, account, d.before, d.plan.new_state, policy.own_sid);
             break;
         }
     }
@@ -363,6 +363,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
     }
     const unsigned own_sid = own_server_id();
+    const std::string ndn(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
     Outcome out;
     {
         Locker lock(ti, op->o_req_ndn);
@@ -374,15 +375,14 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return reply(rs, no->rc, no->text);
-            PendingWrites::Handle basis =
-                ti->ti_pending.latest(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
+            PendingWrites::Handle basis = ti->ti_pending.latest(ndn);
             stored = basis ? basis->after : read_state(account.get(), own_sid);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
         StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        out = write_counters(op, on, ti, lock, stored, fresh, own_sid);
+        out = write_counters(op, on, ti, lock, ndn, stored, fresh, own_sid);
     }
     if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
     Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,

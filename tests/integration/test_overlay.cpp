@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <regex>
 #include <thread>
 
 using namespace tally;
@@ -660,11 +659,8 @@ TEST_CASE("group commit: charges of one account from many connections share comm
     CHECK(got.accepted[0] == 150);
     auto root = s.connect();
     CHECK_THAT(joined(ldap_values(*root, account, "tallyUsage")), Catch::Contains(" sid=0 messages=150 "));
-    std::regex batched("TALLY CHARGE dn=\"uid=burst,[^\"]*\" mode=charge [^\n]* verdict=accepted batch=([0-9]+)");
-    std::string log = s.log();
-    int shared = 0;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), batched); it != std::sregex_iterator(); ++it) ++shared;
-    CHECK(shared > 0);  // accepted charges of this one account were committed together
+    // The only account charged: any shared commit carried several of its charges.
+    CHECK_THAT(s.log(), Catch::Contains("verdict=accepted batch="));
 }
 
 TEST_CASE("ACL: every user may read objectClass (searches filter on it), only administrators change it",
