@@ -61,7 +61,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -1020,7 +1019,8 @@ int run(int argc, char **argv) {
                     double cpu = process_cpu_seconds(d.slapd->pid()) - cpu0;
                     d.t_ops.push_back(t.ops);
                     d.t_p99.push_back(t.p99);
-                    d.t_cpu.push_back(t.ops > 0 ? cpu / (t.ops * o.seconds) * 1e6 : 0);
+                    long charges = t.accepted + t.refused + t.errors;
+                    d.t_cpu.push_back(charges > 0 ? cpu / static_cast<double>(charges) * 1e6 : 0);
                     if (t.errors) ok = false;
                     std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s, slapd CPU %.0f us per charge\n", d.n, r,
                                  t.ops, d.t_cpu.back());
