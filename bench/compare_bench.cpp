@@ -238,36 +238,40 @@ struct ProcStat {
     std::string comm;
 };
 
+/* proc_stat - one process's /proc/PID/stat; nullopt once it is gone */
+std::optional<ProcStat> proc_stat(const std::string &pid) {
+    static const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+    std::string line = read_text("/proc/" + pid + "/stat");
+    auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+    ProcStat s;
+    s.comm = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::string f;
+    double ticks = 0;
+    for (int i = 3; i <= 17 && rest >> f; ++i) {
+        if (i == 4) s.ppid = static_cast<pid_t>(std::stol(f));
+        if (i >= 14) ticks += std::stod(f);
+    }
+    s.cpu = ticks / tck;
+    return s;
+}
+
 std::map<pid_t, ProcStat> all_procs() {
     std::map<pid_t, ProcStat> m;
-    static const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
     std::error_code ec;
     for (const auto &e : fs::directory_iterator("/proc", ec)) {
         const std::string name = e.path().filename();
         if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-        std::string line = read_text("/proc/" + name + "/stat");
-        auto open = line.find('('), close = line.rfind(')');
-        if (open == std::string::npos || close == std::string::npos) continue;
-        ProcStat s;
-        s.comm = line.substr(open + 1, close - open - 1);
-        std::istringstream rest(line.substr(close + 2));
-        std::string f;
-        double ticks = 0;
-        for (int i = 3; i <= 17 && rest >> f; ++i) {
-            if (i == 4) s.ppid = static_cast<pid_t>(std::stol(f));
-            if (i >= 14) ticks += std::stod(f);
-        }
-        s.cpu = ticks / tck;
-        m[static_cast<pid_t>(std::stol(name))] = s;
+        if (auto s = proc_stat(name)) m[static_cast<pid_t>(std::stol(name))] = *s;
     }
     return m;
 }
 
 /* process_cpu_seconds - user + system CPU of one process so far */
 double process_cpu_seconds(pid_t pid) {
-    auto procs = all_procs();
-    auto it = procs.find(pid);
-    return it == procs.end() ? 0 : it->second.cpu;
+    auto s = proc_stat(std::to_string(pid));
+    return s ? s->cpu : 0;
 }
 
 std::vector<pid_t> tree(const std::map<pid_t, ProcStat> &procs, pid_t root) {
