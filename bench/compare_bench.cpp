@@ -3,7 +3,8 @@
  * SYNOPSIS
  *   compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S]
  *                 [--workloads 1,2,3,4,5] [--scales N,N,...] [--history-days D]
- *                 [--mtpolicyd-scale-max N] [--scale-busy N] [--mdb-envflags FLAGS|none]
+ *                 [--mtpolicyd-scale-max N] [--scale-busy N] [--no-scale-controls]
+ *                 [--mdb-envflags FLAGS|none]
  *                 [--slapd-threads N] [--out DIR]
  *
  * DESCRIPTION
@@ -41,10 +42,13 @@
  *     charge of a day is dearer: its entry grows, see README). Charges
  *     are spread over every account, or with --scale-busy N over the
  *     first N of each directory only (what the directory's size costs
- *     apart from spreading the charges over it).
+ *     apart from spreading the charges over it). In the same alternation,
+ *     unless --no-scale-controls, slapd's own modify (one attribute
+ *     replaced, as rootdn) and base read of the same accounts: the floor a
+ *     charge stands on, and how flat that floor is.
  *
  *   slapd runs as README's Tuning section suggests: back-mdb envflags
- *   writemap (--mdb-envflags none: LMDB's default) and 4 worker threads
+ *   writemap (--mdb-envflags none: LMDB's default) and 8 worker threads
  *   per core (--slapd-threads N; 0: slapd's default of 16).
  *
  *   Writes DIR/report.md (the tables) and DIR/NAME.dat files (the chart data).
@@ -99,6 +103,7 @@ struct Options {
     int contrast_history_days = 1;  // workload 5 again, Tally only, with this much history (-1: not)
     long mtpolicyd_scale_max = 100000;
     long scale_busy = 0;  // workload 5: Tally charges only the first N accounts (0: all)
+    bool scale_controls = true;  // workload 5: slapd's own modify and read beside the charge
     std::string out = ".";
     /* back-mdb envflags of the directory; unset: as README's Tuning slapd
      * says for each durability: LMDB's default for the decision path (it
@@ -347,9 +352,18 @@ pid_t child_running(const std::string &binary) {
 
 // ---------------------------------------------------------------- decision path
 
-enum class Sys { tally, tally_lookup, mtpolicyd };
+/* slapd_modify and slapd_read are not decisions: slapd's own write and read
+ * of the same account entry, the floor any charge stands on (scale workload) */
+enum class Sys { tally, tally_lookup, mtpolicyd, slapd_modify, slapd_read };
 const char *sys_name(Sys s) {
-    return s == Sys::tally ? "Tally charge" : s == Sys::tally_lookup ? "Tally search + charge" : "mtpolicyd";
+    switch (s) {
+    case Sys::tally: return "Tally charge";
+    case Sys::tally_lookup: return "Tally search + charge";
+    case Sys::mtpolicyd: return "mtpolicyd";
+    case Sys::slapd_modify: return "slapd modify";
+    case Sys::slapd_read: return "slapd read";
+    }
+    return "?";
 }
 
 struct Cell {
@@ -370,6 +384,7 @@ class Decider {
 public:
     Decider(Sys sys, const Slapd &s, int policy_port) : sys_(sys) {
         if (sys == Sys::mtpolicyd) policy_ = std::make_unique<PolicyClient>(policy_port);
+        else if (sys == Sys::slapd_modify) ldap_ = s.connect();  // as rootdn, as the overlay writes
         else ldap_ = s.connect(kServiceDn, kPassword);
     }
     int decide(const std::string &uid, int rcpts, long bytes) {
@@ -391,6 +406,24 @@ public:
             return a.rfind("reject", 0) == 0 || a.rfind("defer", 0) == 0 ? 0 : 1;
         }
         std::string dn = uid_dn(uid);
+        if (sys_ == Sys::slapd_modify) {
+            std::string text;
+            int rc = ldap_modify(*ldap_, dn, LDAP_MOD_REPLACE, "description", {qid}, &text);
+            if (rc != LDAP_SUCCESS) show_error("modify " + dn + ": " + ldap_err2string(rc) + " " + text);
+            return rc == LDAP_SUCCESS ? 1 : -1;
+        }
+        if (sys_ == Sys::slapd_read) {
+            // What the charge reads: the entry with its counters (operational: asked by name).
+            char usage[] = "tallyUsage", status[] = "mailUserStatus";
+            char *attrs[] = {usage, status, nullptr};
+            LDAPMessage *res = nullptr;
+            int rc = ldap_search_ext_s(ldap_->handle(), dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0,
+                                       nullptr, nullptr, nullptr, 1, &res);
+            bool found = rc == LDAP_SUCCESS && ldap_first_entry(ldap_->handle(), res);
+            if (res) ldap_msgfree(res);
+            if (!found) show_error("read " + dn + ": " + ldap_err2string(rc));
+            return found ? 1 : -1;
+        }
         if (sys_ == Sys::tally_lookup) {
             std::string filter = kFilter;
             filter.replace(filter.find("%s"), 2, uid);
@@ -597,6 +630,7 @@ int run(int argc, char **argv) {
         else if (a == "--contrast-history-days") o.contrast_history_days = std::stoi(next());
         else if (a == "--mtpolicyd-scale-max") o.mtpolicyd_scale_max = std::stol(next());
         else if (a == "--scale-busy") o.scale_busy = std::stol(next());
+        else if (a == "--no-scale-controls") o.scale_controls = false;
         else if (a == "--out") o.out = next();
         else if (a == "--mdb-envflags") {
             std::string flags = next();
@@ -607,7 +641,7 @@ int run(int argc, char **argv) {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
                          "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--contrast-history-days D|-1] [--mtpolicyd-scale-max N] "
-                         "[--scale-busy N] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n");
+                         "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n");
             return 2;
         }
     }
@@ -933,8 +967,9 @@ int run(int argc, char **argv) {
                      "over the minutes a large load takes), after one round of each not counted (slapd's first touch "
                      "of each page of a database it has just mapped). mtpolicyd's accounting table holds one scale "
                      "at a time: it is measured right after that scale is loaded.\n");
-            rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | slapd CPU µs per charge | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |");
-            rep.line("|---|---|---|---|---|---|---|---|");
+            rep.line("| accounts | load s (slapadd / SQL) | Tally charge/s | Tally p99 ms | slapd CPU µs per charge | mtpolicyd/s | mtpolicyd p99 ms | Tally vs 1st scale |" +
+                     std::string(o.scale_controls ? " slapd modify/s (vs 1st) | µs per modify | slapd read/s (vs 1st) | µs per read |" : ""));
+            rep.line("|---|---|---|---|---|---|---|---|" + std::string(o.scale_controls ? "---|---|---|---|" : ""));
             std::vector<std::string> days;
             for (int d = 1; d <= history_days; ++d) days.push_back(day_string(d));
             // Every directory is loaded and in service before Tally is measured, and
@@ -949,6 +984,7 @@ int run(int argc, char **argv) {
                 double load_ldap = 0, load_sql = 0;
                 bool with_mtp = false;
                 std::vector<double> t_ops, t_p99, t_cpu, m_ops, m_p99;  // t_cpu: slapd CPU us per charge
+                std::vector<double> w_ops, w_cpu, r_ops, r_cpu;         // slapd's own modify and read
             };
             std::vector<Directory> dirs;
             for (long n : o.scales) {
@@ -1017,29 +1053,52 @@ int run(int argc, char **argv) {
             // service has not; at 1,000,000 accounts the first round ran ~15 % slower.
             auto busy = [&](const Directory &d) { return o.scale_busy > 0 ? std::min(d.n, o.scale_busy) : d.n; };
             for (Directory &d : dirs) decisions(Sys::tally, *d.slapd, mtp.policy_port(), 16, o.seconds, busy(d));
+            // measure - one round of sys on d's slapd: the cell and slapd's CPU per operation (us)
+            auto measure = [&](Sys sys, Directory &d, double &cpu_per_op) {
+                double cpu0 = process_cpu_seconds(d.slapd->pid());
+                Cell c = decisions(sys, *d.slapd, mtp.policy_port(), 16, o.seconds, busy(d));
+                double cpu = process_cpu_seconds(d.slapd->pid()) - cpu0;
+                long done = c.accepted + c.refused + c.errors;
+                cpu_per_op = done > 0 ? cpu / static_cast<double>(done) * 1e6 : 0;
+                if (c.errors) ok = false;
+                std::fprintf(stderr, "w5 %ld accounts: %s %.0f/s, slapd CPU %.0f us per operation\n", d.n, sys_name(sys),
+                             c.ops, cpu_per_op);
+                return c;
+            };
             for (int r = 1; r <= o.rounds; ++r)
                 for (Directory &d : dirs) {
-                    double cpu0 = process_cpu_seconds(d.slapd->pid());
-                    Cell t = decisions(Sys::tally, *d.slapd, mtp.policy_port(), 16, o.seconds, busy(d));
-                    double cpu = process_cpu_seconds(d.slapd->pid()) - cpu0;
+                    double cpu = 0;
+                    Cell t = measure(Sys::tally, d, cpu);
                     d.t_ops.push_back(t.ops);
                     d.t_p99.push_back(t.p99);
-                    long charges = t.accepted + t.refused + t.errors;
-                    d.t_cpu.push_back(charges > 0 ? cpu / static_cast<double>(charges) * 1e6 : 0);
-                    if (t.errors) ok = false;
-                    std::fprintf(stderr, "w5 %ld accounts round %d: tally %.0f/s, slapd CPU %.0f us per charge\n", d.n, r,
-                                 t.ops, d.t_cpu.back());
+                    d.t_cpu.push_back(cpu);
+                    if (!o.scale_controls) continue;
+                    // slapd's own write and read of the same accounts, in the same
+                    // alternation: how flat the floor under a charge is.
+                    d.w_ops.push_back(measure(Sys::slapd_modify, d, cpu).ops);
+                    d.w_cpu.push_back(cpu);
+                    d.r_ops.push_back(measure(Sys::slapd_read, d, cpu).ops);
+                    d.r_cpu.push_back(cpu);
                 }
             std::string dat = "# accounts tally mtpolicyd\n";
-            double first = 0;
+            double first = 0, first_w = 0, first_r = 0;
             for (const Directory &d : dirs) {
                 double tops = median(d.t_ops);
                 if (first == 0) first = tops;
+                std::string controls;
+                if (o.scale_controls) {
+                    double w = median(d.w_ops), r = median(d.r_ops);
+                    if (first_w == 0) first_w = w;
+                    if (first_r == 0) first_r = r;
+                    controls = " " + fmt("%.0f", w) + " (" + fmt("%.2f", first_w > 0 ? w / first_w : 0) + ") | " +
+                               fmt("%.0f", median(d.w_cpu)) + " | " + fmt("%.0f", r) + " (" +
+                               fmt("%.2f", first_r > 0 ? r / first_r : 0) + ") | " + fmt("%.0f", median(d.r_cpu)) + " |";
+                }
                 rep.line("| " + std::to_string(d.n) + " | " + fmt("%.0f", d.load_ldap) + " / " +
                          (d.with_mtp ? fmt("%.0f", d.load_sql) : "-") + " | " + fmt("%.0f", tops) + " | " +
                          fmt("%.2f", median(d.t_p99)) + " | " + fmt("%.0f", median(d.t_cpu)) + " | " + (d.with_mtp ? fmt("%.0f", median(d.m_ops)) : "not run") +
                          " | " + (d.with_mtp ? fmt("%.2f", median(d.m_p99)) : "-") + " | " +
-                         fmt("%.2f", first > 0 ? tops / first : 0) + " |");
+                         fmt("%.2f", first > 0 ? tops / first : 0) + " |" + controls);
                 dat += std::to_string(d.n) + " " + fmt("%.1f", tops) + " " +
                        (d.with_mtp ? fmt("%.1f", median(d.m_ops)) : "NaN") + "\n";
             }
