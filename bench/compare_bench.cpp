@@ -173,9 +173,18 @@ std::string history_root_ldif() {
            "cn: tally-history-sid0\n";
 }
 
+/* control_value - the description the scale workload's slapd modify writes: always 24
+ * characters, so that replacing it never grows the entry (neither does a charge) */
+std::string control_value(long n) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "m%011ld%012ld", static_cast<long>(getpid()) % 100000000000L, n % 1000000000000L);
+    return buf;
+}
+
 /* account_ldif - one account as a directory profiled for mtpolicyd holds it; with today
  * non-empty, in the state of a working day: today's usage and two recent charge ids (older
- * than the charge id lifetime, so the entry keeps its size as they are replaced) */
+ * than the charge id lifetime, so the entry keeps its size as they are replaced), and the
+ * description slapd's own modify replaces in the scale workload */
 std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit, const std::string &today = "") {
     std::string s = "\ndn: " + uid_dn(uid) +
                     "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
@@ -186,7 +195,8 @@ std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit
     if (!today.empty()) {
         long t = static_cast<long>(time(nullptr)) - 3600;
         s += "tallyUsage: day " + today + " sid=0 messages=12 recipients=24 bytes=300000 byteRecipients=600000\n" +
-             "tallyRecentCharge: " + std::to_string(t) + ":Q1" + uid + " " + std::to_string(t + 1) + ":Q2" + uid + "\n";
+             "tallyRecentCharge: " + std::to_string(t) + ":Q1" + uid + " " + std::to_string(t + 1) + ":Q2" + uid + "\n" +
+             "description: " + control_value(0) + "\n";
     }
     return s;
 }
@@ -408,7 +418,7 @@ public:
         std::string dn = uid_dn(uid);
         if (sys_ == Sys::slapd_modify) {
             std::string text;
-            int rc = ldap_modify(*ldap_, dn, LDAP_MOD_REPLACE, "description", {qid}, &text);
+            int rc = ldap_modify(*ldap_, dn, LDAP_MOD_REPLACE, "description", {control_value(n)}, &text);
             if (rc != LDAP_SUCCESS) show_error("modify " + dn + ": " + ldap_err2string(rc) + " " + text);
             return rc == LDAP_SUCCESS ? 1 : -1;
         }
@@ -972,7 +982,8 @@ int run(int argc, char **argv) {
                      "machine's drift cancels best)." +
                      (controls ? " *slapd modify* and *slapd read*, in the same rounds and over the same accounts, "
                                  "are slapd's own operations without Tally in the way: a modify replacing one "
-                                 "attribute of the account (as rootdn, as the overlay writes) and a base search "
+                                 "attribute of the account with a value of the same size (as rootdn, as the overlay "
+                                 "writes; the entry keeps its size, as with a charge) and a base search "
                                  "reading it: the floor a charge stands on, and how flat it is."
                                : std::string("")) +
                      "\n");
@@ -1063,6 +1074,7 @@ int run(int argc, char **argv) {
             auto busy = [&](const Directory &d) { return o.scale_busy > 0 ? std::min(d.n, o.scale_busy) : d.n; };
             for (Directory &d : dirs) decisions(Sys::tally, *d.slapd, mtp.policy_port(), 16, o.seconds, busy(d));
             // measure - one round of sys on d's slapd: the cell and slapd's CPU per operation (us)
+            int round = 0;
             auto measure = [&](Sys sys, Directory &d, double &cpu_per_op) {
                 double cpu0 = process_cpu_seconds(d.slapd->pid());
                 Cell c = decisions(sys, *d.slapd, mtp.policy_port(), 16, o.seconds, busy(d));
@@ -1070,11 +1082,11 @@ int run(int argc, char **argv) {
                 long done = c.accepted + c.refused + c.errors;
                 cpu_per_op = done > 0 ? cpu / static_cast<double>(done) * 1e6 : 0;
                 if (c.errors) ok = false;
-                std::fprintf(stderr, "w5 %ld accounts: %s %.0f/s, slapd CPU %.0f us per operation\n", d.n, sys_name(sys),
-                             c.ops, cpu_per_op);
+                std::fprintf(stderr, "w5 %ld accounts round %d: %s %.0f/s, slapd CPU %.0f us per operation\n", d.n,
+                             round, sys_name(sys), c.ops, cpu_per_op);
                 return c;
             };
-            for (int r = 1; r <= o.rounds; ++r)
+            for (round = 1; round <= o.rounds; ++round)
                 for (Directory &d : dirs) {
                     double cpu = 0;
                     Cell t = measure(Sys::tally, d, cpu);
