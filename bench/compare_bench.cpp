@@ -423,15 +423,9 @@ public:
             return rc == LDAP_SUCCESS ? 1 : -1;
         }
         if (sys_ == Sys::slapd_read) {
-            // What the charge reads: the entry with its counters (operational: asked by name).
-            char usage[] = "tallyUsage", status[] = "mailUserStatus";
-            char *attrs[] = {usage, status, nullptr};
-            LDAPMessage *res = nullptr;
-            int rc = ldap_search_ext_s(ldap_->handle(), dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0,
-                                       nullptr, nullptr, nullptr, 1, &res);
-            bool found = rc == LDAP_SUCCESS && ldap_first_entry(ldap_->handle(), res);
-            if (res) ldap_msgfree(res);
-            if (!found) show_error("read " + dn + ": " + ldap_err2string(rc));
+            // What the charge reads: the account's counters (every account holds today's).
+            bool found = !ldap_values(*ldap_, dn, "tallyUsage").empty();
+            if (!found) show_error("read " + dn + ": no tallyUsage value");
             return found ? 1 : -1;
         }
         if (sys_ == Sys::tally_lookup) {
