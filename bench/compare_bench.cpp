@@ -1024,7 +1024,7 @@ int run(int argc, char **argv) {
                 }
                 auto t0 = Clock::now();
                 for (const auto &[file, base] : {std::pair{ldif, std::string(kSuffix)}, {hldif, std::string(kHistoryBase)}})
-                    if (run_command({"/usr/sbin/slapadd", "-q", "-f", big.dir() + "/slapd.conf", "-b", base, "-l", file},
+                    if (run_command({openldap().tool("slapadd"), "-q", "-f", big.dir() + "/slapd.conf", "-b", base, "-l", file},
                                     big.dir() + "/slapadd.log") != 0)
                         throw std::runtime_error("slapadd failed: " + read_text(big.dir() + "/slapadd.log"));
                 d.load_ldap = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -496,7 +496,7 @@ TEST_CASE("e2e faults: LMDB map full: the charge fails with a clear result, 451,
     if (reader == 0) {
         dup2(pipefd[1], 1);
         close(pipefd[0]);
-        execl("/usr/sbin/slapcat", "slapcat", "-f", (s.dir() + "/slapd.conf").c_str(), "-b", kSuffix, (char *)nullptr);
+        execl(openldap().tool("slapcat").c_str(), "slapcat", "-f", (s.dir() + "/slapd.conf").c_str(), "-b", kSuffix, (char *)nullptr);
         _exit(127);
     }
     close(pipefd[1]);
@@ -540,7 +540,7 @@ TEST_CASE("e2e faults: LMDB map full: the charge fails with a clear result, 451,
     std::string conf = read_text(s.dir() + "/slapd.conf");
     conf.replace(conf.find("maxsize 1048576"), 15, "maxsize 268435456");
     std::ofstream(s.dir() + "/slapd.conf") << conf;
-    REQUIRE(run_command({"/usr/sbin/slapcat", "-f", s.dir() + "/slapd.conf", "-b", kSuffix, "-l",
+    REQUIRE(run_command({openldap().tool("slapcat"), "-f", s.dir() + "/slapd.conf", "-b", kSuffix, "-l",
                          s.dir() + "/dump.ldif"},
                         s.dir() + "/slapcat.log") == 0);
     std::string dump = read_text(s.dir() + "/dump.ldif");

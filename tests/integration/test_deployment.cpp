@@ -36,11 +36,10 @@ int tallyctl(const std::vector<std::string> &args, std::string *out) {
 
 TEST_CASE("a module built for another slapd version refuses to load, saying why", "[integration][deploy]") {
     TempDir d;
-    std::ofstream(d.path + "/slapd.conf") << "include /etc/ldap/schema/core.schema\n"
-                                             "modulepath /usr/lib/ldap\n"
-                                             "moduleload "
-                                          << TALLY_WRONG_MODULE_PATH << "\n";
-    int rc = run_command({"/usr/sbin/slaptest", "-f", d.path + "/slapd.conf", "-u"}, d.path + "/out");
+    std::ofstream(d.path + "/slapd.conf") << openldap().adapt("include /etc/ldap/schema/core.schema\n"
+                                                             "modulepath /usr/lib/ldap\n")
+                                          << "moduleload " << openldap().wrong_version_module << "\n";
+    int rc = run_command({openldap().tool("slaptest"), "-f", d.path + "/slapd.conf", "-u"}, d.path + "/out");
     std::string out = read_text(d.path + "/out");
     CHECK(rc != 0);
     CHECK_THAT(out, Catch::Contains("built for slapd 0.0.0-test"));
@@ -73,17 +72,17 @@ TEST_CASE("cn=config: the overlay runs from slapd.d and changes persist", "[inte
 TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][deploy]") {
     TempDir d;
     int port = free_loopback_port();
-    std::ofstream(d.path + "/slapd.conf") << "include /etc/ldap/schema/core.schema\n"
-                                             "include /etc/ldap/schema/cosine.schema\n"
-                                             "include /etc/ldap/schema/inetorgperson.schema\n"
-                                             "database config\nrootdn cn=admin,cn=config\nrootpw secret\n";
+    std::ofstream(d.path + "/slapd.conf") << openldap().adapt("include /etc/ldap/schema/core.schema\n"
+                                                             "include /etc/ldap/schema/cosine.schema\n"
+                                                             "include /etc/ldap/schema/inetorgperson.schema\n"
+                                                             "database config\nrootdn cn=admin,cn=config\nrootpw secret\n");
     fs::create_directories(d.path + "/slapd.d");
-    REQUIRE(run_command({"/usr/sbin/slaptest", "-f", d.path + "/slapd.conf", "-F", d.path + "/slapd.d"},
+    REQUIRE(run_command({openldap().tool("slaptest"), "-f", d.path + "/slapd.conf", "-F", d.path + "/slapd.d"},
                         d.path + "/log") == 0);
     std::string uri = "ldap://127.0.0.1:" + std::to_string(port) + "/";
     pid_t pid = fork();
     if (pid == 0) {
-        execl("/usr/sbin/slapd", "slapd", "-h", uri.c_str(), "-F", (d.path + "/slapd.d").c_str(), "-d", "0",
+        execl(openldap().slapd().c_str(), "slapd", "-h", uri.c_str(), "-F", (d.path + "/slapd.d").c_str(), "-d", "0",
               (char *)nullptr);
         _exit(127);
     }
@@ -128,7 +127,7 @@ TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "
     auto cfg = s.connect(kConfigDn, kRootPw);
     // the examples, with the module path of this build
     std::string module = read_text(source_path("slapd-conf/tally-module.ldif"));
-    module.replace(module.rfind("olcModuleLoad: tally.so"), 23, std::string("olcModuleLoad: ") + TALLY_MODULE_PATH);
+    module.replace(module.rfind("olcModuleLoad: tally.so"), 23, "olcModuleLoad: " + openldap().tally_module);
     std::ofstream(s.dir() + "/module.ldif") << module;
     for (const std::string &ldif : {s.dir() + "/module.ldif", source_path("slapd-conf/tally-overlay.ldif")}) {
         int rc = run_command({"/usr/bin/ldapadd", "-x", "-H", s.uri(), "-D", kConfigDn, "-w", kRootPw, "-f", ldif},
@@ -154,13 +153,13 @@ TEST_CASE("the example slapd.conf is valid", "[integration][deploy]") {
         conf.replace(at, from.size(), to);
     };
     replace("/usr/share/tally/schema/tally.schema", source_path("schema/tally.schema"));
-    replace("moduleload      tally.so", std::string("moduleload ") + TALLY_MODULE_PATH);
+    replace("moduleload      tally.so", "moduleload " + openldap().tally_module);
     replace("/var/lib/ldap", d.path);
     replace("/run/slapd/slapd.pid", d.path + "/slapd.pid");
     replace("/run/slapd/slapd.args", d.path + "/slapd.args");
     replace("/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
-    std::ofstream(d.path + "/slapd.conf") << conf;
-    int rc = run_command({"/usr/sbin/slaptest", "-u", "-f", d.path + "/slapd.conf"}, d.path + "/out");
+    std::ofstream(d.path + "/slapd.conf") << openldap().adapt(conf);
+    int rc = run_command({openldap().tool("slaptest"), "-u", "-f", d.path + "/slapd.conf"}, d.path + "/out");
     INFO(read_text(d.path + "/out"));
     CHECK(rc == 0);
 }

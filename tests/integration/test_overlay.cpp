@@ -137,7 +137,7 @@ std::string joined(const std::vector<std::string> &values) {
  * (slapcat), not what a search adds to them */
 std::string stored_record(const Slapd &s, const std::string &filter) {
     const std::string out = s.dir() + "/slapcat-" + std::to_string(::getpid()) + ".ldif";
-    int rc = run_command({"/usr/sbin/slapcat", "-f", s.dir() + "/slapd.conf", "-b", kSuffix, "-o", "ldif_wrap=no",
+    int rc = run_command({openldap().tool("slapcat"), "-f", s.dir() + "/slapd.conf", "-b", kSuffix, "-o", "ldif_wrap=no",
                           "-a", filter, "-l", out},
                          s.dir() + "/slapcat.log");
     INFO(read_text(s.dir() + "/slapcat.log"));

@@ -18,10 +18,6 @@
 #include <thread>
 #include <vector>
 
-#ifndef TALLY_MODULE_PATH
-#error "TALLY_MODULE_PATH must be defined"
-#endif
-
 namespace tally::test {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -45,9 +41,9 @@ std::string multi_provider_example(const std::string &file, int port1, int port2
     t = replace_all(t, "/run/slapd", "@DIR@");
     t = replace_all(t, "/usr/share/tally/schema/tally.schema", source_path("schema/tally.schema"));
     t = replace_all(t, "/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
-    t = replace_all(t, "moduleload      tally.so", std::string("moduleload      ") + TALLY_MODULE_PATH);
+    t = replace_all(t, "moduleload      tally.so", "moduleload      " + openldap().tally_module);
     if (o.nosync) t = replace_all(t, "maxsize         1073741824", "maxsize         1073741824\ndbnosync");
-    return t;
+    return openldap().adapt(t);
 }
 
 bool wait_until(const std::function<bool()> &ok, int timeout_ms) {

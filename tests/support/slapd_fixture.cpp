@@ -1,6 +1,8 @@
 /* slapd_fixture.cpp - start, stop and talk to a private slapd for tests */
 #include "slapd_fixture.h"
 
+#include "openldap_install.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,9 +22,6 @@
 
 #ifndef TALLY_SOURCE_DIR
 #error "TALLY_SOURCE_DIR must be defined"
-#endif
-#ifndef TALLY_MODULE_PATH
-#error "TALLY_MODULE_PATH must be defined"
 #endif
 
 namespace fs = std::filesystem;
@@ -261,19 +260,15 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     dir_ = tmpl;
     fs::create_directories(dir_ + "/db");
     port_ = port ? port : free_loopback_port();
-    // TALLY_SLAPD_MODULE: another tally.so, e.g. a plain one while the tests
-    // and the milter are built with ASan (scripts/test-sanitizers)
-    const char *module = std::getenv("TALLY_SLAPD_MODULE");
-    if (opt_.module_path.empty()) opt_.module_path = module && *module ? module : TALLY_MODULE_PATH;
+    const OpenLdapInstall &ol = openldap();
+    if (opt_.module_path.empty()) opt_.module_path = ol.tally_module;
 
     std::ostringstream conf;
-    conf << "include /etc/ldap/schema/core.schema\n"
-            "include /etc/ldap/schema/cosine.schema\n"
-            "include /etc/ldap/schema/inetorgperson.schema\n"
-            "include /etc/ldap/schema/nis.schema\n"
-         << "include " << source_path("schema/tally.schema") << "\n";
+    for (const char *schema : {"core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema"})
+        conf << "include " << ol.schema_file(schema) << "\n";
+    conf << "include " << source_path("schema/tally.schema") << "\n";
     for (const auto &s : opt_.schema_files) conf << "include " << s << "\n";
-    conf << "modulepath /usr/lib/ldap\nmoduleload back_mdb\n" << opt_.extra_modules;
+    conf << "modulepath " << ol.modules << "\nmoduleload back_mdb\n" << opt_.extra_modules;
     if (opt_.with_overlay) conf << "moduleload " << opt_.module_path << "\n";
     // The log is slapd's stderr (-d stats, slapd.log), not syslog: on a machine
     // without a syslog daemon every syslog() call opens and fails a socket
@@ -304,7 +299,7 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
         conf << text << "\n";
     }
     if (!opt_.config_template.empty()) {
-        std::string text = opt_.config_template;
+        std::string text = ol.adapt(opt_.config_template);
         for (std::size_t at; (at = text.find("@DIR@")) != std::string::npos;) text.replace(at, 5, dir_);
         std::istringstream lines(text);
         for (std::string line; std::getline(lines, line);)
@@ -319,13 +314,13 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     write_file(dir_ + "/data.ldif", sample_ldif() + "\n" + opt_.data_ldif);
     set_clock(static_cast<std::int64_t>(time(nullptr)));
     if (opt_.load_sample &&
-        run_command(slapd_command({"/usr/sbin/slapadd", "-q", "-b", kSuffix, "-f", dir_ + "/slapd.conf", "-l",
+        run_command(slapd_command({ol.tool("slapadd"), "-q", "-b", kSuffix, "-f", dir_ + "/slapd.conf", "-l",
                                    dir_ + "/data.ldif"}),
                     dir_ + "/slapadd.log") != 0)
         throw std::runtime_error("slapadd failed: " + read_text(dir_ + "/slapadd.log"));
     if (opt_.config_dir) {
         fs::create_directories(dir_ + "/slapd.d");
-        if (run_command(slapd_command({"/usr/sbin/slaptest", "-f", dir_ + "/slapd.conf", "-F", dir_ + "/slapd.d"}),
+        if (run_command(slapd_command({ol.tool("slaptest"), "-f", dir_ + "/slapd.conf", "-F", dir_ + "/slapd.d"}),
                         dir_ + "/slaptest.log") != 0)
             throw std::runtime_error("slaptest conversion failed: " + read_text(dir_ + "/slaptest.log"));
     }
@@ -356,7 +351,7 @@ void Slapd::start() {
     if (opt_.ldapi) h += " " + ldapi_uri();
     if (opt_.tls) h += " " + ldaps_uri();
     std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
-    auto argv = slapd_command({"/usr/sbin/slapd", "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
+    auto argv = slapd_command({openldap().slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
     pid_ = fork();
     if (pid_ == 0) {
         if (opt_.controllable_clock) setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);

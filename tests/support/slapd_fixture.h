@@ -1,9 +1,10 @@
-/* slapd_fixture.h - a real Debian slapd with tally.so, on loopback, in a temp dir
+/* slapd_fixture.h - a real slapd with tally.so, on loopback, in a temp dir
  *
  * DESCRIPTION
  *   Integration tests (and later issues' tests) start their own slapd
  *   through this fixture: it writes slapd.conf, loads the data with
- *   slapadd, starts /usr/sbin/slapd in the foreground on a free loopback
+ *   slapadd, starts slapd (openldap_install.h: Debian's, or the release the
+ *   test run names) in the foreground on a free loopback
  *   port, waits until it answers, and on destruction ends exactly that
  *   process (by PID) and removes the directory, even when a test fails.
  *   Time is controllable: set_clock() writes the file the overlay reads
@@ -12,6 +13,7 @@
 #pragma once
 
 #include "ldap_client.h"
+#include "openldap_install.h"
 
 #include <sys/types.h>
 

@@ -1,0 +1,79 @@
+/* openldap_install.cpp - the OpenLDAP profile of a test run */
+#include "openldap_install.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#if !defined(TALLY_MODULE_PATH) || !defined(TALLY_WRONG_MODULE_PATH)
+#error "TALLY_MODULE_PATH and TALLY_WRONG_MODULE_PATH must be defined"
+#endif
+
+namespace tally::test {
+
+namespace {
+
+std::string trim(const std::string &s) {
+    auto b = s.find_first_not_of(" \t");
+    auto e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+/* replace_paths - every path that starts with from (at the start of a line
+ * or after blanks, as in "include /etc/ldap/schema/core.schema" or
+ * "olcModulePath: /usr/lib/ldap"), so that a text adapted once is not
+ * changed again when the new path contains the old one */
+std::string replace_paths(std::string s, const std::string &from, const std::string &to) {
+    for (std::size_t at = 0; (at = s.find(from, at)) != std::string::npos;) {
+        if (at == 0 || s[at - 1] == ' ' || s[at - 1] == '\t' || s[at - 1] == '\n') {
+            s.replace(at, from.size(), to);
+            at += to.size();
+        } else {
+            at += from.size();
+        }
+    }
+    return s;
+}
+
+OpenLdapInstall load() {
+    OpenLdapInstall in{"", "/usr/sbin", "/usr/lib/ldap", "/etc/ldap/schema", TALLY_MODULE_PATH,
+                       TALLY_WRONG_MODULE_PATH};
+    if (const char *path = std::getenv("TALLY_OPENLDAP_PROFILE"); path && *path) {
+        std::ifstream f(path);
+        if (!f) throw std::runtime_error(std::string("TALLY_OPENLDAP_PROFILE: cannot read ") + path);
+        for (std::string line; std::getline(f, line);) {
+            if (line.empty() || line[0] == '#') continue;
+            auto eq = line.find('=');
+            if (eq == std::string::npos) throw std::runtime_error(std::string(path) + ": not key = value: " + line);
+            std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+            if (key == "version") in.version = value;
+            else if (key == "sbin") in.sbin = value;
+            else if (key == "modules") in.modules = value;
+            else if (key == "schema") in.schema = value;
+            else if (key == "tally_module") in.tally_module = value;
+            else if (key == "wrong_version_module") in.wrong_version_module = value;
+            else throw std::runtime_error(std::string(path) + ": unknown key " + key);
+        }
+    }
+    if (const char *m = std::getenv("TALLY_SLAPD_MODULE"); m && *m) in.tally_module = m;
+    return in;
+}
+
+}  // namespace
+
+std::string OpenLdapInstall::adapt(std::string config) const {
+    config = replace_paths(std::move(config), "/etc/ldap/schema/", schema + "/");
+    return replace_paths(std::move(config), "/usr/lib/ldap", modules);
+}
+
+std::string OpenLdapInstall::series() const {
+    auto second = version.find('.', version.find('.') + 1);
+    return second == std::string::npos ? version : version.substr(0, second);
+}
+
+const OpenLdapInstall &openldap() {
+    static const OpenLdapInstall in = load();
+    return in;
+}
+
+}  // namespace tally::test
