@@ -2,12 +2,15 @@
  *
  * SYNOPSIS
  *   charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify]
- *                [--mdb-envflags FLAGS|none]
+ *                [--mdb-envflags FLAGS|none] [--openldap PROFILE]...
  *
  * DESCRIPTION
  *   Starts two private slapd instances with tally.so on loopback (one with
- *   fsync on every commit, one with dbnosync), and in each runs, alternating
- *   and for several rounds because the machine is shared and noisy:
+ *   fsync on every commit, one with dbnosync) for each OpenLDAP release
+ *   named by --openldap (a profile CMake writes, build/tests/openldap-X.Y.profile;
+ *   default: the test run's, i.e. Debian's slapd), and in each runs,
+ *   alternating across all of them and for several rounds because the
+ *   machine is shared and noisy:
  *     charge  the Tally charge extended operation (as the milter's service
  *             identity, through the ACLs, with a queue id as charge id), one
  *             account, always accepted
@@ -141,60 +144,77 @@ int main(int argc, char **argv) {
     std::string markdown;
     std::string only;  // "charge" or "modify": profile one kind (nosync, 1 connection)
     std::string envflags = "writemap";  // back-mdb envflags, as slapd-conf/slapd.conf recommends
+    std::vector<OpenLdapInstall> releases;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--markdown") && i + 1 < argc) markdown = argv[++i];
         else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!std::strcmp(argv[i], "--mdb-envflags") && i + 1 < argc) envflags = argv[++i];
+        else if (!std::strcmp(argv[i], "--openldap") && i + 1 < argc) releases.push_back(load_openldap_profile(argv[++i]));
         else {
             std::fprintf(stderr, "usage: charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify] "
-                         "[--mdb-envflags FLAGS|none]\n");
+                         "[--mdb-envflags FLAGS|none] [--openldap PROFILE]...\n");
             return 2;
         }
     }
+    if (releases.empty()) releases.push_back(openldap());
     const char *overlay = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
                           "tally-default-limit day messages unlimited\n";
-    std::map<std::string, std::vector<Result>> results;  // "sync/kind/conns"
-    std::vector<std::unique_ptr<Slapd>> servers;
-    for (bool nosync : {false, true}) {
-        SlapdOptions o;
-        o.overlay_config = overlay;
-        o.nosync = nosync;
-        o.mdb_envflags = envflags == "none" ? "" : envflags;
-        o.controllable_clock = false;
-        servers.push_back(std::make_unique<Slapd>(o));
-        servers.back()->start();
+    std::map<std::string, std::vector<Result>> results;  // "release/sync/kind/conns"
+    struct Server {
+        std::string release, sync;
+        std::unique_ptr<Slapd> slapd;
+    };
+    std::vector<Server> servers;  // per release: fsync, then dbnosync
+    for (const OpenLdapInstall &release : releases) {
+        for (bool nosync : {false, true}) {
+            SlapdOptions o;
+            o.overlay_config = overlay;
+            o.nosync = nosync;
+            o.mdb_envflags = envflags == "none" ? "" : envflags;
+            o.controllable_clock = false;
+            o.openldap = release;
+            servers.push_back({release.version.empty() ? "default" : release.version, nosync ? "dbnosync" : "fsync",
+                               std::make_unique<Slapd>(o)});
+            servers.back().slapd->start();
+        }
     }
     if (!only.empty()) {
-        double server0 = cpu_seconds(servers[1]->pid()), client0 = own_cpu_seconds();
-        Result r = run(*servers[1], only, 1, seconds);
-        double ops = r.ops_per_sec * seconds;
-        std::printf("%s dbnosync 1 conn: %.0f ops/s p50 %.3f ms; CPU per op: slapd %.1f us, client %.1f us\n",
-                    only.c_str(), r.ops_per_sec, r.p50_ms, (cpu_seconds(servers[1]->pid()) - server0) / ops * 1e6,
-                    (own_cpu_seconds() - client0) / ops * 1e6);
+        for (const Server &sv : servers) {
+            if (sv.sync != "dbnosync") continue;
+            double server0 = cpu_seconds(sv.slapd->pid()), client0 = own_cpu_seconds();
+            Result r = run(*sv.slapd, only, 1, seconds);
+            double ops = r.ops_per_sec * seconds;
+            std::printf("%s slapd %s dbnosync 1 conn: %.0f ops/s p50 %.3f ms; CPU per op: slapd %.1f us, client %.1f us\n",
+                        only.c_str(), sv.release.c_str(), r.ops_per_sec, r.p50_ms,
+                        (cpu_seconds(sv.slapd->pid()) - server0) / ops * 1e6, (own_cpu_seconds() - client0) / ops * 1e6);
+        }
         return 0;
     }
     for (int round = 0; round < rounds; ++round) {
-        for (std::size_t si = 0; si < servers.size(); ++si) {
-            std::string sync = si == 0 ? "fsync" : "dbnosync";
+        for (const Server &sv : servers) {
             for (int conns : {1, 8}) {
                 for (const char *kind : {"charge", "modify"}) {
-                    Result r = run(*servers[si], kind, conns, seconds);
-                    std::fprintf(stderr, "round %d %-8s %-6s %d conn: %8.0f ops/s p50 %.2f ms p99 %.2f ms errors %ld\n",
-                                 round + 1, sync.c_str(), kind, conns, r.ops_per_sec, r.p50_ms, r.p99_ms, r.errors);
-                    results[sync + "/" + kind + "/" + std::to_string(conns)].push_back(r);
+                    Result r = run(*sv.slapd, kind, conns, seconds);
+                    std::fprintf(stderr,
+                                 "round %d slapd %s %-8s %-6s %d conn: %8.0f ops/s p50 %.2f ms p99 %.2f ms errors %ld\n",
+                                 round + 1, sv.release.c_str(), sv.sync.c_str(), kind, conns, r.ops_per_sec, r.p50_ms,
+                                 r.p99_ms, r.errors);
+                    results[sv.release + "/" + sv.sync + "/" + kind + "/" + std::to_string(conns)].push_back(r);
                 }
             }
         }
     }
-    std::string md = "| durability | connections | charge ops/s | modify ops/s | ratio | charge p50 ms | charge p99 ms "
-                     "| modify p50 ms | modify p99 ms | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    std::string md = "| slapd | durability | connections | charge ops/s | modify ops/s | ratio | charge p50 ms "
+                     "| charge p99 ms | modify p50 ms | modify p99 ms | errors |\n"
+                     "|---|---|---|---|---|---|---|---|---|---|---|\n";
     bool ok = true;
-    for (const char *sync : {"fsync", "dbnosync"}) {
+    for (const Server &sv : servers) {
         for (int conns : {1, 8}) {
-            auto &c = results[std::string(sync) + "/charge/" + std::to_string(conns)];
-            auto &m = results[std::string(sync) + "/modify/" + std::to_string(conns)];
+            std::string cell = sv.release + "/" + sv.sync + "/";
+            auto &c = results[cell + "charge/" + std::to_string(conns)];
+            auto &m = results[cell + "modify/" + std::to_string(conns)];
             auto med = [](const std::vector<Result> &v, double Result::*f) {
                 std::vector<double> x;
                 for (auto &r : v) x.push_back(r.*f);
@@ -205,8 +225,8 @@ int main(int argc, char **argv) {
             for (auto &r : m) errs += r.errors;
             double cops = med(c, &Result::ops_per_sec), mops = med(m, &Result::ops_per_sec);
             char line[512];
-            std::snprintf(line, sizeof line, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %ld |\n", sync,
-                          conns, cops, mops, mops > 0 ? cops / mops : 0, med(c, &Result::p50_ms),
+            std::snprintf(line, sizeof line, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %ld |\n",
+                          sv.release.c_str(), sv.sync.c_str(), conns, cops, mops, mops > 0 ? cops / mops : 0, med(c, &Result::p50_ms),
                           med(c, &Result::p99_ms), med(m, &Result::p50_ms), med(m, &Result::p99_ms), errs);
             md += line;
             if (errs) ok = false;

@@ -35,26 +35,13 @@ std::string replace_paths(std::string s, const std::string &from, const std::str
     return s;
 }
 
-OpenLdapInstall load() {
-    OpenLdapInstall in{"", "/usr/sbin", "/usr/lib/ldap", "/etc/ldap/schema", TALLY_MODULE_PATH,
-                       TALLY_WRONG_MODULE_PATH};
-    if (const char *path = std::getenv("TALLY_OPENLDAP_PROFILE"); path && *path) {
-        std::ifstream f(path);
-        if (!f) throw std::runtime_error(std::string("TALLY_OPENLDAP_PROFILE: cannot read ") + path);
-        for (std::string line; std::getline(f, line);) {
-            if (line.empty() || line[0] == '#') continue;
-            auto eq = line.find('=');
-            if (eq == std::string::npos) throw std::runtime_error(std::string(path) + ": not key = value: " + line);
-            std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
-            if (key == "version") in.version = value;
-            else if (key == "sbin") in.sbin = value;
-            else if (key == "modules") in.modules = value;
-            else if (key == "schema") in.schema = value;
-            else if (key == "tally_module") in.tally_module = value;
-            else if (key == "wrong_version_module") in.wrong_version_module = value;
-            else throw std::runtime_error(std::string(path) + ": unknown key " + key);
-        }
-    }
+OpenLdapInstall defaults() {
+    return {"", "/usr/sbin", "/usr/lib/ldap", "/etc/ldap/schema", TALLY_MODULE_PATH, TALLY_WRONG_MODULE_PATH};
+}
+
+/* module_override - TALLY_SLAPD_MODULE: a plain tally.so while the tests are
+ * built with the sanitizers (scripts/test-sanitizers) */
+OpenLdapInstall module_override(OpenLdapInstall in) {
     if (const char *m = std::getenv("TALLY_SLAPD_MODULE"); m && *m) in.tally_module = m;
     return in;
 }
@@ -71,8 +58,31 @@ std::string OpenLdapInstall::series() const {
     return second == std::string::npos ? version : version.substr(0, second);
 }
 
+OpenLdapInstall load_openldap_profile(const std::string &path) {
+    OpenLdapInstall in = defaults();
+    std::ifstream f(path);
+    if (!f) throw std::runtime_error("OpenLDAP profile: cannot read " + path);
+    for (std::string line; std::getline(f, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos) throw std::runtime_error(path + ": not key = value: " + line);
+        std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+        if (key == "version") in.version = value;
+        else if (key == "sbin") in.sbin = value;
+        else if (key == "modules") in.modules = value;
+        else if (key == "schema") in.schema = value;
+        else if (key == "tally_module") in.tally_module = value;
+        else if (key == "wrong_version_module") in.wrong_version_module = value;
+        else throw std::runtime_error(path + ": unknown key " + key);
+    }
+    return module_override(std::move(in));
+}
+
 const OpenLdapInstall &openldap() {
-    static const OpenLdapInstall in = load();
+    static const OpenLdapInstall in = [] {
+        const char *path = std::getenv("TALLY_OPENLDAP_PROFILE");
+        return path && *path ? load_openldap_profile(path) : module_override(defaults());
+    }();
     return in;
 }
 

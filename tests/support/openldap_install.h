@@ -46,4 +46,9 @@ struct OpenLdapInstall {
 /* openldap - the installation of this test run, read once */
 const OpenLdapInstall &openldap();
 
+/* load_openldap_profile - the installation a profile file describes (throws
+ * with the reason on a missing file or an unknown key); a benchmark that
+ * compares releases starts one slapd of each */
+OpenLdapInstall load_openldap_profile(const std::string &path);
+
 }  // namespace tally::test

@@ -260,7 +260,8 @@ Slapd::Slapd(int port, SlapdOptions o) : opt_(std::move(o)) {
     dir_ = tmpl;
     fs::create_directories(dir_ + "/db");
     port_ = port ? port : free_loopback_port();
-    const OpenLdapInstall &ol = openldap();
+    if (!opt_.openldap) opt_.openldap = openldap();
+    const OpenLdapInstall &ol = *opt_.openldap;
     if (opt_.module_path.empty()) opt_.module_path = ol.tally_module;
 
     std::ostringstream conf;
@@ -351,7 +352,7 @@ void Slapd::start() {
     if (opt_.ldapi) h += " " + ldapi_uri();
     if (opt_.tls) h += " " + ldaps_uri();
     std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
-    auto argv = slapd_command({openldap().slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
+    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
     pid_ = fork();
     if (pid_ == 0) {
         if (opt_.controllable_clock) setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);

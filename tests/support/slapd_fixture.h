@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct SlapdOptions {
      * "directory" it names is created); with_overlay, module_path and the
      * database options are then the template's business */
     std::string config_template;
+    /* openldap: which slapd, tools, schema and tally.so; default: the test
+     * run's (openldap()) */
+    std::optional<OpenLdapInstall> openldap;
 };
 
 /* source_path - a path inside the source tree */
@@ -114,6 +118,7 @@ public:
     std::string ldaps_uri() const { return "ldaps://127.0.0.1:" + std::to_string(tls_port_) + "/"; }
     std::string ca_file() const { return dir_ + "/tls/ca.pem"; }
     const std::string &dir() const { return dir_; }
+    const OpenLdapInstall &install() const { return *opt_.openldap; }
     std::string log() const;
     pid_t pid() const { return pid_; }
     int port() const { return port_; }
