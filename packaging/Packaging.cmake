@@ -63,6 +63,11 @@ tally_install_man(${TALLY_MAN_DIR}/tally-milter.conf.5 milter)
 install(TARGETS tallyctl RUNTIME DESTINATION usr/bin COMPONENT tools)
 tally_install_man(${TALLY_MAN_DIR}/tallyctl.1 tools)
 
+# ---- every package: the machine-readable copyright file (Debian policy 12.5) ----
+foreach(component slapd milter tools)
+  install(FILES ${TALLY_PKG_DIR}/copyright DESTINATION usr/share/doc/tally-${component} COMPONENT ${component})
+endforeach()
+
 # ---- CPack ----
 # cpack installs what is built and does not first build everything (unit
 # tests, benchmarks): scripts/package builds the packaged targets itself.

@@ -50,8 +50,10 @@ namespace {
 
 using namespace tally;
 
-[[noreturn]] void usage_exit() {
-    std::fprintf(stderr,
+/* usage_exit - the usage on stderr and exit 2 (a usage error), or with
+ * help on stdout and exit 0 (-h, --help) */
+[[noreturn]] void usage_exit(bool help = false) {
+    std::fprintf(help ? stdout : stderr,
                  "usage: tallyctl [-H uri] [-x] [-D binddn] [-w passwd | -y passwdfile] [-Y EXTERNAL] [-Z] "
                  "COMMAND ...\n"
                  "  usage ACCOUNT-DN\n"
@@ -61,8 +63,10 @@ using namespace tally;
                  "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
                  "  top -b BASE [-f FILTER] [-n N] [-c]\n"
                  "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n"
-                 "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n");
-    std::exit(2);
+                 "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n"
+                 "exit status: 0 done (charge, check: accepted or duplicate), 1 refused, 2 usage, LDAP or "
+                 "server error\n");
+    std::exit(help ? 0 : 2);
 }
 
 [[noreturn]] void die(const std::string &msg) {
@@ -277,6 +281,10 @@ int cmd_check(int argc, char **argv) {
 int main(int argc, char **argv) {
     client::ConnectOptions o;
     std::string password_file;
+    // -h first (anywhere else it could be a value, e.g. of -w), --help anywhere
+    if (argc > 1 && !std::strcmp(argv[1], "-h")) usage_exit(true);
+    for (int i = 1; i < argc; ++i)
+        if (!std::strcmp(argv[i], "--help")) usage_exit(true);
     int opt;
     while ((opt = getopt(argc, argv, "+H:xD:w:y:Y:Z")) != -1) {
         switch (opt) {

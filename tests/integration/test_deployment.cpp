@@ -251,4 +251,9 @@ TEST_CASE("tallyctl shows usage, charges and resets", "[integration][tallyctl]")
     CHECK(tallyctl({"frobnicate"}, &out) == 2);
     CHECK(tallyctl({"-H", "ldap://127.0.0.1:1/", "usage", kAlice}, &out) == 2);
     CHECK_THAT(out, Catch::Contains("Can't contact LDAP server"));
+    // -h and --help print the usage and succeed (they used to say "invalid option")
+    for (const std::vector<std::string> &help : std::vector<std::vector<std::string>>{{"-h"}, {"--help"}, {"charge", "--help"}}) {
+        CHECK(tallyctl(help, &out) == 0);
+        CHECK_THAT(out, Catch::StartsWith("usage: tallyctl") && Catch::Contains("exit status: 0"));
+    }
 }

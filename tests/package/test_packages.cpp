@@ -321,6 +321,10 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
           "/usr/share/doc/tally-slapd/examples/tally-acl.conf", "/usr/share/doc/tally-slapd/examples/tally-module.ldif",
           "/usr/share/doc/tally-slapd/examples/tally-overlay.ldif"})
         CHECK(fs::is_regular_file(f));
+    for (const std::string p : {"tally-slapd", "tally-milter", "tally-tools"}) {
+        INFO(p);
+        CHECK(read_text("/usr/share/doc/" + p + "/copyright") == read_text(source_path("packaging/copyright")));
+    }
     for (const std::string f : {"tally.schema", "tally.ldif"}) {
         INFO(f);
         CHECK(fs::is_symlink("/etc/ldap/schema/" + f));
