@@ -114,21 +114,6 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     return c;
 }
 
-std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
-    std::int64_t r = 0;
-    for (const CounterValue &c : values)
-        if (c.window == window && c.period == period && c.reset > r) r = c.reset;
-    return r;
-}
-
-Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
-    std::int64_t r = reset_point(values, window, period);
-    Usage total;
-    for (const CounterValue &c : values)
-        if (c.window == window && c.period == period && c.since >= r) total.add(c.usage);
-    return total;
-}
-
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
 
 namespace {

@@ -8,7 +8,8 @@
  *
  *   sid is the serverID of the provider that wrote the value: each provider
  *   writes only its own share and readers sum the shares of the current
- *   period, so replicated providers never overwrite each other's counts.
+ *   period, so replicated providers never overwrite each other's counts
+ *   (shares.h: a share's values are folded into one before the sum).
  *   Optional fields follow, each only when set: " limitHit=EPOCH" (the
  *   time a limit of the window was first passed in this period),
  *   " since=EPOCH" and " reset=EPOCH" (see CounterValue).
@@ -58,13 +59,6 @@ std::string encode_counter(const CounterValue &c);
 
 /* decode_counter - nullopt for a value not in the form above */
 std::optional<CounterValue> decode_counter(std::string_view text);
-
-/* current_total - the usage of window w in period p: the sum of every
- * server's share, leaving out shares a later reset made void */
-Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
-
-/* reset_point - the latest reset of window w in period p (0: none) */
-std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
 
 /* valid_charge_id - 1..128 printable ASCII characters, no spaces */
 bool valid_charge_id(std::string_view id);
