@@ -245,3 +245,147 @@ TEST_CASE("two providers: replication through a delaying proxy lags by its delay
     REQUIRE(charge_one(*conn, kCarol, 1, 100, "L2").response.verdict == Verdict::accepted);
     CHECK(c.settled(kCarol, 2));
 }
+
+// ---- Issue 23: a share that replication left twice ----
+
+namespace {
+
+/* tallyctl_out - run tallyctl; its exit status, its output in *out */
+int tallyctl_out(const std::vector<std::string> &args, std::string *out) {
+    TempDir d;
+    std::vector<std::string> argv = {TALLY_TALLYCTL_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    int rc = run_command(argv, d.path + "/out");
+    *out = read_text(d.path + "/out");
+    return rc;
+}
+
+std::string lines(const std::vector<std::string> &values) {
+    std::string all;
+    for (const auto &v : values) all += v + "\n";
+    return all;
+}
+
+std::size_t count_prefix(const std::vector<std::string> &values, const std::string &prefix) {
+    std::size_t n = 0;
+    for (const auto &v : values) n += v.starts_with(prefix);
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("issue 23: two values of one share count once in totals, decisions, tallyctl and roll-over",
+          "[integration][replication][shares]") {
+    // What a provider killed between its database commit and its accesslog
+    // write leaves on another server (and a full refresh copies on): two
+    // values of one share. Loaded with slapadd, so it is exact: this
+    // server's own share (sid 0) twice, another provider's share twice.
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
+    o.data_ldif = R"(
+dn: uid=dave,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: dave
+cn: Dave
+sn: Dave
+entryUUID: 5d1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23
+tallyMessagesPerDay: 145
+tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
+tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
+tallyUsage: day 2026-11-22 sid=2 messages=123 recipients=123 bytes=12300 byteRecipients=12300
+tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRecipients=13400
+)";
+    Slapd s(o);
+    s.start();
+    s.set_clock(kMorning);
+    const std::string dave = "uid=dave,ou=people,dc=example,dc=com";
+    auto root = s.connect();
+    REQUIRE(ldap_values(*root, dave, "tallyUsage").size() == 4);
+
+    // Totals: 7 + 134, not 5 + 7 + 123 + 134.
+    CHECK(usage_on(s, dave) == 141);
+    std::string out;
+    const std::vector<std::string> svc = {"-H", s.uri(), "-x", "-D", kServiceDn, "-w", kPassword};
+    auto with = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), svc.begin(), svc.end());
+        return args;
+    };
+    CHECK(tallyctl_out(with({"usage", dave}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +messages +141 +145 +4\\n(.|\\n)*"));
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +bytes +14100 +unlimited +-\\n(.|\\n)*"));
+    CHECK(tallyctl_out(with({"report", "-b", "ou=people,dc=example,dc=com"}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
+                                   "+145 +97%\\n(.|\\n)*"));
+    CHECK(tallyctl_out(with({"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
+                                   "+145 +97%\\n"));
+
+    // The decision: exactly 4 more messages pass the limit of 145.
+    auto conn = s.connect(kServiceDn, kPassword);
+    for (int i = 0; i < 4; ++i) {
+        auto r = charge_one(*conn, dave, 1, 100, "D" + std::to_string(i));
+        REQUIRE(r.ldap.code == LDAP_SUCCESS);
+        CHECK(r.response.verdict == Verdict::accepted);
+        CHECK(used(r.response, "day") == 142u + static_cast<unsigned>(i));
+    }
+    auto refused = charge_one(*conn, dave, 1, 100, "D4");
+    CHECK(refused.response.verdict == Verdict::refused);
+    REQUIRE(refused.response.exceeded);
+    CHECK(refused.response.exceeded->usage == 145);
+    CHECK(refused.response.first_hit);  // marked once, on our own share
+
+    // Healing: our own share is one value again (the write deleted both old
+    // ones); the other provider's two values stay, it alone writes them.
+    auto values = ldap_values(*root, dave, "tallyUsage");
+    INFO(lines(values));
+    CHECK(count_prefix(values, "day 2026-11-22 sid=0 ") == 1);
+    CHECK(count_prefix(values, "day 2026-11-22 sid=0 messages=11 recipients=11 bytes=1100 ") == 1);
+    CHECK(count_prefix(values, "day 2026-11-22 sid=2 ") == 2);
+    CHECK(usage_on(s, dave) == 145);
+
+    // Roll-over: a new day. Our share of the 22nd goes into the history once
+    // (with duplicates left at roll-over time: the next test).
+    s.set_clock(kMorning + 86400);
+    auto r = charge_one(*conn, dave, 1, 100, "D5");
+    CHECK(r.response.verdict == Verdict::accepted);
+    CHECK(used(r.response, "day") == 1);  // the 22nd's values, duplicates and all, do not count on the 23rd
+    auto hist = ldap_values(*root, dave, "tallyHistory");
+    INFO(lines(hist));
+    CHECK(count_prefix(hist, "day 2026-11-22 sid=0 ") == 1);
+    CHECK(tallyctl_out(with({"usage", dave}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-23 +messages +1 +145 +144\\n(.|\\n)*"));
+}
+
+TEST_CASE("issue 23: a duplicated own share of an ended period goes into the history once",
+          "[integration][replication][shares][history]") {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
+    o.data_ldif = R"(
+dn: uid=erin,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: tallyAccount
+uid: erin
+cn: Erin
+sn: Erin
+entryUUID: 6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23
+tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
+tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipients=3100 limitHit=1795250000
+)";
+    Slapd s(o);
+    s.start();
+    s.set_clock(kMorning);
+    const std::string erin = "uid=erin,ou=people,dc=example,dc=com";
+    CHECK(usage_on(s, erin) == 0);
+    auto r = charge_one(*s.connect(kServiceDn, kPassword), erin, 1, 100, "E1");
+    CHECK(r.response.verdict == Verdict::accepted);
+    CHECK(used(r.response, "day") == 1);
+    auto root = s.connect();
+    auto hist = ldap_values(*root, erin, "tallyHistory");
+    INFO(lines(hist));
+    REQUIRE(hist.size() == 1);
+    CHECK(hist[0] == "day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipients=3100 limitHit=1795250000");
+    auto values = ldap_values(*root, erin, "tallyUsage");
+    INFO(lines(values));
+    CHECK(values.size() == 1);  // both values of the 21st left the account
+}
