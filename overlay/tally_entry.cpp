@@ -14,7 +14,12 @@
  */
 #include "tally.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 namespace tally::overlay {
 
@@ -199,6 +204,50 @@ int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berv
     // chain is ours to free now.
     slap_mods_free(mods, 1);
     return rc;
+}
+
+namespace {
+
+/* The crash test's pause (tests/integration/test_replication.cpp, issue
+ * 23): with TALLY_TEST_PAUSE_DIR set when the module loads, the first
+ * counter write that finds DIR/pause removes it and, once back-mdb has
+ * committed it and before the layers below the overlay answer, creates
+ * DIR/paused (holding slapd's pid) and sleeps (the test SIGKILLs it then; after 60 s it
+ * carries on). Only where the overlay sits below accesslog does that
+ * moment fall between the database commit and the accesslog write, so the
+ * test configuration places it there. Unset, nothing of this runs. */
+std::string g_pause_dir;
+thread_local slap_callback t_pause_cb;
+
+int pause_after_commit(Operation *, SlapReply *rs) {
+    if (rs->sr_type != REP_RESULT || rs->sr_err != LDAP_SUCCESS) return SLAP_CB_CONTINUE;
+    // Written whole under another name, then renamed: the test reads a complete pid.
+    const std::string tmp = g_pause_dir + "/paused.tmp", pid = std::to_string(getpid()) + "\n";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return SLAP_CB_CONTINUE;
+    bool ok = write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+    close(fd);
+    if (!ok || rename(tmp.c_str(), (g_pause_dir + "/paused").c_str()) != 0) return SLAP_CB_CONTINUE;
+    for (int i = 0; i < 600; ++i) usleep(100000);
+    return SLAP_CB_CONTINUE;
+}
+
+}  // namespace
+
+void test_pause_init() {
+    if (const char *d = std::getenv("TALLY_TEST_PAUSE_DIR")) g_pause_dir = d;
+}
+
+void test_pause_arm(Operation *op) {
+    if (g_pause_dir.empty() || op->o_tag != LDAP_REQ_MODIFY) return;
+    bool usage = false;
+    for (Modifications *m = op->orm_modlist; m; m = m->sml_next) usage |= m->sml_desc == g_schema.usage;
+    // unlink succeeds for one thread only: one write pauses per request.
+    if (!usage || unlink((g_pause_dir + "/pause").c_str()) != 0) return;
+    t_pause_cb = slap_callback{};
+    t_pause_cb.sc_response = pause_after_commit;
+    t_pause_cb.sc_next = op->o_callback;
+    op->o_callback = &t_pause_cb;
 }
 
 std::optional<std::string> ParentPolicyCache::get(const std::string &parent, std::int64_t now) {
