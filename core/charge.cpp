@@ -132,6 +132,7 @@ ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st
     report_windows(windows, st, plan.response);
     plan.write = true;
     plan.new_state = std::move(st);
+    plan.new_state.recent_stored.clear();  // the write replaces them with one value
     return plan;
 }
 
@@ -212,6 +213,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     // alone is redone lazily next time.
     plan.write = (apply || mark_hit) && changed;
     plan.new_state = std::move(st);
+    if (plan.write) plan.new_state.recent_stored.clear();  // the write replaces them with one value
     return plan;
 }
 
@@ -241,6 +243,7 @@ StoredState plan_reset(const StoredState &stored, const std::vector<CurrentWindo
         fresh.reset = at;
         st.usage.push_back(std::move(fresh));
     }
+    st.recent_stored.clear();  // the write replaces them with one value
     return st;
 }
 

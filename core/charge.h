@@ -41,6 +41,9 @@ struct StoredState {
     std::vector<CounterValue> usage;     // tallyUsage
     std::vector<CounterValue> history;   // tallyHistory
     RecentCharges recent;                // tallyRecentCharge: this server's value
+    /* this server's values as stored when there are several (recent is
+     * their fold, merge_recent): the next write deletes each of them */
+    std::vector<RecentCharges> recent_stored;
     std::vector<RecentCharges> recent_others;  // other servers' values, read only
     bool operator==(const StoredState &) const = default;
 };

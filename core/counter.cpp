@@ -1,6 +1,7 @@
 /* counter.cpp - counter and charge-record text codecs */
 #include "counter.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -230,6 +231,31 @@ void RecentCharges::add(std::int64_t when, std::string_view id) {
     raw_ += id;
 }
 
+RecentCharges merge_recent(const RecentCharges &a, const RecentCharges &b) {
+    struct Record {
+        std::int64_t when;
+        std::string token;
+    };
+    std::vector<Record> all;
+    auto collect = [&](const RecentCharges &r) {
+        for_each_record(r.raw(), [&](std::int64_t when, std::string_view id, bool cancelled) {
+            all.push_back({when, std::to_string(when) + (cancelled ? "~:" : ":") + std::string(id)});
+        });
+    };
+    collect(a);
+    collect(b);
+    std::stable_sort(all.begin(), all.end(), [](const Record &x, const Record &y) { return x.when < y.when; });
+    RecentCharges out;
+    std::string raw;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; ++j) seen = all[j].token == all[i].token;
+        if (seen) continue;
+        if (!raw.empty()) raw += ' ';
+        raw += all[i].token;
+    }
+    return RecentCharges(std::move(raw));
+}
 
 std::string encode_recent(unsigned sid, const RecentCharges &r) {
     return sid == 0 ? r.raw() : "sid=" + std::to_string(sid) + " " + r.raw();

@@ -90,6 +90,11 @@ private:
     std::string raw_;  // "EPOCH:ID EPOCH:ID ...", oldest first
 };
 
+/* merge_recent - the records of a and b, oldest first, each once: a server
+ * holding two values of its own (a full refresh copied another server's
+ * stale one) sees every id of both, and writes one value back */
+RecentCharges merge_recent(const RecentCharges &a, const RecentCharges &b);
+
 /* The tallyRecentCharge value of one server: "sid=N " before the records
  * for N > 0, so that each provider replaces only its own value. */
 std::string encode_recent(unsigned sid, const RecentCharges &r);

@@ -100,9 +100,17 @@ std::vector<CounterValue> read_counters(Entry *e, AttributeDescription *ad) {
 StoredState read_state(Entry *e, unsigned own_sid) {
     StoredState st;
     st.usage = decode_values<CounterValue>(e, g_schema.usage, decode_counter);
+    std::vector<RecentCharges> own;
     for (auto &[sid, recent] : decode_values<std::pair<unsigned, RecentCharges>>(e, g_schema.recent, decode_recent)) {
-        if (sid == own_sid) st.recent = std::move(recent);
+        if (sid == own_sid) own.push_back(std::move(recent));
         else st.recent_others.push_back(std::move(recent));
+    }
+    if (own.size() == 1) st.recent = std::move(own[0]);
+    if (own.size() > 1) {
+        // Several values of our own (a full refresh's copy): decide on
+        // their fold, delete each at the next write.
+        for (const RecentCharges &r : own) st.recent = merge_recent(st.recent, r);
+        st.recent_stored = std::move(own);
     }
     return st;
 }
@@ -153,9 +161,11 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
     Modifications *mods = nullptr, **tail = &mods;
     diff_counters(tail, g_schema.usage, old_state.usage, new_state.usage, own_sid);
     diff_counters(tail, g_schema.history, old_state.history, new_state.history, own_sid);
-    if (new_state.recent != old_state.recent) {
-        if (!old_state.recent.empty())
-            add_values(tail, LDAP_MOD_DELETE, g_schema.recent, {encode_recent(own_sid, old_state.recent)});
+    if (new_state.recent != old_state.recent || !old_state.recent_stored.empty()) {
+        std::vector<std::string> gone;
+        for (const RecentCharges &r : old_state.recent_stored) gone.push_back(encode_recent(own_sid, r));
+        if (gone.empty() && !old_state.recent.empty()) gone.push_back(encode_recent(own_sid, old_state.recent));
+        add_values(tail, LDAP_MOD_DELETE, g_schema.recent, gone);
         if (!new_state.recent.empty())
             add_values(tail, LDAP_MOD_ADD, g_schema.recent, {encode_recent(own_sid, new_state.recent)});
     }

@@ -299,6 +299,8 @@ tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipient
 tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
 tallyUsage: day 2026-11-22 sid=2 messages=123 recipients=123 bytes=12300 byteRecipients=12300
 tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRecipients=13400
+tallyRecentCharge: 1795341500:R1 1795341510:R2
+tallyRecentCharge: 1795341510:R2 1795341520:R3
 )";
     Slapd s(o);
     s.start();
@@ -325,8 +327,11 @@ tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRec
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
                                    "+145 +97%\\n"));
 
-    // The decision: exactly 4 more messages pass the limit of 145.
+    // Our two values of recent charge ids count as one: an id only the first holds is a duplicate.
     auto conn = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*conn, dave, 1, 100, "R1").response.verdict == Verdict::duplicate);
+    CHECK(charge_one(*conn, dave, 1, 100, "R3").response.verdict == Verdict::duplicate);
+    // The decision: exactly 4 more messages pass the limit of 145.
     for (int i = 0; i < 4; ++i) {
         auto r = charge_one(*conn, dave, 1, 100, "D" + std::to_string(i));
         REQUIRE(r.ldap.code == LDAP_SUCCESS);
@@ -347,6 +352,10 @@ tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRec
     CHECK(count_prefix(values, "day 2026-11-22 sid=0 messages=11 recipients=11 bytes=1100 ") == 1);
     CHECK(count_prefix(values, "day 2026-11-22 sid=2 ") == 2);
     CHECK(usage_on(s, dave) == 145);
+    auto recent = ldap_values(*root, dave, "tallyRecentCharge");
+    INFO(lines(recent));
+    REQUIRE(recent.size() == 1);
+    CHECK_THAT(recent[0], Catch::StartsWith("1795341500:R1 1795341510:R2 1795341520:R3 "));
 
     // Roll-over: a new day. Our share of the 22nd goes into the history once
     // (with duplicates left at roll-over time: the next test).

@@ -201,3 +201,28 @@ TEST_CASE("issue 23: a reset replaces every value of the resetting server's shar
     CHECK(mine[0].reset == 1000);
     CHECK(current_total(r.usage, "day", "2026-12-04") == Usage{});
 }
+
+TEST_CASE("issue 23: two values of our own recent charge ids are folded and written back as one",
+          "[shares][charge][replication]") {
+    RecentCharges stale("100:A 105:B"), current("105:B 110~:C 120:D");
+    RecentCharges both = merge_recent(stale, current);
+    CHECK(both.raw() == "100:A 105:B 110~:C 120:D");
+    CHECK(merge_recent(current, stale) == both);  // oldest first, whichever came first
+    StoredState st;
+    st.usage = {day(2, 134), day(2, 123)};
+    st.recent = both;
+    st.recent_stored = {stale, current};
+    ChargePolicy pol;
+    pol.own_sid = 2;
+    // An id only the stale value holds is still a duplicate.
+    auto dup = plan_charge({today()}, st, one_message("A"), pol, 130);
+    CHECK(dup.response.verdict == Verdict::duplicate);
+    CHECK_FALSE(dup.write);
+    // A write carries one value; what was stored is for the overlay to delete.
+    auto p = plan_charge({today()}, st, one_message("E"), pol, 130);
+    REQUIRE(p.write);
+    CHECK(p.new_state.recent.contains("A", 0));
+    CHECK(p.new_state.recent.contains("E", 0));
+    CHECK(p.new_state.recent_stored.empty());
+    CHECK(plan_reset(st, {today()}, "day", 2, 140).recent_stored.empty());
+}
