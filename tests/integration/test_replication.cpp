@@ -270,6 +270,18 @@ std::string lines(const std::vector<std::string> &values) {
     return all;
 }
 
+/* one_account - a day window with history, and the sample directory plus
+ * the account uid (entryUUID uuid) whose further attributes are given as
+ * LDIF lines: loaded with slapadd, so counters can be what no write makes */
+SlapdOptions one_account(const std::string &uid, const std::string &uuid, const std::string &ldif_lines) {
+    SlapdOptions o;
+    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
+    o.data_ldif = "\ndn: uid=" + uid + ",ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n"
+                  "objectClass: tallyAccount\nuid: " + uid + "\ncn: " + uid + "\nsn: " + uid +
+                  "\nentryUUID: " + uuid + "\n" + ldif_lines;
+    return o;
+}
+
 std::size_t count_prefix(const std::vector<std::string> &values, const std::string &prefix) {
     std::size_t n = 0;
     for (const auto &v : values) n += v.starts_with(prefix);
@@ -284,24 +296,14 @@ TEST_CASE("issue 23: two values of one share count once in totals, decisions, ta
     // write leaves on another server (and a full refresh copies on): two
     // values of one share. Loaded with slapadd, so it is exact: this
     // server's own share (sid 0) twice, another provider's share twice.
-    SlapdOptions o;
-    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
-    o.data_ldif = R"(
-dn: uid=dave,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: tallyAccount
-uid: dave
-cn: Dave
-sn: Dave
-entryUUID: 5d1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23
-tallyMessagesPerDay: 145
+    SlapdOptions o = one_account("dave", "5d1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyMessagesPerDay: 145
 tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
 tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
 tallyUsage: day 2026-11-22 sid=2 messages=123 recipients=123 bytes=12300 byteRecipients=12300
 tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRecipients=13400
 tallyRecentCharge: 1795341500:R1 1795341510:R2
 tallyRecentCharge: 1795341510:R2 1795341520:R3
-)";
+)");
     Slapd s(o);
     s.start();
     s.set_clock(kMorning);
@@ -372,19 +374,9 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
 
 TEST_CASE("issue 23: a duplicated own share of an ended period goes into the history once",
           "[integration][replication][shares][history]") {
-    SlapdOptions o;
-    o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
-    o.data_ldif = R"(
-dn: uid=erin,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: tallyAccount
-uid: erin
-cn: Erin
-sn: Erin
-entryUUID: 6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23
-tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
+    SlapdOptions o = one_account("erin", "6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
 tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipients=3100 limitHit=1795250000
-)";
+)");
     Slapd s(o);
     s.start();
     s.set_clock(kMorning);
