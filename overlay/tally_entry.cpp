@@ -222,8 +222,8 @@ namespace {
  * 23): with TALLY_TEST_PAUSE_DIR set when the module loads, the first
  * counter write that finds DIR/pause removes it and, once back-mdb has
  * committed it and before the layers below the overlay answer, creates
- * DIR/paused (holding slapd's pid) and sleeps (the test SIGKILLs it then; after 60 s it
- * carries on). Only where the overlay sits below accesslog does that
+ * DIR/paused (holding slapd's pid) and sleeps: the test SIGKILLs slapd
+ * then (after 60 s it carries on). Only where the overlay sits below accesslog does that
  * moment fall between the database commit and the accesslog write, so the
  * test configuration places it there. Unset, nothing of this runs. */
 std::string g_pause_dir;
