@@ -5,6 +5,7 @@
 // a replicated event older shares cannot undo, and periods roll over while
 // the providers are apart.
 #include "replication_fixture.h"
+#include "tallyctl_run.h"
 
 #include <catch2/catch.hpp>
 
@@ -254,16 +255,6 @@ TEST_CASE("two providers: replication through a delaying proxy lags by its delay
 
 namespace {
 
-/* tallyctl_out - run tallyctl; its exit status, its output in *out */
-int tallyctl_out(const std::vector<std::string> &args, std::string *out) {
-    TempDir d;
-    std::vector<std::string> argv = {TALLY_TALLYCTL_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    int rc = run_command(argv, d.path + "/out");
-    *out = read_text(d.path + "/out");
-    return rc;
-}
-
 std::string lines(const std::vector<std::string> &values) {
     std::string all;
     for (const auto &v : values) all += v + "\n";
@@ -319,13 +310,13 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
         args.insert(args.begin(), svc.begin(), svc.end());
         return args;
     };
-    CHECK(tallyctl_out(with({"usage", dave}), &out) == 0);
+    CHECK(tallyctl(with({"usage", dave}), &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +messages +141 +145 +4\\n(.|\\n)*"));
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +bytes +14100 +unlimited +-\\n(.|\\n)*"));
-    CHECK(tallyctl_out(with({"report", "-b", "ou=people,dc=example,dc=com"}), &out) == 0);
+    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com"}), &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
                                    "+145 +97%\\n(.|\\n)*"));
-    CHECK(tallyctl_out(with({"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
+    CHECK(tallyctl(with({"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
                                    "+145 +97%\\n"));
 
@@ -368,7 +359,7 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
     auto hist = ldap_values(*root, dave, "tallyHistory");
     INFO(lines(hist));
     CHECK(count_prefix(hist, "day 2026-11-22 sid=0 ") == 1);
-    CHECK(tallyctl_out(with({"usage", dave}), &out) == 0);
+    CHECK(tallyctl(with({"usage", dave}), &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-23 +messages +1 +145 +144\\n(.|\\n)*"));
 }
 
