@@ -386,6 +386,30 @@ tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipi
     CHECK(values.size() == 1);  // both values of the 21st left the account
 }
 
+TEST_CASE("issue 23: a reset voids every value of a duplicated share and leaves one value of our own",
+          "[integration][replication][shares]") {
+    SlapdOptions o = one_account("finn", "7f1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
+tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
+tallyUsage: day 2026-11-22 sid=2 messages=40 recipients=40 bytes=4000 byteRecipients=4000
+tallyUsage: day 2026-11-22 sid=2 messages=41 recipients=41 bytes=4100 byteRecipients=4100
+)");
+    Slapd s(o);
+    s.start();
+    s.set_clock(kMorning);
+    const std::string finn = "uid=finn,ou=people,dc=example,dc=com";
+    CHECK(usage_on(s, finn) == 48);
+    std::string out;
+    CHECK(tallyctl({"-H", s.uri(), "-x", "-D", kAdminDn, "-w", kPassword, "reset", finn, "day"}, &out) == 0);
+    CHECK(usage_on(s, finn) == 0);
+    auto values = ldap_values(*s.connect(), finn, "tallyUsage");
+    INFO(lines(values));
+    CHECK(count_prefix(values, "day 2026-11-22 sid=0 messages=0 ") == 1);
+    CHECK(count_prefix(values, "day 2026-11-22 sid=0 ") == 1);
+    CHECK(count_prefix(values, "day 2026-11-22 sid=2 ") == 2);  // void, and not ours to delete
+    auto r = charge_one(*s.connect(kServiceDn, kPassword), finn, 1, 100, "F1");
+    CHECK(used(r.response, "day") == 1);
+}
+
 // ---- Issue 23: a provider SIGKILLed between its commit and its accesslog write ----
 
 namespace {
