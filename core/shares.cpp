@@ -2,6 +2,7 @@
 #include "shares.h"
 
 #include <algorithm>
+#include <array>
 
 namespace tally {
 
@@ -12,23 +13,38 @@ bool in_period(const CounterValue &c, std::string_view window, std::string_view 
 }
 
 /* for_each_share - f(share) once per share of values that keep(value)
- * selects, folded; a charge reads the totals of every window, so a share
- * with a single value (the usual case) is passed as it is, not copied */
+ * selects, folded. A charge reads the totals of every window twice, so
+ * this is on its path: the selected values (one per provider, usually) are
+ * gathered first, on the stack, and only they are compared with each other;
+ * a share with a single value (the usual case) is passed as it is. */
 template <typename Keep, typename F>
 void for_each_share(const std::vector<CounterValue> &values, Keep keep, F f) {
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const CounterValue &c = values[i];
+    constexpr std::size_t kOnStack = 16;
+    std::array<const CounterValue *, kOnStack> on_stack;
+    std::vector<const CounterValue *> on_heap;  // only beyond kOnStack selected values
+    std::size_t n = 0;
+    for (const CounterValue &c : values) {
         if (!keep(c)) continue;
-        auto same = [&](const CounterValue &o) { return same_share(o, c); };
-        if (std::any_of(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i), same))
-            continue;  // folded where the share's first value was
-        auto next = std::find_if(values.begin() + static_cast<std::ptrdiff_t>(i) + 1, values.end(), same);
-        if (next == values.end()) {
+        if (n == kOnStack) on_heap.assign(on_stack.begin(), on_stack.end());
+        if (n < kOnStack) on_stack[n] = &c;
+        else on_heap.push_back(&c);
+        ++n;
+    }
+    const CounterValue *const *kept = n <= kOnStack ? on_stack.data() : on_heap.data();
+    for (std::size_t i = 0; i < n; ++i) {
+        const CounterValue &c = *kept[i];
+        bool folded_before = false;  // into the share's first value
+        for (std::size_t j = 0; j < i && !folded_before; ++j) folded_before = same_share(*kept[j], c);
+        if (folded_before) continue;
+        std::size_t next = i + 1;
+        while (next < n && !same_share(*kept[next], c)) ++next;
+        if (next == n) {
             f(c);
             continue;
         }
         CounterValue folded = c;
-        for (; next != values.end(); next = std::find_if(next + 1, values.end(), same)) merge_into(folded, *next);
+        for (; next < n; ++next)
+            if (same_share(*kept[next], c)) merge_into(folded, *kept[next]);
         f(folded);
     }
 }
@@ -65,8 +81,17 @@ namespace {
 template <typename F>
 void for_each_valid_share(const std::vector<CounterValue> &values, std::string_view window, std::string_view period,
                           F f) {
-    const std::int64_t r = reset_point(values, window, period);
-    for_each_share(values, [&](const CounterValue &c) { return in_period(c, window, period) && c.since >= r; }, f);
+    // The reset point is found in the same pass that gathers the period's
+    // values; shares are passed on only after it, so it is complete.
+    std::int64_t r = 0;
+    auto keep = [&](const CounterValue &c) {
+        if (!in_period(c, window, period)) return false;
+        r = std::max(r, c.reset);
+        return true;
+    };
+    for_each_share(values, keep, [&](const CounterValue &share) {
+        if (share.since >= r) f(share);
+    });
 }
 }  // namespace
 
