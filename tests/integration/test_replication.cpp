@@ -3,7 +3,10 @@
 // one share per serverID, replicated by delta-syncrepl: concurrent charges
 // on both providers sum exactly, a stopped provider catches up, a reset is
 // a replicated event older shares cannot undo, and periods roll over while
-// the providers are apart.
+// the providers are apart. Issue 23: a share replication left twice (a
+// provider killed between its database commit and its accesslog write)
+// counts once everywhere, shown exactly with slapadd and then for real
+// with a provider SIGKILLed inside that window under load.
 #include "replication_fixture.h"
 #include "tallyctl_run.h"
 
