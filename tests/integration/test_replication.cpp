@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -264,16 +265,20 @@ std::string lines(const std::vector<std::string> &values) {
     return all;
 }
 
-/* one_account - a day window with history, and the sample directory plus
- * the account uid (entryUUID uuid) whose further attributes are given as
- * LDIF lines: loaded with slapadd, so counters can be what no write makes */
-SlapdOptions one_account(const std::string &uid, const std::string &uuid, const std::string &ldif_lines) {
+/* one_account - a slapd (day window, history kept), started with the clock
+ * at kMorning, whose directory is the sample plus the account uid
+ * (entryUUID uuid) with further attributes given as LDIF lines: loaded
+ * with slapadd, so its counters can be what no write makes */
+std::unique_ptr<Slapd> one_account(const std::string &uid, const std::string &uuid, const std::string &ldif_lines) {
     SlapdOptions o;
     o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-history 3\n";
     o.data_ldif = "\ndn: uid=" + uid + ",ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n"
                   "objectClass: tallyAccount\nuid: " + uid + "\ncn: " + uid + "\nsn: " + uid +
                   "\nentryUUID: " + uuid + "\n" + ldif_lines;
-    return o;
+    auto s = std::make_unique<Slapd>(o);
+    s->start();
+    s->set_clock(kMorning);
+    return s;
 }
 
 std::size_t count_prefix(const std::vector<std::string> &values, const std::string &prefix) {
@@ -290,7 +295,7 @@ TEST_CASE("issue 23: two values of one share count once in totals, decisions, ta
     // write leaves on another server (and a full refresh copies on): two
     // values of one share. Loaded with slapadd, so it is exact: this
     // server's own share (sid 0) twice, another provider's share twice.
-    SlapdOptions o = one_account("dave", "5d1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyMessagesPerDay: 145
+    auto s = one_account("dave", "5d1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyMessagesPerDay: 145
 tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
 tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
 tallyUsage: day 2026-11-22 sid=2 messages=123 recipients=123 bytes=12300 byteRecipients=12300
@@ -298,17 +303,14 @@ tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRec
 tallyRecentCharge: 1795341500:R1 1795341510:R2
 tallyRecentCharge: 1795341510:R2 1795341520:R3
 )");
-    Slapd s(o);
-    s.start();
-    s.set_clock(kMorning);
     const std::string dave = "uid=dave,ou=people,dc=example,dc=com";
-    auto root = s.connect();
+    auto root = s->connect();
     REQUIRE(ldap_values(*root, dave, "tallyUsage").size() == 4);
 
     // Totals: 7 + 134, not 5 + 7 + 123 + 134.
-    CHECK(usage_on(s, dave) == 141);
+    CHECK(usage_on(*s, dave) == 141);
     std::string out;
-    const std::vector<std::string> svc = {"-H", s.uri(), "-x", "-D", kServiceDn, "-w", kPassword};
+    const std::vector<std::string> svc = {"-H", s->uri(), "-x", "-D", kServiceDn, "-w", kPassword};
     auto with = [&](std::vector<std::string> args) {
         args.insert(args.begin(), svc.begin(), svc.end());
         return args;
@@ -324,7 +326,7 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
                                    "+145 +97%\\n"));
 
     // Our two values of recent charge ids count as one: an id only the first holds is a duplicate.
-    auto conn = s.connect(kServiceDn, kPassword);
+    auto conn = s->connect(kServiceDn, kPassword);
     CHECK(charge_one(*conn, dave, 1, 100, "R1").response.verdict == Verdict::duplicate);
     CHECK(charge_one(*conn, dave, 1, 100, "R3").response.verdict == Verdict::duplicate);
     // The decision: exactly 4 more messages pass the limit of 145.
@@ -347,7 +349,7 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
     CHECK(count_prefix(values, "day 2026-11-22 sid=0 ") == 1);
     CHECK(count_prefix(values, "day 2026-11-22 sid=0 messages=11 recipients=11 bytes=1100 ") == 1);
     CHECK(count_prefix(values, "day 2026-11-22 sid=2 ") == 2);
-    CHECK(usage_on(s, dave) == 145);
+    CHECK(usage_on(*s, dave) == 145);
     auto recent = ldap_values(*root, dave, "tallyRecentCharge");
     INFO(lines(recent));
     REQUIRE(recent.size() == 1);
@@ -355,7 +357,7 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
 
     // Roll-over: a new day. Our share of the 22nd goes into the history once
     // (with duplicates left at roll-over time: the next test).
-    s.set_clock(kMorning + 86400);
+    s->set_clock(kMorning + 86400);
     auto r = charge_one(*conn, dave, 1, 100, "D5");
     CHECK(r.response.verdict == Verdict::accepted);
     CHECK(used(r.response, "day") == 1);  // the 22nd's values, duplicates and all, do not count on the 23rd
@@ -368,18 +370,15 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
 
 TEST_CASE("issue 23: a duplicated own share of an ended period goes into the history once",
           "[integration][replication][shares][history]") {
-    SlapdOptions o = one_account("erin", "6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
+    auto s = one_account("erin", "6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
 tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipients=3100 limitHit=1795250000
 )");
-    Slapd s(o);
-    s.start();
-    s.set_clock(kMorning);
     const std::string erin = "uid=erin,ou=people,dc=example,dc=com";
-    CHECK(usage_on(s, erin) == 0);
-    auto r = charge_one(*s.connect(kServiceDn, kPassword), erin, 1, 100, "E1");
+    CHECK(usage_on(*s, erin) == 0);
+    auto r = charge_one(*s->connect(kServiceDn, kPassword), erin, 1, 100, "E1");
     CHECK(r.response.verdict == Verdict::accepted);
     CHECK(used(r.response, "day") == 1);
-    auto root = s.connect();
+    auto root = s->connect();
     auto hist = ldap_values(*root, erin, "tallyHistory");
     INFO(lines(hist));
     REQUIRE(hist.size() == 1);
@@ -391,25 +390,22 @@ tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipi
 
 TEST_CASE("issue 23: a reset voids every value of a duplicated share and leaves one value of our own",
           "[integration][replication][shares]") {
-    SlapdOptions o = one_account("finn", "7f1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
+    auto s = one_account("finn", "7f1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-22 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500
 tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipients=700
 tallyUsage: day 2026-11-22 sid=2 messages=40 recipients=40 bytes=4000 byteRecipients=4000
 tallyUsage: day 2026-11-22 sid=2 messages=41 recipients=41 bytes=4100 byteRecipients=4100
 )");
-    Slapd s(o);
-    s.start();
-    s.set_clock(kMorning);
     const std::string finn = "uid=finn,ou=people,dc=example,dc=com";
-    CHECK(usage_on(s, finn) == 48);
+    CHECK(usage_on(*s, finn) == 48);
     std::string out;
-    CHECK(tallyctl({"-H", s.uri(), "-x", "-D", kAdminDn, "-w", kPassword, "reset", finn, "day"}, &out) == 0);
-    CHECK(usage_on(s, finn) == 0);
-    auto values = ldap_values(*s.connect(), finn, "tallyUsage");
+    CHECK(tallyctl({"-H", s->uri(), "-x", "-D", kAdminDn, "-w", kPassword, "reset", finn, "day"}, &out) == 0);
+    CHECK(usage_on(*s, finn) == 0);
+    auto values = ldap_values(*s->connect(), finn, "tallyUsage");
     INFO(lines(values));
     CHECK(count_prefix(values, "day 2026-11-22 sid=0 messages=0 ") == 1);
     CHECK(count_prefix(values, "day 2026-11-22 sid=0 ") == 1);
     CHECK(count_prefix(values, "day 2026-11-22 sid=2 ") == 2);  // void, and not ours to delete
-    auto r = charge_one(*s.connect(kServiceDn, kPassword), finn, 1, 100, "F1");
+    auto r = charge_one(*s->connect(kServiceDn, kPassword), finn, 1, 100, "F1");
     CHECK(used(r.response, "day") == 1);
 }
 
