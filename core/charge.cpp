@@ -8,9 +8,10 @@ namespace tally {
 
 namespace {
 
-/* roll_over - keep current-period values, move own stale values into the
- * history (unless a reset made them void), drop other servers' stale
- * values (they roll their own) */
+/* roll_over - keep current-period values, move own stale shares into the
+ * history (one value per share, however many replication left of it;
+ * unless a reset made them void), drop other servers' stale values (they
+ * roll their own) */
 void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &policy,
                StoredState &st, bool &changed) {
     auto current = [&](const CounterValue &c) {
@@ -22,16 +23,17 @@ void roll_over(const std::vector<CurrentWindow> &windows, const ChargePolicy &po
     changed = true;
     std::vector<CounterValue> old = std::move(st.usage);
     st.usage.clear();
-    std::vector<bool> to_history(old.size());
-    for (std::size_t i = 0; i < old.size(); ++i)
-        to_history[i] = !current(old[i]) && old[i].sid == policy.own_sid && policy.history_keep > 0 &&
-                        old[i].since >= reset_point(old, old[i].window, old[i].period);
-    for (std::size_t i = 0; i < old.size(); ++i) {
-        if (current(old[i])) st.usage.push_back(std::move(old[i]));
+    std::vector<CounterValue> ended;  // own values of ended periods
+    for (CounterValue &c : old) {
+        if (current(c)) st.usage.push_back(c);
+        else if (c.sid == policy.own_sid && policy.history_keep > 0) ended.push_back(c);
+    }
+    for (CounterValue &share : merge_shares(ended)) {
+        if (share.since < reset_point(old, share.window, share.period)) continue;  // void
         // Already there when a crash came between writing the history and the
         // account (the overlay writes them separately): not twice.
-        else if (to_history[i] && std::find(st.history.begin(), st.history.end(), old[i]) == st.history.end())
-            st.history.push_back(std::move(old[i]));
+        if (std::find(st.history.begin(), st.history.end(), share) == st.history.end())
+            st.history.push_back(std::move(share));
     }
     // Bound the history: at most history_keep values per (window, sid), oldest dropped first.
     std::map<std::pair<std::string, unsigned>, std::size_t> seen;
@@ -50,17 +52,38 @@ void prune_charge_ids(const ChargePolicy &policy, std::int64_t now, StoredState 
 
 Usage total_of(const StoredState &st, const CurrentWindow &w) { return current_total(st.usage, w.name, w.period); }
 
+/* own_value - this server's value of window w's current period, null when
+ * it has none. Should it hold several (a full refresh can copy another
+ * server's stale duplicates of our share), they are folded into the one of
+ * the latest since and the rest removed: the write that follows deletes
+ * every one of them, here and, replicated, wherever they are. */
+CounterValue *own_value(StoredState &st, const CurrentWindow &w, unsigned own_sid) {
+    auto mine = [&](const CounterValue &c) { return c.sid == own_sid && c.window == w.name && c.period == w.period; };
+    auto first = std::find_if(st.usage.begin(), st.usage.end(), mine);
+    if (first == st.usage.end()) return nullptr;
+    if (std::find_if(first + 1, st.usage.end(), mine) == st.usage.end()) return &*first;  // the usual case
+    CounterValue kept = *first;
+    for (auto it = first + 1; it != st.usage.end(); ++it) {
+        if (!mine(*it)) continue;
+        if (it->since > kept.since) kept = *it;
+        else if (it->since == kept.since) merge_into(kept, *it);
+    }
+    std::size_t at = static_cast<std::size_t>(first - st.usage.begin());
+    st.usage.erase(std::remove_if(st.usage.begin() + static_cast<std::ptrdiff_t>(at) + 1, st.usage.end(), mine),
+                   st.usage.end());
+    st.usage[at] = std::move(kept);
+    return &st.usage[at];
+}
+
 /* own_share - this server's counter of window w's current period, created
  * empty when missing, and restarted when a reset (here or on another
  * provider) made it void */
 CounterValue &own_share(StoredState &st, const CurrentWindow &w, unsigned own_sid, std::int64_t now) {
     std::int64_t r = reset_point(st.usage, w.name, w.period);
-    auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
-        return c.window == w.name && c.period == w.period && c.sid == own_sid;
-    });
-    if (own == st.usage.end()) {
+    CounterValue *own = own_value(st, w, own_sid);
+    if (!own) {
         st.usage.push_back(CounterValue{w.name, w.period, own_sid, {}});
-        own = st.usage.end() - 1;
+        own = &st.usage.back();
         if (r > 0) own->since = std::max(now, r);
     } else if (own->since < r) {
         *own = CounterValue{w.name, w.period, own_sid, {}};
@@ -71,12 +94,8 @@ CounterValue &own_share(StoredState &st, const CurrentWindow &w, unsigned own_si
 
 /* hit_marked - whether a valid share of any server already carries the limit mark */
 bool hit_marked(const StoredState &st, const std::vector<CurrentWindow> &windows, const std::string &window) {
-    for (const CurrentWindow &w : windows) {
-        if (w.name != window) continue;
-        std::int64_t r = reset_point(st.usage, w.name, w.period);
-        for (const CounterValue &c : st.usage)
-            if (c.window == w.name && c.period == w.period && c.since >= r && c.limit_hit > 0) return true;
-    }
+    for (const CurrentWindow &w : windows)
+        if (w.name == window && limit_marked(st.usage, w.name, w.period)) return true;
     return false;
 }
 
@@ -102,10 +121,10 @@ ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st
             // Only from the share it was counted in: not a period that ended
             // since, nor a share restarted by a reset after it.
             if (!policy.period_at || policy.period_at(i, *counted_at) != w.period) continue;
-            auto own = std::find_if(st.usage.begin(), st.usage.end(), [&](const CounterValue &c) {
-                return c.window == w.name && c.period == w.period && c.sid == policy.own_sid;
-            });
-            if (own != st.usage.end() && own->since <= *counted_at) own->usage.subtract(add);
+            // From this server's share as the decision reads it (the fold of
+            // its values): a stale duplicate elsewhere keeps counting until it goes (shares.h).
+            CounterValue *own = own_value(st, w, policy.own_sid);
+            if (own && own->since <= *counted_at) own->usage.subtract(add);
         }
     }
     st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
@@ -113,6 +132,7 @@ ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st
     report_windows(windows, st, plan.response);
     plan.write = true;
     plan.new_state = std::move(st);
+    plan.new_state.recent_stored.clear();  // the write replaces them with one value
     return plan;
 }
 
@@ -193,6 +213,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     // alone is redone lazily next time.
     plan.write = (apply || mark_hit) && changed;
     plan.new_state = std::move(st);
+    if (plan.write) plan.new_state.recent_stored.clear();  // the write replaces them with one value
     return plan;
 }
 
@@ -222,6 +243,7 @@ StoredState plan_reset(const StoredState &stored, const std::vector<CurrentWindo
         fresh.reset = at;
         st.usage.push_back(std::move(fresh));
     }
+    st.recent_stored.clear();  // the write replaces them with one value
     return st;
 }
 

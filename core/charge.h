@@ -15,12 +15,17 @@
  *   the account is charged.
  *
  *   Each server writes only its own share (own_sid) of every counter and
- *   of the recent charge ids; decisions use the sum of all shares (see
- *   current_total), so replicated providers never overwrite each other.
+ *   of the recent charge ids; decisions, the reply's usage, roll-over,
+ *   limit marks and cancel read every share folded to one value
+ *   (shares.h), then sum the shares (current_total), so replicated
+ *   providers never overwrite each other and a share that replication
+ *   left twice is counted once. A write of our share replaces every value
+ *   of it this server holds (healing a duplicate a full refresh copied).
  */
 #pragma once
 
 #include "counter.h"
+#include "shares.h"
 #include "exop.h"
 #include "limit_rules.h"
 
@@ -36,6 +41,9 @@ struct StoredState {
     std::vector<CounterValue> usage;     // tallyUsage
     std::vector<CounterValue> history;   // tallyHistory
     RecentCharges recent;                // tallyRecentCharge: this server's value
+    /* this server's values as stored when there are several (recent is
+     * their fold, merge_recent): the next write deletes each of them */
+    std::vector<RecentCharges> recent_stored;
     std::vector<RecentCharges> recent_others;  // other servers' values, read only
     bool operator==(const StoredState &) const = default;
 };

@@ -1,6 +1,7 @@
 /* counter.cpp - counter and charge-record text codecs */
 #include "counter.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -112,21 +113,6 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     }
     if (next != n) return std::nullopt;
     return c;
-}
-
-std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
-    std::int64_t r = 0;
-    for (const CounterValue &c : values)
-        if (c.window == window && c.period == period && c.reset > r) r = c.reset;
-    return r;
-}
-
-Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
-    std::int64_t r = reset_point(values, window, period);
-    Usage total;
-    for (const CounterValue &c : values)
-        if (c.window == window && c.period == period && c.since >= r) total.add(c.usage);
-    return total;
 }
 
 bool valid_charge_id(std::string_view id) { return id.size() <= 128 && printable_token(id); }
@@ -245,6 +231,31 @@ void RecentCharges::add(std::int64_t when, std::string_view id) {
     raw_ += id;
 }
 
+RecentCharges merge_recent(const RecentCharges &a, const RecentCharges &b) {
+    struct Record {
+        std::int64_t when;
+        std::string token;
+    };
+    std::vector<Record> all;
+    auto collect = [&](const RecentCharges &r) {
+        for_each_record(r.raw(), [&](std::int64_t when, std::string_view id, bool cancelled) {
+            all.push_back({when, std::to_string(when) + (cancelled ? "~:" : ":") + std::string(id)});
+        });
+    };
+    collect(a);
+    collect(b);
+    std::stable_sort(all.begin(), all.end(), [](const Record &x, const Record &y) { return x.when < y.when; });
+    RecentCharges out;
+    std::string raw;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; ++j) seen = all[j].token == all[i].token;
+        if (seen) continue;
+        if (!raw.empty()) raw += ' ';
+        raw += all[i].token;
+    }
+    return RecentCharges(std::move(raw));
+}
 
 std::string encode_recent(unsigned sid, const RecentCharges &r) {
     return sid == 0 ? r.raw() : "sid=" + std::to_string(sid) + " " + r.raw();

@@ -8,7 +8,8 @@
  *
  *   sid is the serverID of the provider that wrote the value: each provider
  *   writes only its own share and readers sum the shares of the current
- *   period, so replicated providers never overwrite each other's counts.
+ *   period, so replicated providers never overwrite each other's counts
+ *   (shares.h: a share's values are folded into one before the sum).
  *   Optional fields follow, each only when set: " limitHit=EPOCH" (the
  *   time a limit of the window was first passed in this period),
  *   " since=EPOCH" and " reset=EPOCH" (see CounterValue).
@@ -59,13 +60,6 @@ std::string encode_counter(const CounterValue &c);
 /* decode_counter - nullopt for a value not in the form above */
 std::optional<CounterValue> decode_counter(std::string_view text);
 
-/* current_total - the usage of window w in period p: the sum of every
- * server's share, leaving out shares a later reset made void */
-Usage current_total(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
-
-/* reset_point - the latest reset of window w in period p (0: none) */
-std::int64_t reset_point(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
-
 /* valid_charge_id - 1..128 printable ASCII characters, no spaces */
 bool valid_charge_id(std::string_view id);
 
@@ -95,6 +89,11 @@ public:
 private:
     std::string raw_;  // "EPOCH:ID EPOCH:ID ...", oldest first
 };
+
+/* merge_recent - the records of a and b, oldest first, each once: a server
+ * holding two values of its own (a full refresh copied another server's
+ * stale one) sees every id of both, and writes one value back */
+RecentCharges merge_recent(const RecentCharges &a, const RecentCharges &b);
 
 /* The tallyRecentCharge value of one server: "sid=N " before the records
  * for N > 0, so that each provider replaces only its own value. */

@@ -199,6 +199,12 @@ BackendDB stack_top(Operation *op, slap_overinst *on);
 int internal_modify(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, Modifications *mods,
                     const char **text);
 
+/* test_pause_init - read TALLY_TEST_PAUSE_DIR once, at module load
+ * (tests only: a counter write that pauses after its commit, tally_entry.cpp) */
+void test_pause_init();
+/* test_pause_arm - on the overlay's own counter write (guard_modify): pause it after its commit when asked */
+void test_pause_arm(Operation *op);
+
 /* tally_history.cpp: the history entry of one account on one server */
 struct HistoryPlace {
     struct berval dn() const { return {dn_.size(), const_cast<char *>(dn_.data())}; }

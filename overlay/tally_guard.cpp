@@ -74,7 +74,10 @@ Info *info_of(Operation *op) {
 }  // namespace
 
 int guard_modify(Operation *op, SlapReply *rs) {
-    if (own_write(op)) return SLAP_CB_CONTINUE;
+    if (own_write(op)) {
+        test_pause_arm(op);
+        return SLAP_CB_CONTINUE;
+    }
     info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
     if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {

@@ -161,6 +161,7 @@ int initialize() {
         return rc;
     }
 
+    test_pause_init();
     g_overlay.on_bi.bi_type = const_cast<char *>("tally");
     g_overlay.on_bi.bi_flags = SLAPO_BFLAG_SINGLE | SLAPO_BFLAG_DBONLY;
     g_overlay.on_bi.bi_db_init = db_init;

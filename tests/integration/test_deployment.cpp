@@ -1,6 +1,7 @@
 // How the overlay is deployed: version check at load, cn=config (slapd.d) and
 // the schema LDIF, read-only replicas, and tallyctl against a real slapd.
 #include "slapd_fixture.h"
+#include "tallyctl_run.h"
 
 #include <catch2/catch.hpp>
 
@@ -21,16 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
-
-/* tallyctl - run the built tallyctl; output in *out, exit status returned */
-int tallyctl(const std::vector<std::string> &args, std::string *out) {
-    TempDir d;
-    std::vector<std::string> argv = {TALLY_TALLYCTL_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    int rc = run_command(argv, d.path + "/out");
-    *out = read_text(d.path + "/out");
-    return rc;
-}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // mtpolicyd gets Tally limits, and a CSV export of acct_sasl_username gives
 // the current period's usage, once.
 #include "slapd_fixture.h"
+#include "tallyctl_run.h"
 
 #include <catch2/catch.hpp>
 
@@ -50,16 +51,6 @@ tallyMessagesPerDay: 20
 tallyBytesPerDay: 999
 )";
     return o;
-}
-
-/* tallyctl - run the built tallyctl; its stdout and stderr in *out, the exit status returned */
-int tallyctl(const std::vector<std::string> &args, std::string *out) {
-    TempDir d;
-    std::vector<std::string> argv = {TALLY_TALLYCTL_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    int rc = run_command(argv, d.path + "/out");
-    *out = read_text(d.path + "/out");
-    return rc;
 }
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string> &more) {

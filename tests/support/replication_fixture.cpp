@@ -43,6 +43,17 @@ std::string multi_provider_example(const std::string &file, int port1, int port2
     t = replace_all(t, "/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
     t = replace_all(t, "moduleload      tally.so", "moduleload      " + openldap().tally_module);
     if (o.nosync) t = replace_all(t, "maxsize         1073741824", "maxsize         1073741824\ndbnosync");
+    if (o.tally_below_accesslog && file == "provider.conf") {  // a consumer has no accesslog
+        // The last overlay configured runs first: move "overlay tally" and
+        // its directives (the end of the file) up before accesslog's.
+        auto tally = t.find("\noverlay         tally\n"), accesslog = t.find("\noverlay         accesslog\n");
+        if (tally == std::string::npos || accesslog == std::string::npos || accesslog > tally)
+            throw std::runtime_error("provider.conf: expected overlay accesslog before overlay tally");
+        std::string block = t.substr(tally + 1);
+        if (!block.ends_with("\n")) block += "\n";
+        t = t.substr(0, tally + 1);
+        t.insert(accesslog + 1, block + "\n");
+    }
     return openldap().adapt(t);
 }
 
@@ -233,11 +244,12 @@ std::unique_ptr<DelayProxy> proxy_if(bool proxied, int target, int delay_ms) {
 }
 
 ExampleOptions sync_via(const std::unique_ptr<DelayProxy> &to_p1, const std::unique_ptr<DelayProxy> &to_p2,
-                        bool nosync) {
+                        const ClusterOptions &o) {
     ExampleOptions e;
     e.sync_port1 = to_p1 ? to_p1->port() : 0;
     e.sync_port2 = to_p2 ? to_p2->port() : 0;
-    e.nosync = nosync;
+    e.nosync = o.nosync;
+    e.tally_below_accesslog = o.tally_below_accesslog;
     return e;
 }
 
@@ -248,11 +260,11 @@ Cluster::Cluster(ClusterOptions o)
       to_p1(proxy_if(o.proxied, port1, o.delay_ms)),
       to_p2(proxy_if(o.proxied, port2, o.delay_ms)),
       // Each provider reaches itself directly (slapd skips that stanza) and the other through its proxy.
-      p1(port1, cluster_options(multi_provider_example("provider.conf", port1, port2, sync_via(nullptr, to_p2, o.nosync)),
+      p1(port1, cluster_options(multi_provider_example("provider.conf", port1, port2, sync_via(nullptr, to_p2, o)),
                                 o.controllable_clock)),
-      p2(port2, cluster_options(multi_provider_example("provider.conf", port1, port2, sync_via(to_p1, nullptr, o.nosync)),
+      p2(port2, cluster_options(multi_provider_example("provider.conf", port1, port2, sync_via(to_p1, nullptr, o)),
                                 o.controllable_clock)),
-      consumer(port3, cluster_options(multi_provider_example("consumer.conf", port1, port2, sync_via(nullptr, nullptr, o.nosync)),
+      consumer(port3, cluster_options(multi_provider_example("consumer.conf", port1, port2, sync_via(nullptr, nullptr, o)),
                                       o.controllable_clock)) {}
 
 void Cluster::start(std::int64_t clock) {

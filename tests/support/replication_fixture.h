@@ -34,6 +34,10 @@ struct ExampleOptions {
     int sync_port1 = 0;  // where syncrepl stanzas reach provider 1 (0: its listener, port1)
     int sync_port2 = 0;  // and provider 2
     bool nosync = true;  // add dbnosync to the databases (tests need no fsync)
+    /* tally_below_accesslog: the overlay configured before accesslog, so
+     * that it runs below it and its response comes between the database
+     * commit and the accesslog write (the crash test's pause: TALLY_TEST_PAUSE_DIR) */
+    bool tally_below_accesslog = false;
 };
 
 /* multi_provider_example - a file of slapd-conf/multi-provider/ pointed at
@@ -73,6 +77,7 @@ struct ClusterOptions {
     int delay_ms = 0;                // the proxies' initial delay
     bool nosync = true;              // dbnosync
     bool controllable_clock = true;  // TALLY_CLOCK_FILE (benchmarks turn it off)
+    bool tally_below_accesslog = false;  // see ExampleOptions
 };
 
 /* Cluster - two providers and a consumer built from the examples */
