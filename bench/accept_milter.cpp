@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* accept_milter - a milter that accepts everything: the ceiling tally-milter is compared with
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* accept_milter_process.h - the accept-everything milter (accept_milter) as a child process
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* charge_bench - charge operations per second against a plain LDAP modify
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* compare_bench - Tally side by side with mtpolicyd, and Postfix's own ceilings
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* milter_bench - end to end: Postfix + tally-milter + slapd vs Postfix + a milter that accepts everything
  *
  * SYNOPSIS

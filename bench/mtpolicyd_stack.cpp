@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* mtpolicyd_stack.cpp - start and stop a private mtpolicyd, memcached and MariaDB */
 #include "mtpolicyd_stack.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* mtpolicyd_stack.h - a private mtpolicyd (Debian 2.05) with memcached and MariaDB, on loopback
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* policy_client.cpp - Postfix policy protocol client */
 #include "policy_client.h"
 

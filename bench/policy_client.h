@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* policy_client.h - a Postfix policy delegation protocol client over one persistent connection
  *
  * DESCRIPTION

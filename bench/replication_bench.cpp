@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* replication_bench - decisions per second with two providers against one, and the excess over a limit at a replication delay
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* ldap_client.cpp - connection set-up and the extended operations over libldap */
 #include "ldap_client.h"
 

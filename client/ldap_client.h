@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* ldap_client.h - a libldap connection and the Tally extended operations,
  * shared by tallyctl, the milter, tests and benchmarks
  */

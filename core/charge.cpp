@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* charge.cpp - roll-over, limit check and counter update for one charge */
 #include "charge.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* counter.h - the text form of the counters kept as operational attributes
  *
  * DESCRIPTION

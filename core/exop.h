@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* exop.h - the charge and reset extended operations: types and BER codec
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* history_place.cpp - the names of history entries (see history_place.h) */
 #include "history_place.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* history_place.h - where an account's past periods are kept
  *
  * DESCRIPTION

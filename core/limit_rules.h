@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* limit_rules.h - limit values and their resolution order
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* metric.cpp - metric names and saturating usage arithmetic */
 #include "metric.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* overlay_config.cpp - directive parsing for the overlay's settings */
 #include "overlay_config.h"
 

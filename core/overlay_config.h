@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* overlay_config.h - the overlay's settings, parsed and checked without slapd
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* pending_writes.cpp - decided counter writes not yet committed (see the header) */
 #include "pending_writes.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* shares.cpp - folding the values of one share, summing shares */
 #include "shares.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* shares.h - one provider's share of a counter, however many values of it replication left
  *
  * DESCRIPTION

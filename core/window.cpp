@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* window.cpp - window patterns and period computation with the IANA tz database */
 #include "window.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* window.h - accounting windows: fixed calendar periods in a time zone
  *
  * DESCRIPTION

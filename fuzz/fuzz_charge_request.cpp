@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* fuzz_charge_request - the extended operations' BER decoders on arbitrary bytes
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* fuzz_milter_config - tally-milter.conf parsing on arbitrary text
  *
  * DESCRIPTION

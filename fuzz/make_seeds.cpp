@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* make_seeds - writes the codec seeds of fuzz/corpus/fuzz_charge_request
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* replay_main - runs a fuzz target over files, without libFuzzer
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* account_cache.cpp - LRU with expiry */
 #include "account_cache.h"
 

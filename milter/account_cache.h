@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* account_cache.h - a bounded, short-lived cache of account lookups
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* address.h - envelope addresses and whether a login owns one
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* alert.cpp - log line, command environment and mail text of a limit alert */
 #include "alert.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* alert.h - what an administrator is told when an account first hits a limit
  *
  * DESCRIPTION

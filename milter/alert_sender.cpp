@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* alert_sender.cpp - child processes for alert mail and alert commands */
 #include "alert_sender.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* alert_sender.h - send a limit alert: mail through the local MTA, or a command
  *
  * DESCRIPTION

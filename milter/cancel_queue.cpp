@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* cancel_queue.cpp - the background sender of charge cancels */
 #include "cancel_queue.h"
 

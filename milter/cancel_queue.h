@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* cancel_queue.h - cancels of charges whose answer was lost, sent in the background
  *
  * DESCRIPTION

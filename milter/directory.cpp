@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* directory.cpp - LDAP pool, account lookup, charge */
 #include "directory.h"
 

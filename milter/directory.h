@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* directory.h - the milter's view of LDAP: a pool of connections with
  * failover, the account lookup and the charge
  *

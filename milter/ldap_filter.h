@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* ldap_filter.h - search filters built from templates, every value escaped
  *
  * DESCRIPTION

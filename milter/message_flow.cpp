@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* message_flow.cpp - lookups, restrictions, charge and failure policy for one message */
 #include "message_flow.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* message_flow.h - one message from MAIL FROM to end of data, without libmilter
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* message_log.h - spdlog set-up: syslog (mail facility) or stderr, one line per message */
 #pragma once
 

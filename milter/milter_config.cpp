@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* milter_config.cpp - the option table and the key = value parser */
 #include "milter_config.h"
 

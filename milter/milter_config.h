@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* milter_config.h - tally-milter.conf: every option declared once, in one table
  *
  * DESCRIPTION

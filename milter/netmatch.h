@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* netmatch.h - does a client address fall in a network entry's range
  *
  * DESCRIPTION

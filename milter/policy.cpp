@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* policy.cpp - sender restrictions, verdict replies, failure policy */
 #include "policy.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally-milter - per-account quotas and sender restrictions for Postfix, kept in LDAP
  *
  * SYNOPSIS

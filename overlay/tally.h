@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally.h - private state of slapo-tally, shared by the glue files
  *
  * DESCRIPTION

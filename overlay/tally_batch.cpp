@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally_batch.cpp - group commit: many charges, one transaction, one fsync
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally_history.cpp - past periods, kept out of the account entry
  *
  * DESCRIPTION

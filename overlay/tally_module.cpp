@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally_module.cpp - slapo-tally's entry point: version check, schema,
  * extended operations and overlay registration
  *

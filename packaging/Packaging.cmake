@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: OLDAP-2.8
+# Copyright 2026 The Tally authors. See LICENSE.
 # Debian packages, built by CPack (scripts/package). Included from the
 # top-level CMakeLists.txt (its scope: see CMAKE_SKIP_INSTALL_ALL_DEPENDENCY).
 #

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tally-sandbox - the whole product on loopback, for users, tests and benchmarks
  *
  * SYNOPSIS

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* import_mtpolicyd - copy mtpolicyd limits and the current period's usage into Tally
  *
  * SYNOPSIS

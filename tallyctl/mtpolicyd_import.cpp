@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* mtpolicyd_import.cpp - mtpolicyd accounting rows and limits to Tally */
 #include "mtpolicyd_import.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* report.cpp - selecting, sorting and formatting report rows */
 #include "report.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* report.h - usage reports over many accounts (tallyctl report, tallyctl top)
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* usage_table.cpp - fixed-width text table of usage per window and metric */
 #include "usage_table.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* usage_table.h - a charge response as the table tallyctl prints */
 #pragma once
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // End to end: a real Postfix authenticating with SASL, tally-milter, and slapd
 // with the overlay. What a user of the submission service sees.
 #include "milter_process.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* test_postfix_fixture.cpp - the private Postfix and the SMTP client prove themselves */
 #include "postfix_fixture.h"
 

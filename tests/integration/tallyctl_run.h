@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* tallyctl_run.h - the built tallyctl, run by the integration tests
  *
  * DESCRIPTION

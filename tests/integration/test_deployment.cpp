@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // How the overlay is deployed: version check at load, cn=config (slapd.d) and
 // the schema LDIF, read-only replicas, and tallyctl against a real slapd.
 #include "slapd_fixture.h"

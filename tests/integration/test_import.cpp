@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // tallyctl import-mtpolicyd against the real slapd: a directory profiled for
 // mtpolicyd gets Tally limits, and a CSV export of acct_sasl_username gives
 // the current period's usage, once.

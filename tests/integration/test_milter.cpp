@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // tally-milter driven through the milter protocol stage by stage (Debian's
 // miltertest), against the real slapd with the overlay: lookups, sender
 // restrictions, charges, replies, failure policy, hostile logins, reload.

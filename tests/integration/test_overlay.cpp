@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // slapo-tally inside the real Debian slapd: verdicts, roll-over, limit
 // resolution, attribute mapping, charge ids, ACLs, persistence, cn=config,
 // bad input, and exactness under concurrent charges.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // The Debian packages on a real machine: scripts/package builds them from
 // this build, apt installs them, and then everything runs from the installed
 // files only: a slapd from the installed example slapd.conf loading the

@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: OLDAP-2.8
+# Copyright 2026 The Tally authors. See LICENSE.
 # test_configured_tree.sh - tally.so builds against an OpenLDAP tree
 # configured in place (as Symas, LTB and hand-built slapds are), with the
 # version read from the tree, and the module loads into that release's slapd

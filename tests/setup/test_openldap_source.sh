@@ -1,4 +1,6 @@
 #!/bin/bash
+# SPDX-License-Identifier: OLDAP-2.8
+# Copyright 2026 The Tally authors. See LICENSE.
 # test_openldap_source.sh - scripts/openldap-source stops with a message that
 # says what to do on machines whose apt sources it cannot use (nothing is
 # fetched: every case stops before apt-get)

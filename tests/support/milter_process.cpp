@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* milter_process.cpp - start and stop tally-milter for tests */
 #include "milter_process.h"
 

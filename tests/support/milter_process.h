@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* milter_process.h - run the built tally-milter against a test slapd
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* openldap_install.cpp - the OpenLDAP profile of a test run */
 #include "openldap_install.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* openldap_install.h - which OpenLDAP the integration and e2e tests run against
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* postfix_fixture.cpp - start, stop and talk to a private Postfix for end-to-end tests */
 #include "postfix_fixture.h"
 

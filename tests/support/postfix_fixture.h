@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* postfix_fixture.h - a private Postfix on loopback, and an SMTP client, for end-to-end tests
  *
  * DESCRIPTION

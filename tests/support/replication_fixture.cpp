@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* replication_fixture.cpp - two providers and a consumer from slapd-conf/multi-provider/, a delaying TCP proxy */
 #include "replication_fixture.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* replication_fixture.h - slapd-conf/multi-provider/ run on loopback: two providers, a consumer, a delayed link
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* slapd_fixture.cpp - start, stop and talk to a private slapd for tests */
 #include "slapd_fixture.h"
 

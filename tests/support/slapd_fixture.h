@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 /* slapd_fixture.h - a real slapd with tally.so, on loopback, in a temp dir
  *
  * DESCRIPTION

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // The check-and-charge decision: exact limits, nothing charged when refused,
 // roll-over into history, duplicate charge ids, modes, server shares.
 #include "charge.h"

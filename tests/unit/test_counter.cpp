@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Text form of counters and charge records: round trips and malformed values.
 #include "counter.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // BER codec of the extended operations: round trips, and malformed input
 // refused with a reason (never a crash, never a partial request).
 #include "exop.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Names of the entries that keep history: only a UUID's characters reach a DN.
 #include "history_place.h"
 

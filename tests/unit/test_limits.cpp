@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Limit values and the resolution order account -> policy -> parent policy -> defaults.
 #include "limit_rules.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Limit alerts: which replies raise one, and the texts an administrator gets
 // (log line, command environment, mail), with hostile values kept on one line.
 #include "alert.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // tally-milter.conf: the option table, errors naming lines, defaults.
 #include "milter_config.h"
 

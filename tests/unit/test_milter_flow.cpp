@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // One message through MessageFlow with a fake directory: lookups, cache,
 // restrictions, the charge request, failure policy and the log line.
 #include "message_flow.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Filter escaping, address ownership, reply templates, failure policy.
 #include "address.h"
 #include "netmatch.h"

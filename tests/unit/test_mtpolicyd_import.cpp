@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // tallyctl import-mtpolicyd, the pure part: reading acct_* exports (CSV and
 // mysql -B), choosing the period, mapping limits, and the import charges.
 #include "mtpolicyd_import.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // The overlay's directives, parsed without slapd.
 #include "overlay_config.h"
 

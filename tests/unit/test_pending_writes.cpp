@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Pending writes: what the next charge of an account decides on while the
 // previous one's group commit is still running.
 #include "pending_writes.h"

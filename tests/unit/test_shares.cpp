@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // One provider's share left twice by replication (issue 23: a provider
 // killed between its database commit and its accesslog write): every
 // reader counts it once, the owner's next write heals it.

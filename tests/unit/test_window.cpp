@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
 // Periods of calendar windows: month and year ends, ISO weeks, time zones, DST.
 #include "window.h"
 
