@@ -20,9 +20,12 @@
 
 namespace tally {
 
-inline constexpr const char *kOidArc = "2.25.89308699356728966023253925045140918448";
-inline constexpr const char *kChargeOid = "2.25.89308699356728966023253925045140918448.3.1";
-inline constexpr const char *kResetOid = "2.25.89308699356728966023253925045140918448.3.2";
+/* Tally's OID arc (UUID-based, ITU-T X.667); a macro too, so that the
+ * overlay's schema and config definitions are spliced from literals */
+#define TALLY_OID_ARC "2.25.89308699356728966023253925045140918448"
+inline constexpr const char *kOidArc = TALLY_OID_ARC;
+inline constexpr const char *kChargeOid = TALLY_OID_ARC ".3.1";
+inline constexpr const char *kResetOid = TALLY_OID_ARC ".3.2";
 
 /* cancel: the charge with this id must not count (its answer was lost and
  * the message refused): taken back if it was counted here, else remembered

@@ -8,7 +8,10 @@
  *   tally_config.cpp serves slapd.conf and cn=config; tally_entry.cpp
  *   converts between entries and core types and writes the counters;
  *   tally_exop.cpp answers the charge and reset operations;
- *   tally_guard.cpp keeps clients from writing counters and bad limits.
+ *   tally_batch.cpp shares one back-mdb commit among concurrent charges
+ *   (group commit); tally_history.cpp keeps past periods in history
+ *   entries of their own; tally_guard.cpp keeps clients from writing
+ *   counters and bad limits.
  */
 #pragma once
 
@@ -33,6 +36,29 @@
 #include <vector>
 
 namespace tally::overlay {
+
+/* MutexLock - holds one of slapd's mutexes for its scope, so that a throw
+ * (bad_alloc in a container) never leaves it held; unlock() and lock() for
+ * stretches that must run without it */
+class MutexLock {
+public:
+    explicit MutexLock(ldap_pvt_thread_mutex_t &m) : m_(m) { lock(); }
+    ~MutexLock() { unlock(); }
+    MutexLock(const MutexLock &) = delete;
+    MutexLock &operator=(const MutexLock &) = delete;
+    void lock() {
+        if (!held_) ldap_pvt_thread_mutex_lock(&m_);
+        held_ = true;
+    }
+    void unlock() {
+        if (held_) ldap_pvt_thread_mutex_unlock(&m_);
+        held_ = false;
+    }
+
+private:
+    ldap_pvt_thread_mutex_t &m_;
+    bool held_ = false;
+};
 
 /* What a charge needs from the configuration, resolved once per change
  * instead of once per charge: the windows and the attribute of every

@@ -64,11 +64,11 @@ bool GroupCommit::usable(slap_overinst *on) {
 
 Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued) {
     Job mine(op, &work);
-    ldap_pvt_thread_mutex_lock(&mutex_);
+    MutexLock lock(mutex_);
     queue_.push_back(&mine);
-    ldap_pvt_thread_mutex_unlock(&mutex_);
+    lock.unlock();
     queued();
-    ldap_pvt_thread_mutex_lock(&mutex_);
+    lock.lock();
     while (!mine.done) {
         if (leading_) {
             // Woken when a batch carrying this work is committed, or to lead.
@@ -78,9 +78,9 @@ Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, con
         leading_ = true;
         std::vector<Job *> batch;
         batch.swap(queue_);
-        ldap_pvt_thread_mutex_unlock(&mutex_);
+        lock.unlock();
         run_batch(op, on, batch);
-        ldap_pvt_thread_mutex_lock(&mutex_);
+        lock.lock();
         leading_ = false;
         // The next leader first: what queued meanwhile waits for its commit.
         if (!queue_.empty()) ldap_pvt_thread_cond_signal(&queue_.front()->wake);
@@ -89,7 +89,6 @@ Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, con
             if (j != &mine) ldap_pvt_thread_cond_signal(&j->wake);
         }
     }
-    ldap_pvt_thread_mutex_unlock(&mutex_);
     return mine.out;
 }
 

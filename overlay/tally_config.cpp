@@ -32,8 +32,8 @@ enum {
 
 int config_handler(ConfigArgs *c);
 
-#define TALLY_CFG_AT "2.25.89308699356728966023253925045140918448.1.100"
-#define TALLY_CFG_OC "2.25.89308699356728966023253925045140918448.2.100"
+#define TALLY_CFG_AT TALLY_OID_ARC ".1.100"
+#define TALLY_CFG_OC TALLY_OID_ARC ".2.100"
 #define HANDLER reinterpret_cast<void *>(&config_handler)
 
 ConfigTable g_table[] = {
@@ -59,7 +59,7 @@ ConfigTable g_table[] = {
      nullptr, {}},
     {"tally-history", "count", 2, 2, 0, ARG_MAGIC | CFG_HISTORY, HANDLER,
      "( " TALLY_CFG_AT ".5 NAME 'olcTallyHistory' "
-     "DESC 'Past periods kept per window' SYNTAX OMsInteger SINGLE-VALUE )",
+     "DESC 'Past periods kept per window' EQUALITY integerMatch SYNTAX OMsInteger SINGLE-VALUE )",
      nullptr, {}},
     {"tally-history-database", "suffix", 2, 2, 0, ARG_MAGIC | CFG_HISTORY_DATABASE, HANDLER,
      "( " TALLY_CFG_AT ".9 NAME 'olcTallyHistoryDatabase' "
@@ -68,15 +68,15 @@ ConfigTable g_table[] = {
      nullptr, {}},
     {"tally-accounting-only", "on|off", 2, 2, 0, ARG_MAGIC | ARG_ON_OFF | CFG_ACCOUNTING_ONLY, HANDLER,
      "( " TALLY_CFG_AT ".6 NAME 'olcTallyAccountingOnly' "
-     "DESC 'Count without refusing' SYNTAX OMsBoolean SINGLE-VALUE )",
+     "DESC 'Count without refusing' EQUALITY booleanMatch SYNTAX OMsBoolean SINGLE-VALUE )",
      nullptr, {}},
     {"tally-charge-id-ttl", "seconds", 2, 2, 0, ARG_MAGIC | CFG_CHARGE_ID_TTL, HANDLER,
      "( " TALLY_CFG_AT ".7 NAME 'olcTallyChargeIdTTL' "
-     "DESC 'Seconds a charge id is remembered' SYNTAX OMsInteger SINGLE-VALUE )",
+     "DESC 'Seconds a charge id is remembered' EQUALITY integerMatch SYNTAX OMsInteger SINGLE-VALUE )",
      nullptr, {}},
     {"tally-charge-id-max", "count", 2, 2, 0, ARG_MAGIC | CFG_CHARGE_ID_MAX, HANDLER,
      "( " TALLY_CFG_AT ".8 NAME 'olcTallyChargeIdMax' "
-     "DESC 'Charge ids remembered per account' SYNTAX OMsInteger SINGLE-VALUE )",
+     "DESC 'Charge ids remembered per account' EQUALITY integerMatch SYNTAX OMsInteger SINGLE-VALUE )",
      nullptr, {}},
     {nullptr, nullptr, 0, 0, 0, ARG_IGNORED, nullptr, nullptr, nullptr, {}},
 };

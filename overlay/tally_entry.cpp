@@ -263,25 +263,21 @@ void test_pause_arm(Operation *op) {
 }
 
 std::optional<std::string> ParentPolicyCache::get(const std::string &parent, std::int64_t now) {
-    ldap_pvt_thread_mutex_lock(&mutex_);
-    std::optional<std::string> out;
+    MutexLock lock(mutex_);
     auto it = map_.find(parent);
-    if (it != map_.end() && it->second.second > now) out = it->second.first;
-    ldap_pvt_thread_mutex_unlock(&mutex_);
-    return out;
+    if (it != map_.end() && it->second.second > now) return it->second.first;
+    return std::nullopt;
 }
 
 void ParentPolicyCache::put(const std::string &parent, const std::string &policy, std::int64_t now) {
-    ldap_pvt_thread_mutex_lock(&mutex_);
+    MutexLock lock(mutex_);
     if (map_.size() >= kMaxEntries) map_.clear();  // crude bound; refilled by the next charges
     map_[parent] = {policy, now + kLifetime};
-    ldap_pvt_thread_mutex_unlock(&mutex_);
 }
 
 void ParentPolicyCache::forget(const std::string &dn) {
-    ldap_pvt_thread_mutex_lock(&mutex_);
+    MutexLock lock(mutex_);
     map_.erase(dn);
-    ldap_pvt_thread_mutex_unlock(&mutex_);
 }
 
 }  // namespace tally::overlay

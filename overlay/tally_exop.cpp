@@ -49,10 +49,17 @@ std::string_view request_value(Operation *op) {
     return {op->ore_reqdata->bv_val, op->ore_reqdata->bv_len};
 }
 
-/* now_seconds - the clock; TALLY_CLOCK_FILE (tests only) holds epoch seconds */
+/* now_seconds - the clock, read once per charge and passed along. The test
+ * hook TALLY_CLOCK_FILE (a file holding epoch seconds, for tests that move
+ * time) is looked up once, at the first charge: unset, a charge reads
+ * neither the environment nor a file. */
 std::int64_t now_seconds() {
-    if (const char *f = std::getenv("TALLY_CLOCK_FILE")) {
-        std::ifstream in(f);
+    static const std::string clock_file = [] {
+        const char *f = std::getenv("TALLY_CLOCK_FILE");
+        return std::string(f ? f : "");
+    }();
+    if (!clock_file.empty()) {
+        std::ifstream in(clock_file);
         long long v = 0;
         if (in >> v) return v;
     }
@@ -81,20 +88,8 @@ const std::vector<std::string> &current_periods(const Info *ti, std::int64_t now
 }
 
 /* Locker - the account's lock for its read-decide-write (or -queue) */
-class Locker {
-public:
-    Locker(Info *ti, const struct berval &ndn) : m_(ti->ti_locks.of(ndn)) { ldap_pvt_thread_mutex_lock(&m_); }
-    ~Locker() { unlock(); }
-    Locker(const Locker &) = delete;
-    Locker &operator=(const Locker &) = delete;
-    void unlock() {
-        if (held_) ldap_pvt_thread_mutex_unlock(&m_);
-        held_ = false;
-    }
-
-private:
-    ldap_pvt_thread_mutex_t &m_;
-    bool held_ = true;
+struct Locker : MutexLock {
+    Locker(Info *ti, const struct berval &ndn) : MutexLock(ti->ti_locks.of(ndn)) {}
 };
 
 /* Fetched - an entry read through the overlay stack, released on scope exit */
@@ -153,8 +148,9 @@ std::vector<CurrentWindow> windows_at(const Info *ti, std::int64_t now) {
     return windows;
 }
 
-/* limits_of - the four levels: account, its policy, its parent's policy, defaults */
-LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account) {
+/* limits_of - the four levels: account, its policy, its parent's policy,
+ * defaults (the parent's policy from a cache valid at now) */
+LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account, std::int64_t now) {
     const Resolved &cfg = ti->ti_resolved;
     LimitLevels levels;
     levels.account = read_limits(cfg, account);
@@ -171,7 +167,6 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account
     dnParent(&account->e_nname, &parent);
     if (!BER_BVISEMPTY(&parent) && dnIsSuffix(&parent, op->o_bd->be_nsuffix)) {
         std::string parent_ndn(parent.bv_val, parent.bv_len);
-        std::int64_t now = now_seconds();
         auto cached = ti->ti_parents.get(parent_ndn, now);
         std::string parent_policy = cached ? *cached : std::string();
         if (!cached) {
@@ -239,7 +234,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
                 Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
                       op->o_log_prefix, op->o_req_ndn.bv_val);
         }
-        LimitLevels levels = limits_of(op, on, ti, account.get());
+        LimitLevels levels = limits_of(op, on, ti, account.get(), now);
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }

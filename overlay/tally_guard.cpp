@@ -18,8 +18,22 @@ namespace tally::overlay {
 namespace {
 
 bool is_counter(AttributeDescription *ad) {
-    return ad == g_schema.usage || ad == g_schema.history || ad == g_schema.recent ||
-           ad == g_schema.charge_right || ad == g_schema.reset_right;
+    return ad == g_schema.usage || ad == g_schema.history || ad == g_schema.recent;
+}
+
+/* is_acl_right - tallyCharge, tallyReset: never stored, only named in ACLs */
+bool is_acl_right(AttributeDescription *ad) { return ad == g_schema.charge_right || ad == g_schema.reset_right; }
+
+/* refusal_text - why a client may not write ad (empty: it may) */
+std::string refusal_text(AttributeDescription *ad, bool modify) {
+    std::string name(ad->ad_cname.bv_val, ad->ad_cname.bv_len);
+    if (is_counter(ad))
+        return name + " is maintained by the tally overlay" + (modify ? "; use tallyctl reset" : "");
+    if (is_acl_right(ad))
+        return name + " is an ACL pseudo-attribute of the tally overlay and is never stored; grant write access "
+                      "to it in the ACLs (olcAccess) to allow " +
+               (ad == g_schema.charge_right ? "charging" : "resetting") + " the entry";
+    return "";
 }
 
 /* is_limit_attribute - tallyLimit, or the attribute of any window and metric */
@@ -86,9 +100,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
         const Resolved &cfg = info_of(op)->ti_resolved;
         for (Modifications *m = op->orm_modlist; m; m = m->sml_next) {
             if (m->sml_flags & SLAP_MOD_INTERNAL) continue;
-            if (is_counter(m->sml_desc))
-                return refuse(op, rs, std::string(m->sml_desc->ad_cname.bv_val) +
-                                          " is maintained by the tally overlay; use tallyctl reset");
+            if (std::string why = refusal_text(m->sml_desc, true); !why.empty()) return refuse(op, rs, why);
             if (m->sml_op == LDAP_MOD_ADD || m->sml_op == LDAP_MOD_REPLACE)
                 if (auto err = check_values(cfg, m->sml_desc, m->sml_values)) return refuse(op, rs, *err);
         }
@@ -105,9 +117,7 @@ int guard_add(Operation *op, SlapReply *rs) {
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
         for (Attribute *a = op->ora_e->e_attrs; a; a = a->a_next) {
-            if (is_counter(a->a_desc))
-                return refuse(op, rs, std::string(a->a_desc->ad_cname.bv_val) +
-                                          " is maintained by the tally overlay");
+            if (std::string why = refusal_text(a->a_desc, false); !why.empty()) return refuse(op, rs, why);
             if (auto err = check_values(cfg, a->a_desc, a->a_vals)) return refuse(op, rs, *err);
         }
     } catch (...) {

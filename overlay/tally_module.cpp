@@ -24,7 +24,7 @@ slap_overinst g_overlay;
 
 namespace {
 
-#define TALLY_AT_ARC "2.25.89308699356728966023253925045140918448.1"
+#define TALLY_AT_ARC TALLY_OID_ARC ".1"
 
 /* Operational attributes written only by the overlay. */
 struct AttrDef {
@@ -64,7 +64,7 @@ const AttrDef kAttributes[] = {
      &g_schema.reset_right},
 };
 
-#define TALLY_OC_ARC "2.25.89308699356728966023253925045140918448.2"
+#define TALLY_OC_ARC TALLY_OID_ARC ".2"
 
 /* Object classes of the entries that keep history (tally_history.cpp). */
 struct ClassDef {
