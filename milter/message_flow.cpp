@@ -23,21 +23,14 @@ std::string quoted(std::string_view s) {
 
 std::optional<Decision> MessageFlow::mail_from(const std::string &login, const std::string &raw_sender,
                                                const std::string &client) {
-    login_ = login;
-    raw_sender_ = raw_sender;
-    client_ = client;
-    queue_id_.clear();
-    decision_ = Decision{};
-    recipients_ = 0;
-    bytes_ = 0;
-    account_.reset();
-    usage_.reset();
-    uncounted_ = false;
+    m_ = Message{};
+    m_.login = login;
+    m_.raw_sender = raw_sender;
+    m_.client = client;
     auto parsed = parse_envelope_address(raw_sender);
-    sender_ok_ = parsed.has_value();
-    sender_ = parsed.value_or(raw_sender);
-    relay_ = false;
-    if (login_.empty()) {
+    m_.sender_ok = parsed.has_value();
+    m_.sender = parsed.value_or(raw_sender);
+    if (m_.login.empty()) {
         if (auto d = unauthenticated()) return finish(*d);
         return std::nullopt;  // a relay host: charged at end of data
     }
@@ -56,47 +49,47 @@ std::optional<Decision> MessageFlow::deny_lists() {
         if (d.action == Action::accept) return std::nullopt;
         return d;
     }
-    if (auto what = denied(*lists, sender_, client_))
+    if (auto what = denied(*lists, m_.sender, m_.client))
         return Decision{Action::reject, format_reply(c_.reply_denied, {{"what", *what}}), "deny list: " + *what};
     return std::nullopt;
 }
 
 std::optional<Decision> MessageFlow::unauthenticated() {
     if (auto d = deny_lists()) return d;
-    if (!sender_ok_) return Decision{Action::accept, {}, "not authenticated"};
-    if (c_.unauthenticated == Unauthenticated::refuse_hosted && !sender_.empty()) {
-        std::string domain = domain_of(sender_);
+    if (!m_.sender_ok) return Decision{Action::accept, {}, "not authenticated"};
+    if (c_.unauthenticated == Unauthenticated::refuse_hosted && !m_.sender.empty()) {
+        std::string domain = domain_of(m_.sender);
         for (const auto &d : c_.hosted_domains)
             if (d == domain)
-                return Decision{Action::reject, format_reply(c_.reply_unauthenticated, {{"sender", sender_}}),
+                return Decision{Action::reject, format_reply(c_.reply_unauthenticated, {{"sender", m_.sender}}),
                                 "unauthenticated sender in a hosted domain"};
     }
-    if (c_.unauthenticated == Unauthenticated::lookup && !sender_.empty()) {
-        LookupResult r = b_.find_sender(sender_);
+    if (c_.unauthenticated == Unauthenticated::lookup && !m_.sender.empty()) {
+        LookupResult r = b_.find_sender(m_.sender);
         if (r.status == DirStatus::unavailable || r.status == DirStatus::error) {
             Decision d = on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
             if (d.action != Action::accept) return d;
         } else if (r.status == DirStatus::ok && (r.account.blocked || r.account.inactive)) {
-            Decision d = check_sender(c_, r.account, "", sender_);
+            Decision d = check_sender(c_, r.account, "", m_.sender);
             d.reason = "unauthenticated sender of a blocked account";
             return d;
         }
     }
-    if (!c_.relay_search_base.empty() && !client_.empty()) {
-        std::string key = "relay " + client_;
+    if (!c_.relay_search_base.empty() && !m_.client.empty()) {
+        std::string key = "relay " + m_.client;
         if (auto cached = cache_.get(key)) {
-            if (cached->found) account_ = cached->account;
+            if (cached->found) m_.account = cached->account;
         } else {
-            LookupResult r = b_.find_relay(client_);
+            LookupResult r = b_.find_relay(m_.client);
             if (r.status == DirStatus::ok || r.status == DirStatus::not_found) {
                 cache_.put(key, {r.status == DirStatus::ok, r.account});
-                if (r.status == DirStatus::ok) account_ = r.account;
+                if (r.status == DirStatus::ok) m_.account = r.account;
             } else {
                 return on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
             }
         }
-        if (account_) {
-            relay_ = true;
+        if (m_.account) {
+            m_.relay = true;
             return std::nullopt;
         }
     }
@@ -104,21 +97,21 @@ std::optional<Decision> MessageFlow::unauthenticated() {
 }
 
 std::optional<Decision> MessageFlow::find_account() {
-    if (account_) return std::nullopt;
-    if (login_.size() > kMaxLogin) return on_failure(c_, c_.on_unknown_account, "login too long; no such account");
-    if (auto cached = cache_.get(login_)) {
+    if (m_.account) return std::nullopt;
+    if (m_.login.size() > kMaxLogin) return on_failure(c_, c_.on_unknown_account, "login too long; no such account");
+    if (auto cached = cache_.get(m_.login)) {
         if (!cached->found) return on_failure(c_, c_.on_unknown_account, "unknown account (cached)");
-        account_ = cached->account;
+        m_.account = cached->account;
         return std::nullopt;
     }
-    LookupResult r = b_.find_account(login_);
+    LookupResult r = b_.find_account(m_.login);
     switch (r.status) {
     case DirStatus::ok:
-        cache_.put(login_, {true, r.account});
-        account_ = r.account;
+        cache_.put(m_.login, {true, r.account});
+        m_.account = r.account;
         return std::nullopt;
     case DirStatus::not_found:
-        cache_.put(login_, {false, {}});
+        cache_.put(m_.login, {false, {}});
         return on_failure(c_, c_.on_unknown_account, "unknown account");
     case DirStatus::unavailable:
         return on_failure(c_, c_.on_directory_unavailable, "directory unavailable: " + r.error);
@@ -130,88 +123,88 @@ std::optional<Decision> MessageFlow::find_account() {
 std::optional<Decision> MessageFlow::restrictions() {
     if (auto d = deny_lists()) return d;
     if (auto failed = find_account()) {
-        if (failed->action == Action::accept) uncounted_ = true;
+        if (failed->action == Action::accept) m_.uncounted = true;
         return failed;
     }
-    if (!sender_ok_) {
-        Decision d{Action::reject, format_reply(c_.reply_foreign_sender, {{"sender", raw_sender_}, {"login", login_}}),
+    if (!m_.sender_ok) {
+        Decision d{Action::reject, format_reply(c_.reply_foreign_sender, {{"sender", m_.raw_sender}, {"login", m_.login}}),
                    "malformed sender address"};
         return d;
     }
-    Decision d = check_sender(c_, *account_, login_, sender_);
+    Decision d = check_sender(c_, *m_.account, m_.login, m_.sender);
     if (d.action != Action::accept) return d;
     return std::nullopt;
 }
 
 Decision MessageFlow::end_of_data(const std::string &queue_id) {
-    queue_id_ = queue_id;
-    if (relay_) return finish(charge());
-    if (login_.empty()) return finish(Decision{Action::accept, {}, "not authenticated"});
+    m_.queue_id = queue_id;
+    if (m_.relay) return finish(charge());
+    if (m_.login.empty()) return finish(Decision{Action::accept, {}, "not authenticated"});
     // With stage = mail they already passed at MAIL FROM (a refusal ends the message there).
     if (c_.stage == Stage::eom) {
         if (auto d = restrictions()) return finish(*d);
-    } else if (!account_) {
-        return finish(decision_);  // a failure policy let it through at MAIL FROM: uncounted
+    } else if (!m_.account) {
+        return finish(m_.decision);  // a failure policy let it through at MAIL FROM: uncounted
     }
     return finish(charge());
 }
 
 Decision MessageFlow::charge() {
     ChargeRequest req;
-    req.account = account_->dn;
+    req.account = m_.account->dn;
     req.messages = 1;
-    req.recipients = recipients_;
-    req.bytes = bytes_;
-    req.charge_id = valid_charge_id(queue_id_) ? queue_id_ : "";
+    req.recipients = m_.recipients;
+    req.bytes = m_.bytes;
+    req.charge_id = valid_charge_id(m_.queue_id) ? m_.queue_id : "";
     ChargeResult r = b_.charge(req);
     if (r.status != DirStatus::ok) {
         Decision d = on_failure(c_, r.status == DirStatus::unavailable ? c_.on_directory_unavailable : c_.on_charge_error,
                                 r.error);
         if (d.action == Action::accept) {
-            uncounted_ = true;
+            m_.uncounted = true;
         } else if (r.outcome_unknown && !req.charge_id.empty()) {
             // slapd may have counted it before the answer was lost (or may
             // still, after a hang): the message is refused, so it must not count.
             b_.cancel_later(req);
-            cancel_pending_ = true;
+            m_.cancel_pending = true;
         }
         return d;
     }
-    usage_ = r.response;
-    Decision d = decide_charge(r.response, relay_ ? c_.reply_quota_relay : c_.reply_quota);
+    m_.usage = r.response;
+    Decision d = decide_charge(r.response, m_.relay ? c_.reply_quota_relay : c_.reply_quota);
     if (d.action == Action::accept)
         d.reason = r.response.verdict == Verdict::duplicate ? "already counted (same queue id)" : "within limits";
-    if (relay_) d.reason = "relay host " + account_->dn + ": " + d.reason;
+    if (m_.relay) d.reason = "relay host " + m_.account->dn + ": " + d.reason;
     return d;
 }
 
 Decision MessageFlow::finish(Decision d) {
-    decision_ = std::move(d);
-    return decision_;
+    m_.decision = std::move(d);
+    return m_.decision;
 }
 
 std::optional<LimitAlert> MessageFlow::alert() const {
-    if (!usage_ || !account_) return std::nullopt;
-    auto a = limit_alert(*usage_);
+    if (!m_.usage || !m_.account) return std::nullopt;
+    auto a = limit_alert(*m_.usage);
     if (!a) return std::nullopt;
-    a->account = account_->dn;
-    a->login = login_;
-    a->sender = sender_;
-    a->client = client_;
-    a->queue_id = queue_id_;
+    a->account = m_.account->dn;
+    a->login = m_.login;
+    a->sender = m_.sender;
+    a->client = m_.client;
+    a->queue_id = m_.queue_id;
     return a;
 }
 
 std::string MessageFlow::log_line() const {
-    std::string s = "qid=" + (queue_id_.empty() ? std::string("-") : queue_id_) + " login=" + quoted(login_) +
-                    " client=" + (client_.empty() ? std::string("-") : client_) + " from=<" + sender_ + ">" +
-                    " rcpts=" + std::to_string(recipients_) + " bytes=" + std::to_string(bytes_) +
-                    " verdict=" + std::string(action_name(decision_.action)) + " reason=" + quoted(decision_.reason);
-    if (!decision_.reply.code.empty())
-        s += " reply=" + quoted(decision_.reply.code + " " + decision_.reply.xcode + " " + decision_.reply.text);
-    if (usage_) s += " usage=" + quoted(usage_summary(*usage_));
-    if (uncounted_) s += " UNCOUNTED";
-    if (cancel_pending_) s += " cancel=pending";
+    std::string s = "qid=" + (m_.queue_id.empty() ? std::string("-") : m_.queue_id) + " login=" + quoted(m_.login) +
+                    " client=" + (m_.client.empty() ? std::string("-") : m_.client) + " from=<" + m_.sender + ">" +
+                    " rcpts=" + std::to_string(m_.recipients) + " bytes=" + std::to_string(m_.bytes) +
+                    " verdict=" + std::string(action_name(m_.decision.action)) + " reason=" + quoted(m_.decision.reason);
+    if (!m_.decision.reply.code.empty())
+        s += " reply=" + quoted(m_.decision.reply.code + " " + m_.decision.reply.xcode + " " + m_.decision.reply.text);
+    if (m_.usage) s += " usage=" + quoted(usage_summary(*m_.usage));
+    if (m_.uncounted) s += " UNCOUNTED";
+    if (m_.cancel_pending) s += " cancel=pending";
     return s;
 }
 

@@ -65,15 +65,15 @@ public:
      * restrictions */
     std::optional<Decision> mail_from(const std::string &login, const std::string &raw_sender,
                                       const std::string &client);
-    void add_recipient() { ++recipients_; }
-    void add_bytes(std::uint64_t n) { bytes_ += n; }
+    void add_recipient() { ++m_.recipients; }
+    void add_bytes(std::uint64_t n) { m_.bytes += n; }
 
     /* end_of_data - sender restrictions (stage = eom) and the charge */
     Decision end_of_data(const std::string &queue_id);
 
     /* log_line - everything the administrator needs to know why */
     std::string log_line() const;
-    const std::optional<ChargeResponse> &usage() const { return usage_; }
+    const std::optional<ChargeResponse> &usage() const { return m_.usage; }
     /* alert - set when this message was the first of its period to hit a
      * limit of the account: the caller sends it (send_alert) */
     std::optional<LimitAlert> alert() const;
@@ -89,16 +89,22 @@ private:
     const MilterConfig &c_;
     Backend &b_;
     AccountCache &cache_;
-    std::string login_, sender_, raw_sender_, client_, queue_id_;
-    bool sender_ok_ = true;
-    unsigned recipients_ = 0;
-    std::uint64_t bytes_ = 0;
-    std::optional<Account> account_;
-    std::optional<ChargeResponse> usage_;
-    Decision decision_;
-    bool uncounted_ = false;
-    bool cancel_pending_ = false;  // its charge's outcome is unknown: cancelled in the background
-    bool relay_ = false;  // an unauthenticated relay host, charged by client address
+    /* Message - everything about the current message; mail_from starts a
+     * fresh one, so nothing of a message leaks into the next on the same
+     * connection */
+    struct Message {
+        std::string login, sender, raw_sender, client, queue_id;
+        bool sender_ok = true;
+        unsigned recipients = 0;
+        std::uint64_t bytes = 0;
+        std::optional<Account> account;
+        std::optional<ChargeResponse> usage;
+        Decision decision;
+        bool uncounted = false;
+        bool cancel_pending = false;  // its charge's outcome is unknown: cancelled in the background
+        bool relay = false;           // an unauthenticated relay host, charged by client address
+    };
+    Message m_;
 };
 
 }  // namespace tally::milter

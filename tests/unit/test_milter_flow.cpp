@@ -194,6 +194,14 @@ TEST_CASE("failure classes follow their policy", "[milter][flow]") {
         CHECK(f.backend.cancels[0].charge_id == "QID7");
         CHECK(f.backend.cancels[0].recipients == 1);
         CHECK_THAT(m.log_line(), Catch::Contains("cancel=pending"));
+        // the next message on the same connection starts fresh: its charge
+        // answered, nothing of the first one is in its log line
+        f.backend.result = ChargeResult{DirStatus::ok, {}, ""};
+        m.mail_from("alice", "<alice@example.com>", "");
+        m.add_recipient();
+        CHECK(m.end_of_data("QID8").action == Action::accept);
+        CHECK(f.backend.cancels.size() == 1);
+        CHECK_THAT(m.log_line(), !Catch::Contains("cancel=pending") && Catch::Contains("QID8"));
     }
     SECTION("a charge that never reached the server is not cancelled") {
         f.backend.result.status = DirStatus::unavailable;
