@@ -213,9 +213,19 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
         std::fputs(format_rows(top_rows(accounts, n), csv).c_str(), stdout);
         return 0;
     }
-    if (window.empty() && !accounts.empty() && !accounts[0].usage.windows.empty())
-        window = accounts[0].usage.windows[0].window;
-    std::fputs(format_rows(report_rows(accounts, window, *m, sort), csv).c_str(), stdout);
+    // Without -W every window, one after the other: the one that refuses an
+    // account is not always the first (an account over its day limit is far
+    // from its hour limit).
+    std::vector<std::string> windows;
+    if (!window.empty()) windows.push_back(window);
+    else if (!accounts.empty())
+        for (const auto &w : accounts[0].usage.windows) windows.push_back(w.window);
+    std::vector<ReportRow> rows;
+    for (const std::string &w : windows) {
+        auto part = report_rows(accounts, w, *m, sort);
+        rows.insert(rows.end(), part.begin(), part.end());
+    }
+    std::fputs(format_rows(rows, csv).c_str(), stdout);
     return 0;
 }
 

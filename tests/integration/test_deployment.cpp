@@ -250,3 +250,27 @@ TEST_CASE("tallyctl shows usage, charges and resets", "[integration][tallyctl]")
         CHECK_THAT(out, Catch::StartsWith("usage: tallyctl") && Catch::Contains("exit status: 0"));
     }
 }
+
+TEST_CASE("tallyctl report without -W shows every window, so a day limit reached is seen", "[integration][deploy]") {
+    SlapdOptions o;
+    o.overlay_config = "tally-window hour\ntally-window day\ntally-timezone UTC\n"
+                       "tally-default-limit hour messages 100\ntally-default-limit day messages 2\n";
+    Slapd s(o);
+    s.start();
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+    const std::vector<std::string> op = {"-H", s.uri(), "-x", "-D", kAdminDn, "-w", "secret"};
+    auto with = [&](std::vector<std::string> args) {
+        std::vector<std::string> all = op;
+        all.insert(all.end(), args.begin(), args.end());
+        return all;
+    };
+    std::string out;
+    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com", "-s", "percent"}), &out) == 0);
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +hour +[0-9T-]+ +messages +2 +100 +2%\\n(.|\\n)*"));
+    CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +day +[0-9-]+ +messages +2 +2 +100%\\n(.|\\n)*"));
+    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com", "-W", "hour"}), &out) == 0);
+    CHECK_THAT(out, !Catch::Contains(" day "));
+}
