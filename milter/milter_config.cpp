@@ -377,10 +377,9 @@ std::optional<MilterConfig> load_config(const std::string &path, std::vector<std
     return c;
 }
 
-std::vector<OptionInfo> option_table() {
+std::vector<OptionInfo> option_table(const MilterConfig &c) {
     std::vector<OptionInfo> out;
-    MilterConfig defaults;
-    for (const Option &o : options()) out.push_back({o.name, o.get(defaults), o.help});
+    for (const Option &o : options()) out.push_back({o.name, o.get(c), o.help});
     return out;
 }
 

@@ -122,7 +122,8 @@ struct OptionInfo {
     std::string default_value;
     std::string help;
 };
-/* option_table - every option, for documentation and -h */
-std::vector<OptionInfo> option_table();
+/* option_table - every option with its value in c (default: the defaults),
+ * for documentation and -h */
+std::vector<OptionInfo> option_table(const MilterConfig &c = MilterConfig{});
 
 }  // namespace tally::milter

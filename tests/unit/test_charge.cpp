@@ -65,6 +65,7 @@ TEST_CASE("a refused message charges no window", "[charge]") {
     std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 100), window("hour", "2026-11-22T10", {}, 10)};
     auto p = plan_charge(ws, {}, msg(20), {}, 0);
     CHECK(p.response.verdict == Verdict::refused);
+    REQUIRE(p.response.exceeded);
     CHECK(p.response.exceeded->window == "hour");
     CHECK(p.response.exceeded->metric == Metric::recipients);
     CHECK(used(p.response, "day", Metric::messages) == 0);
