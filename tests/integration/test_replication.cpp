@@ -545,7 +545,7 @@ TEST_CASE("issue 23: a provider SIGKILLed between its commit and its accesslog w
         double providers_ms = since_restart();
         if (!providers_same) {
             // Known, open (issue 23, README "Several providers"): now and then
-            // (1 run in 266 on 2.5, 1 in 46 on 2.6) syncrepl between the
+            // (1 run in 266 on 2.5, 1 in 53 on 2.6) syncrepl between the
             // providers stalls after the restart. Convergence is then
             // OpenLDAP's liveness problem, not counting: what must still
             // hold is that no server counts a charge twice.
