@@ -19,8 +19,20 @@ std::optional<std::string> read_password_file(const std::string &path, std::stri
     return line;
 }
 
-std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::string *error) {
+bool transport_failure(int code) {
+    return code == LDAP_SERVER_DOWN || code == LDAP_TIMEOUT || code == LDAP_CONNECT_ERROR || code == LDAP_UNAVAILABLE ||
+           code == LDAP_BUSY || code == LDAP_LOCAL_ERROR;
+}
+
+std::string LdapResult::describe() const {
+    std::string s = ldap_err2string(code);
+    if (!text.empty() && text != s) s += ": " + text;
+    return s;
+}
+
+std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::string *error, bool *bind_refused) {
     LDAP *ld = nullptr;
+    if (bind_refused) *bind_refused = false;
     auto fail = [&](const std::string &what, int rc) -> std::unique_ptr<Connection> {
         if (error) *error = what + ": " + ldap_err2string(rc) + " (" + o.uri + ")";
         if (ld) ldap_unbind_ext_s(ld, nullptr, nullptr);
@@ -49,12 +61,18 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::strin
         // the transport established", in a single round trip.
         struct berval empty = {0, const_cast<char *>("")};
         rc = ldap_sasl_bind_s(ld, nullptr, "EXTERNAL", &empty, nullptr, nullptr, nullptr);
-        if (rc != LDAP_SUCCESS) return fail("SASL EXTERNAL bind failed", rc);
+        if (rc != LDAP_SUCCESS) {
+            if (bind_refused) *bind_refused = !transport_failure(rc);
+            return fail("SASL EXTERNAL bind failed", rc);
+        }
     } else {
         struct berval cred = {o.password.size(), const_cast<char *>(o.password.data())};
         rc = ldap_sasl_bind_s(ld, o.bind_dn.empty() ? nullptr : o.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred,
                               nullptr, nullptr, nullptr);
-        if (rc != LDAP_SUCCESS) return fail("bind as \"" + o.bind_dn + "\" failed", rc);
+        if (rc != LDAP_SUCCESS) {
+            if (bind_refused) *bind_refused = !transport_failure(rc);
+            return fail("bind as \"" + o.bind_dn + "\" failed", rc);
+        }
     }
     return std::unique_ptr<Connection>(new Connection(ld, o.operation_timeout_ms));
 }

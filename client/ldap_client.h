@@ -31,8 +31,11 @@ std::optional<std::string> read_password_file(const std::string &path, std::stri
 
 class Connection {
 public:
-    /* open - connect and bind; nullptr with *error set on failure */
-    static std::unique_ptr<Connection> open(const ConnectOptions &o, std::string *error);
+    /* open - connect and bind; nullptr with *error set on failure, and
+     * *bind_refused set when a server answered but refused the bind (wrong
+     * password, unknown identity): a failure no retry will cure */
+    static std::unique_ptr<Connection> open(const ConnectOptions &o, std::string *error,
+                                            bool *bind_refused = nullptr);
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -45,13 +48,26 @@ private:
     int op_timeout_ms_;
 };
 
-/* Result of one extended operation: the LDAP result and the response value. */
-struct ExopResult {
+/* transport_failure - the result codes that mean the server is gone, hung or
+ * not serving (restarted, idle connection dropped, shutting down, busy):
+ * the connection is discarded and another server or a fresh connection may
+ * answer. Everything else is the server's answer. */
+bool transport_failure(int code);
+
+/* LdapResult - the outcome of one operation */
+struct LdapResult {
     int code = LDAP_OTHER;
-    std::string text;        // diagnostic message, or the client library's error
+    std::string text;  // diagnostic message, or the client library's error
+    bool ok() const { return code == LDAP_SUCCESS; }
+    bool transport_error() const { return transport_failure(code); }
+    /* describe - "No such object: <diagnostic>" for messages */
+    std::string describe() const;
+};
+
+/* Result of one extended operation: the LDAP result and the response value. */
+struct ExopResult : LdapResult {
     std::optional<std::string> value;
     std::string referral;    // first referral URL, when code is LDAP_REFERRAL
-    bool transport_error() const { return code == LDAP_SERVER_DOWN || code == LDAP_TIMEOUT || code == LDAP_CONNECT_ERROR; }
 };
 
 ExopResult extended(Connection &c, const char *oid, const std::string &value);

@@ -48,7 +48,8 @@ bool unescaped_special(std::string_view s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    using namespace tally::milter;
+    using namespace tally::engine;
+    using namespace tally::client;
     std::string_view in(reinterpret_cast<const char *>(data), size);
     std::string_view sender = in, login, client;
     if (auto z = in.find('\0'); z != std::string_view::npos) {

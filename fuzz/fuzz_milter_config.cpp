@@ -10,7 +10,7 @@
  *   options, edge values).
  */
 #include "fuzz_check.h"
-#include "milter_config.h"
+#include "config.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -19,8 +19,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     std::string text(reinterpret_cast<const char *>(data), size);
-    tally::milter::MilterConfig cfg;
-    auto errors = tally::milter::parse_config_text(text, cfg);
+    tally::engine::Config cfg;
+    auto errors = tally::engine::parse_config_text(text, cfg);
     // the lines std::getline sees: one per '\n', plus an unterminated last one
     long lines = std::count(text.begin(), text.end(), '\n');
     if (!text.empty() && text.back() != '\n') ++lines;

@@ -34,7 +34,7 @@
 #include "import_mtpolicyd.h"
 
 #include "ldap_filter.h"
-#include "milter_config.h"
+#include "config.h"
 #include "mtpolicyd_import.h"
 #include "overlay_config.h"
 
@@ -78,7 +78,7 @@ using namespace tally::mtpolicyd;
 
 struct Options {
     std::string base, filter, window = "day", pattern, zone = "localtime";
-    std::string key_filter = milter::MilterConfig{}.search_filter;
+    std::string key_filter = engine::Config{}.search_filter;
     SourceAttributes source = default_source_attributes();
     std::string csv, columns, mysql, table = "acct_sasl_username";
     std::optional<std::int64_t> at;
@@ -309,9 +309,9 @@ void import_usage(client::Connection &c, const Options &o, const std::vector<Acc
     std::map<std::string, std::vector<const AcctRow *>> by_dn;
     std::vector<std::string> order;
     for (const AcctRow &r : sel.current) {
-        milter::FilterValues fv;
+        client::FilterValues fv;
         fv.login = r.key;
-        auto filter = milter::expand_filter(o.key_filter, fv);
+        auto filter = client::expand_filter(o.key_filter, fv);
         if (!filter) fail("bad key filter " + o.key_filter);
         int rc = 0;
         auto found = search(c, o.base, *filter, {"1.1"}, 2, &rc);
@@ -483,7 +483,7 @@ int cmd_import_mtpolicyd(const client::ConnectOptions &conn_opts, int argc, char
     const bool usage = !o.csv.empty() || !o.mysql.empty();
     if (!usage && !o.limits) fail("nothing to do: --no-limits without --csv or --mysql");
     if (!o.columns.empty() && o.csv.empty()) fail("--columns goes with --csv");
-    if (!milter::expand_filter(o.key_filter, {})) fail("bad key filter " + o.key_filter + " (%s %u %d %%)");
+    if (!client::expand_filter(o.key_filter, {})) fail("bad key filter " + o.key_filter + " (%s %u %d %%)");
 
     WindowDef wd;
     if (auto e = parse_window(o.window, builtin_pattern(o.window).empty() ? "%Y" : "", wd))

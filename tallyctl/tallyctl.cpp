@@ -38,6 +38,7 @@
  */
 #include "import_mtpolicyd.h"
 #include "ldap_client.h"
+#include "directory.h"
 #include "message_flow.h"
 #include "report.h"
 #include "usage_table.h"
@@ -230,22 +231,22 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
 }
 
 /* CheckOnly - the milter's directory, with every charge turned into a check */
-class CheckOnly : public milter::Backend {
+class CheckOnly : public engine::Backend {
 public:
-    explicit CheckOnly(milter::Directory &d) : d_(d) {}
-    milter::LookupResult find_account(const std::string &l) override { return d_.find_account(l); }
-    milter::LookupResult find_sender(const std::string &a) override { return d_.find_sender(a); }
-    milter::LookupResult find_relay(const std::string &c) override { return d_.find_relay(c); }
-    milter::ChargeResult charge(const ChargeRequest &req) override {
+    explicit CheckOnly(daemon::Directory &d) : d_(d) {}
+    engine::LookupResult find_account(const std::string &l) override { return d_.find_account(l); }
+    engine::LookupResult find_sender(const std::string &a) override { return d_.find_sender(a); }
+    engine::LookupResult find_relay(const std::string &c) override { return d_.find_relay(c); }
+    engine::ChargeResult charge(const ChargeRequest &req) override {
         ChargeRequest check = req;
         check.mode = Mode::check;
         return d_.charge(check);
     }
-    std::optional<milter::DenyLists> deny_lists(std::string *e) override { return d_.deny_lists(e); }
+    engine::DenyListsResult deny_lists() override { return d_.deny_lists(); }
     void cancel_later(const ChargeRequest &) override {}  // a check counts nothing
 
 private:
-    milter::Directory &d_;
+    daemon::Directory &d_;
 };
 
 int cmd_check(int argc, char **argv) {
@@ -261,28 +262,28 @@ int cmd_check(int argc, char **argv) {
     }
     if (conf.empty() || argc - optind != 4) usage_exit();
     std::vector<std::string> errors;
-    auto cfg = milter::load_config(conf, errors);
+    auto cfg = engine::load_config(conf, errors);
     if (!cfg) die(errors.empty() ? "bad configuration" : errors.front());
     std::string login = argv[optind], sender = argv[optind + 1];
     if (login == "-") login.clear();
     std::uint64_t rcpts = number_arg(argv[optind + 2], "recipient count");
     std::uint64_t bytes = number_arg(argv[optind + 3], "byte count");
     try {
-        milter::Directory dir(*cfg);
+        daemon::Directory dir(*cfg);
         CheckOnly backend(dir);
-        milter::AccountCache cache(0, std::chrono::seconds(0));
-        milter::MessageFlow flow(*cfg, backend, cache);
+        engine::AccountCache cache(0, std::chrono::seconds(0));
+        engine::MessageFlow flow(*cfg, backend, cache);
         auto d = flow.mail_from(login, "<" + sender + ">", client);
         if (!d) {
             for (std::uint64_t i = 0; i < rcpts; ++i) flow.add_recipient();
             flow.add_bytes(bytes);
             d = flow.end_of_data("");
         }
-        std::printf("verdict: %s\n", std::string(milter::action_name(d->action)).c_str());
+        std::printf("verdict: %s\n", std::string(engine::action_name(d->action)).c_str());
         if (!d->reply.code.empty())
             std::printf("reply: %s %s %s\n", d->reply.code.c_str(), d->reply.xcode.c_str(), d->reply.text.c_str());
         std::printf("log: %s\n", flow.log_line().c_str());
-        return d->action == milter::Action::accept ? 0 : 1;
+        return d->action == engine::Action::accept ? 0 : 1;
     } catch (const std::exception &e) {
         die(e.what());
     }

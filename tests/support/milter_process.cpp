@@ -83,6 +83,7 @@ MilterProcess::MilterProcess(const Slapd &slapd, const std::string &extra_config
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     port_ = free_loopback_port();
+    policy_port_ = free_loopback_port();
     std::ofstream(dir_ + "/password") << kPassword << "\n";
     conf_ = dir_ + "/tally-milter.conf";
     std::ofstream(conf_) << "socket = " << socket() << "\n"
@@ -128,7 +129,7 @@ void MilterProcess::start() {
             pid_ = -1;
             throw std::runtime_error("tally-milter exited at start: " + log());
         }
-        if (loopback_port_open(port_) || unix_socket_open(conf_)) return;
+        if (loopback_port_open(port_) || unix_socket_open(conf_) || loopback_port_open(policy_port_)) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     throw std::runtime_error("tally-milter did not listen within 5 s: " + log());

@@ -5,8 +5,10 @@
  * DESCRIPTION
  *   Writes a tally-milter.conf for a Slapd fixture (service identity,
  *   sample accounts under ou=people) plus any extra lines, starts
- *   tally-milter in the foreground on a free loopback port, waits until
- *   it accepts connections, and ends exactly that process on destruction.
+ *   tally-milter in the foreground on a free loopback port (and, when the
+ *   test sets policy_listen = policy_address(), a second one for the policy
+ *   protocol), waits until it accepts connections, and ends exactly that
+ *   process on destruction.
  */
 #pragma once
 
@@ -38,6 +40,9 @@ public:
     void kill_hard();            // SIGKILL and wait
     void reload();               // SIGUSR1
     int port() const { return port_; }
+    /* policy_address - a free loopback address for policy_listen (set it to use it) */
+    std::string policy_address() const { return "inet:127.0.0.1:" + std::to_string(policy_port_); }
+    int policy_port() const { return policy_port_; }
     pid_t pid() const { return pid_; }  // -1 when not running
     std::string socket() const { return "inet:" + std::to_string(port_) + "@127.0.0.1"; }
     std::string log() const;
@@ -48,6 +53,7 @@ public:
 private:
     std::string dir_, conf_;
     int port_ = 0;
+    int policy_port_ = 0;
     pid_t pid_ = -1;
 };
 

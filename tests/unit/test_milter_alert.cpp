@@ -4,14 +4,14 @@
 // (log line, command environment, mail), with hostile values kept on one line.
 #include "alert.h"
 #include "message_flow.h"
-#include "milter_config.h"
+#include "config.h"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 using namespace tally;
-using namespace tally::milter;
+using namespace tally::engine;
 
 namespace {
 
@@ -88,7 +88,7 @@ TEST_CASE("hostile values cannot add header lines or log lines", "[alert]") {
 
 TEST_CASE("alert options are checked", "[alert][config]") {
     const std::string base = "search_base = dc=example,dc=com\n";
-    MilterConfig c;
+    Config c;
     CHECK(parse_config_text(base + "alert_mail_to = postmaster@example.com\nalert_command = logger -t tally\n"
                                    "alert_timeout = 5\n",
                             c)
@@ -99,7 +99,7 @@ TEST_CASE("alert options are checked", "[alert][config]") {
     for (const char *bad : {"alert_mail_to = postmaster\n", "alert_mail_to = -oQ/tmp@x\n",
                             "alert_mail_to = a@b c@d\n", "alert_timeout = 0\n",
                             "alert_mail_to = a@b\nalert_sendmail = sendmail\n"}) {
-        MilterConfig d;
+        Config d;
         CHECK_FALSE(parse_config_text(base + bad, d).empty());
     }
 }

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
 // tally-milter.conf: the option table, errors naming lines, defaults.
-#include "milter_config.h"
+#include "config.h"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
-using namespace tally::milter;
+using namespace tally::engine;
 
 namespace {
 const std::string kMinimal = "search_base = ou=people,dc=example,dc=com\n";
 }
 
 TEST_CASE("a minimal file gives documented defaults", "[milter][config]") {
-    MilterConfig c;
+    Config c;
     REQUIRE(parse_config_text(kMinimal, c).empty());
     CHECK(c.search_base == "ou=people,dc=example,dc=com");
     CHECK(c.stage == Stage::eom);
@@ -25,7 +25,7 @@ TEST_CASE("a minimal file gives documented defaults", "[milter][config]") {
 }
 
 TEST_CASE("every option parses its value", "[milter][config]") {
-    MilterConfig c;
+    Config c;
     std::string text = kMinimal +
                        "# a comment\n"
                        "socket = unix:/run/tally/milter.sock\n"
@@ -56,7 +56,7 @@ TEST_CASE("every option parses its value", "[milter][config]") {
 }
 
 TEST_CASE("errors name the line and say what is wrong", "[milter][config]") {
-    MilterConfig c;
+    Config c;
     auto errs = parse_config_text(kMinimal +
                                       "colour = blue\n"           // line 2
                                       "ldap_pool_size = lots\n"   // line 3
@@ -81,7 +81,7 @@ TEST_CASE("errors name the line and say what is wrong", "[milter][config]") {
 }
 
 TEST_CASE("whole-file checks", "[milter][config]") {
-    MilterConfig c;
+    Config c;
     CHECK_THAT(parse_config_text("", c).at(0).message, Catch::Contains("search_base is required"));
     CHECK_FALSE(parse_config_text(kMinimal + "search_filter = (uid=alice)\n", c).empty());
     CHECK_FALSE(parse_config_text(kMinimal + "ldap_bind_dn = cn=x\n", c).empty());
@@ -107,7 +107,7 @@ TEST_CASE("the option table documents every option with its default", "[milter][
         CHECK_FALSE(o.help.empty());
         if (!o.default_value.empty()) text += o.name + " = " + o.default_value + "\n";
     }
-    MilterConfig parsed;
+    Config parsed;
     auto errors = parse_config_text(text, parsed);
     for (const auto &e : errors) FAIL_CHECK("line " << e.line << ": " << e.message);
     REQUIRE(errors.empty());

@@ -2,49 +2,18 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // One message through MessageFlow with a fake directory: lookups, cache,
 // restrictions, the charge request, failure policy and the log line.
+#include "fake_backend.h"
 #include "message_flow.h"
 
 #include <catch2/catch.hpp>
 
 using namespace tally;
-using namespace tally::milter;
+using namespace tally::engine;
 
 namespace {
 
-class FakeBackend : public Backend {
-public:
-    LookupResult lookup{DirStatus::ok, {}, ""};
-    ChargeResult result{DirStatus::ok, {}, ""};
-    int lookups = 0;
-    std::vector<ChargeRequest> charges;
-
-    LookupResult find_account(const std::string &) override {
-        ++lookups;
-        return lookup;
-    }
-    LookupResult sender_lookup{DirStatus::not_found, {}, ""};
-    LookupResult relay_lookup{DirStatus::not_found, {}, ""};
-    LookupResult find_sender(const std::string &) override { return sender_lookup; }
-    LookupResult find_relay(const std::string &) override {
-        ++relay_lookups;
-        return relay_lookup;
-    }
-    int relay_lookups = 0;
-    std::optional<DenyLists> lists = DenyLists{};
-    std::optional<DenyLists> deny_lists(std::string *error) override {
-        if (!lists) *error = "Can't contact LDAP server";
-        return lists;
-    }
-    ChargeResult charge(const ChargeRequest &r) override {
-        charges.push_back(r);
-        return result;
-    }
-    std::vector<ChargeRequest> cancels;
-    void cancel_later(const ChargeRequest &r) override { cancels.push_back(r); }
-};
-
 struct Fixture {
-    MilterConfig cfg;
+    Config cfg;
     FakeBackend backend;
     AccountCache cache{100, std::chrono::seconds(60)};
     Fixture() {

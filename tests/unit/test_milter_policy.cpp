@@ -4,12 +4,13 @@
 #include "address.h"
 #include "netmatch.h"
 #include "ldap_filter.h"
-#include "policy.h"
+#include "decision.h"
 
 #include <catch2/catch.hpp>
 
 using namespace tally;
-using namespace tally::milter;
+using namespace tally::engine;
+using namespace tally::client;
 
 TEST_CASE("filter values are escaped per RFC 4515", "[milter][filter]") {
     CHECK(escape_filter_value("alice") == "alice");
@@ -50,7 +51,7 @@ TEST_CASE("ownership ignores case and +detail", "[milter][address]") {
 }
 
 TEST_CASE("sender restrictions: blocked, inactive, foreign, null sender", "[milter][policy]") {
-    MilterConfig c;
+    Config c;
     Account a;
     a.dn = "uid=alice,dc=x";
     a.addresses = {"alice@example.com"};
@@ -83,7 +84,7 @@ TEST_CASE("sender restrictions: blocked, inactive, foreign, null sender", "[milt
 }
 
 TEST_CASE("quota replies name the window, metric and limit", "[milter][policy]") {
-    MilterConfig c;
+    Config c;
     ChargeResponse r;
     r.verdict = Verdict::refused;
     r.exceeded = Exceeded{"day", Metric::messages, 500, 500};
@@ -105,7 +106,7 @@ TEST_CASE("quota replies name the window, metric and limit", "[milter][policy]")
 }
 
 TEST_CASE("failure policy per class", "[milter][policy]") {
-    MilterConfig c;
+    Config c;
     auto t = on_failure(c, FailAction::tempfail, "directory unavailable");
     CHECK(t.action == Action::tempfail);
     CHECK(t.reply.code == "451");

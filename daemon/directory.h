@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
+/* directory.h - the daemon's view of LDAP: a pool of connections with
+ * failover, the account lookup and the charge
+ *
+ * DESCRIPTION
+ *   Connections are shared by the milter's threads (at most ldap_pool_size).
+ *   A new connection tries the URIs in order, so the first server is used
+ *   again as soon as it answers; connections to a later server are retired
+ *   after ldap_failback seconds to find out. A connection that fails (server restarted,
+ *   idle connection dropped, timeout) is discarded; when it failed quickly
+ *   the operation is tried once more on a fresh one (searches are harmless
+ *   to repeat, and a repeated charge carries the same charge id, which the
+ *   overlay counts once), while a timeout is not repeated: the answer must
+ *   come within ldap_timeout.
+ */
+#pragma once
+
+#include "backend.h"
+#include "config.h"
+#include "ldap_client.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <optional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace tally::daemon {
+
+using engine::ChargeResult;
+using engine::DirStatus;
+using engine::LookupResult;
+
+/* check_password_file - what is wrong with ldap_password_file (unreadable,
+ * empty), or nullopt */
+std::optional<std::string> check_password_file(const engine::Config &c);
+
+/* check_binds - connect and bind to each ldap_uri as the service identity:
+ * one line each; *any_bound when one of them worked (tally-milter -n -b) */
+std::vector<std::string> check_binds(const engine::Config &c, bool *any_bound);
+
+class Directory {
+public:
+    /* Directory - nothing connects yet; throws if the password file is unreadable */
+    explicit Directory(const engine::Config &c);
+    ~Directory();
+
+    /* find_account - the account of a SASL login (search_filter, aliases) */
+    LookupResult find_account(const std::string &login);
+    /* find_sender - the account of an envelope sender (sender_search_filter) */
+    LookupResult find_sender(const std::string &address);
+    /* find_relay - the relay-host entry of a client address: an exact entry,
+     * else the most specific network entry containing it */
+    LookupResult find_relay(const std::string &client);
+    ChargeResult charge(const ChargeRequest &req);
+    /* deny_lists - the deny lists, read at most once per cache_ttl */
+    engine::DenyListsResult deny_lists();
+
+private:
+    struct Pooled {
+        std::unique_ptr<client::Connection> conn;
+        std::size_t uri_index = 0;
+        std::chrono::steady_clock::time_point opened;
+    };
+    /* acquire - an idle connection or a new one; nullptr when no server
+     * answers (*failure: unavailable, or refused when a server refused the bind) */
+    std::unique_ptr<Pooled> acquire(std::string *error, DirStatus *failure);
+    void release(std::unique_ptr<Pooled> p, bool broken);
+    /* with_connection - run op on a pooled connection; once more on a fresh
+     * one when the first fails in transport */
+    template <typename Result, typename Op>
+    Result with_connection(Op op);
+    LookupResult account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login, bool aliases,
+                              bool &transport_failed);
+    LookupResult relay_once(Pooled &p, const std::string &client, bool &transport_failed);
+
+    engine::Config cfg_;
+    client::ConnectOptions base_;
+    std::mutex mutex_;
+    std::condition_variable freed_;
+    std::vector<std::unique_ptr<Pooled>> idle_;
+    int open_ = 0;
+    std::mutex deny_mutex_;
+    std::optional<engine::DenyLists> deny_;
+    std::chrono::steady_clock::time_point deny_read_;
+};
+
+}  // namespace tally::daemon

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: OLDAP-2.8
+// Copyright 2026 The Tally authors. See LICENSE.
+/* account_cache.h - a bounded, short-lived cache of account lookups
+ *
+ * DESCRIPTION
+ *   Keeps bursts of mail from one login off the directory. Bounded in
+ *   entries (least recently used goes first) and in lifetime: a change in
+ *   the directory (a blocked account, a new address) is seen at most
+ *   cache_ttl seconds later. Unknown logins are cached too, so a flood of
+ *   bad logins costs one search each per lifetime and bounded memory.
+ */
+#pragma once
+
+#include "decision.h"
+
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace tally::engine {
+
+struct CachedLookup {
+    bool found = false;
+    Account account;
+};
+
+class AccountCache {
+public:
+    using Clock = std::chrono::steady_clock;
+    AccountCache(std::size_t max_entries, std::chrono::seconds ttl) : max_(max_entries), ttl_(ttl) {}
+
+    std::optional<CachedLookup> get(const std::string &login, Clock::time_point now = Clock::now());
+    void put(const std::string &login, CachedLookup value, Clock::time_point now = Clock::now());
+    std::size_t size() const;
+
+private:
+    struct Item {
+        std::string login;
+        CachedLookup value;
+        Clock::time_point expires;
+    };
+    mutable std::mutex mutex_;
+    std::size_t max_;
+    std::chrono::seconds ttl_;
+    std::list<Item> lru_;  // most recently used first
+    std::unordered_map<std::string, std::list<Item>::iterator> index_;
+};
+
+}  // namespace tally::engine
