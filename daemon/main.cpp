@@ -61,6 +61,7 @@ namespace tally::daemon {
 namespace {
 
 std::string g_config_path;
+volatile sig_atomic_t g_stop_signal = 0;  // SIGTERM, SIGINT or SIGHUP arrived
 
 int drop_privileges(const std::string &user) {
     if (user.empty()) return 0;
@@ -175,14 +176,20 @@ int run(const engine::Config &cfg) {
     if (!cfg.pid_file.empty()) std::ofstream(cfg.pid_file) << getpid() << "\n";
     if (drop_privileges(cfg.user) != 0) return 1;
 
-    // Every thread inherits this mask, so the signals reach only the main
-    // thread's sigtimedwait below (and libmilter's own signal thread, which
-    // waits for SIGTERM, SIGHUP and SIGINT too: whichever of the two takes
-    // one, the daemon stops).
-    sigset_t handled;
-    sigemptyset(&handled);
-    for (int sig : {SIGUSR1, SIGTERM, SIGHUP, SIGINT}) sigaddset(&handled, sig);
-    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    // SIGUSR1 is blocked in every thread (the mask is inherited) and taken
+    // by the main thread's sigtimedwait below. SIGTERM, SIGINT and SIGHUP set
+    // a flag through a handler instead: libmilter's own signal thread also
+    // waits for them with sigwait, and a handler in the main thread, which
+    // does not block them, is where Linux delivers a signal sent to the
+    // process first; whichever takes one, the daemon stops.
+    sigset_t reload_set;
+    sigemptyset(&reload_set);
+    sigaddset(&reload_set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &reload_set, nullptr);
+    struct sigaction stop_action {};
+    stop_action.sa_handler = [](int sig) { g_stop_signal = sig; };
+    sigemptyset(&stop_action.sa_mask);
+    for (int sig : {SIGTERM, SIGHUP, SIGINT}) sigaction(sig, &stop_action, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
     std::atomic<bool> milter_done{!with_milter};
@@ -200,19 +207,18 @@ int run(const engine::Config &cfg) {
                   policy_server ? "policy " + engine::parse_listen_address(cfg.policy_listen)->text() : std::string());
     rt.reset();
 
-    for (;;) {
-        timespec tick = {0, 200 * 1000 * 1000};
-        int sig = sigtimedwait(&handled, nullptr, &tick);
-        if (sig == SIGUSR1) reload();
-        else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) break;
+    while (g_stop_signal == 0) {
+        timespec tick = {0, 100 * 1000 * 1000};
+        if (sigtimedwait(&reload_set, nullptr, &tick) == SIGUSR1) reload();
         if (with_milter && milter_done) break;  // libmilter took the signal, or failed
     }
     auto log = current_runtime()->log;
     log->info("tally-milter stopping");
     if (policy_server) policy_server->stop();  // requests being answered finish first
-    if (with_milter) milter::stop();
-    // libmilter notices a stop only every few seconds; a message in flight is
-    // given its answer (at most ldap_timeout and a second), the rest need no wait.
+    // smfi_stop() waits for libmilter's listener, which looks up only every
+    // few seconds: it runs aside, while a message in flight is given its
+    // answer (at most ldap_timeout and a second); the rest need no wait.
+    if (with_milter && !milter_done) std::thread(milter::stop).detach();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.ldap_timeout_ms + 1000);
     while (!milter_done && milter::messages_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -70,12 +70,13 @@ public:
             buf_.append(chunk, size_t(n));
         }
     }
-    /* closed_by_server - the server closed its side (EOF) within timeout */
+    /* closed_by_server - the server closed the connection within timeout:
+     * EOF, or a reset when it closed with our bytes still unread */
     bool closed_by_server(int timeout_ms = 5000) {
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, timeout_ms) <= 0) return false;
         char c;
-        return recv(fd_, &c, 1, 0) == 0;
+        return recv(fd_, &c, 1, 0) <= 0;
     }
     std::string ask(const std::map<std::string, std::string> &attrs) {
         std::string req;
@@ -163,7 +164,8 @@ TEST_CASE("policy: exact under concurrency: 200 messages from 16 connections at 
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAliceDn, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"50"}) == LDAP_SUCCESS);
-    MilterProcess m(s, "log_level = info\n");
+    MilterProcess m(s);
+    m.set("log_level", "info");
     serve_policy(m);
     m.start();
     std::atomic<int> accepted{0}, refused{0}, other{0};
