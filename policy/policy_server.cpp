@@ -152,6 +152,7 @@ void PolicyServer::accept_loop() {
             continue;
         }
         open_fds_.insert(fd);
+        log_()->debug("policy connection from {} opened ({} open)", peer, open_fds_.size());
         std::thread([this, fd, peer] { serve(fd, peer); }).detach();
     }
 }
