@@ -40,7 +40,7 @@ public:
      * says why, and the connection must be closed */
     Status add_line(std::string_view line);
     /* started - some of a request has arrived (its time limit runs) */
-    bool started() const { return !request_.attributes.empty(); }
+    bool started() const { return !complete_ && !request_.attributes.empty(); }
     const PolicyRequest &request() const { return request_; }
     const std::string &error() const { return error_; }
 
