@@ -70,6 +70,7 @@ TEST_CASE("policy requests are read line by line", "[policy][request]") {
         CHECK(feed(r, {"request=smtpd_access_policy", "protocol_state=RCPT", "sender="}) == Status::more);
         CHECK(r.started());
         REQUIRE(r.add_line("") == Status::complete);
+        CHECK_FALSE(r.started());  // answered: the connection is idle, not in a request
         CHECK(r.request().text("protocol_state") == "RCPT");
         REQUIRE(r.request().get("sender"));
         CHECK(r.request().get("sender")->empty());  // present and empty: the null sender
