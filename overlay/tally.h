@@ -22,6 +22,7 @@
 #include "slap-config.h"
 
 #include "charge.h"
+#include "expiring_map.h"
 #include "history_place.h"
 #include "overlay_config.h"
 #include "pending_writes.h"
@@ -85,13 +86,22 @@ public:
     ParentPolicyCache(const ParentPolicyCache &) = delete;
     ParentPolicyCache &operator=(const ParentPolicyCache &) = delete;
 
-    std::optional<std::string> get(const std::string &parent, std::int64_t now);
-    void put(const std::string &parent, const std::string &policy, std::int64_t now);
-    void forget(const std::string &dn);
+    std::optional<std::string> get(const std::string &parent, std::int64_t now) {
+        MutexLock lock(mutex_);
+        return map_.get(parent, now);
+    }
+    void put(const std::string &parent, const std::string &policy, std::int64_t now) {
+        MutexLock lock(mutex_);
+        map_.put(parent, policy, now);
+    }
+    void forget(const std::string &dn) {
+        MutexLock lock(mutex_);
+        map_.forget(dn);
+    }
 
 private:
     ldap_pvt_thread_mutex_t mutex_;
-    std::unordered_map<std::string, std::pair<std::string, std::int64_t>> map_;
+    ExpiringMap map_{kLifetime, kMaxEntries};
 };
 
 /* AccountLocks - a charge or reset holds the lock of its account from

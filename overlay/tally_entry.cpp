@@ -262,22 +262,4 @@ void test_pause_arm(Operation *op) {
     op->o_callback = &t_pause_cb;
 }
 
-std::optional<std::string> ParentPolicyCache::get(const std::string &parent, std::int64_t now) {
-    MutexLock lock(mutex_);
-    auto it = map_.find(parent);
-    if (it != map_.end() && it->second.second > now) return it->second.first;
-    return std::nullopt;
-}
-
-void ParentPolicyCache::put(const std::string &parent, const std::string &policy, std::int64_t now) {
-    MutexLock lock(mutex_);
-    if (map_.size() >= kMaxEntries) map_.clear();  // crude bound; refilled by the next charges
-    map_[parent] = {policy, now + kLifetime};
-}
-
-void ParentPolicyCache::forget(const std::string &dn) {
-    MutexLock lock(mutex_);
-    map_.erase(dn);
-}
-
 }  // namespace tally::overlay
