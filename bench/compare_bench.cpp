@@ -218,6 +218,13 @@ std::string services_ldif() {
            "\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mtpolicyd\nuserPassword: secret\n";
 }
 
+/* configure_bench_daemon - tally-milter for the directory profiled for mtpolicyd: accounts
+ * found with mtpolicyd's own filter, one log line per message as in production */
+void configure_bench_daemon(MilterProcess &m) {
+    m.set("search_filter", "(&(uid=%u)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))");
+    m.set("log_level", "info");
+}
+
 SlapdOptions directory_options(int history_days, const std::string &envflags, int threads,
                                bool history_database = false) {
     SlapdOptions o;
@@ -366,11 +373,12 @@ pid_t child_running(const std::string &binary) {
 
 /* slapd_modify and slapd_read are not decisions: slapd's own write and read
  * of the same account entry, the floor any charge stands on (scale workload) */
-enum class Sys { tally, tally_lookup, mtpolicyd, slapd_modify, slapd_read };
+enum class Sys { tally, tally_lookup, tally_policy, mtpolicyd, slapd_modify, slapd_read };
 const char *sys_name(Sys s) {
     switch (s) {
     case Sys::tally: return "Tally charge";
     case Sys::tally_lookup: return "Tally search + charge";
+    case Sys::tally_policy: return "Tally policy protocol";
     case Sys::mtpolicyd: return "mtpolicyd";
     case Sys::slapd_modify: return "slapd modify";
     case Sys::slapd_read: return "slapd read";
@@ -394,15 +402,17 @@ void show_error(const std::string &what) {
 /* one_decision - a worker's connection to one system: decide(account, rcpts, bytes) -> 1 accepted, 0 refused, -1 error */
 class Decider {
 public:
-    Decider(Sys sys, const Slapd &s, int policy_port) : sys_(sys) {
+    Decider(Sys sys, const Slapd &s, int policy_port, int tally_policy_port) : sys_(sys) {
         if (sys == Sys::mtpolicyd) policy_ = std::make_unique<PolicyClient>(policy_port);
+        else if (sys == Sys::tally_policy) policy_ = std::make_unique<PolicyClient>(tally_policy_port);
         else if (sys == Sys::slapd_modify) ldap_ = s.connect();  // as rootdn, as the overlay writes
         else ldap_ = s.connect(kServiceDn, kPassword);
     }
     int decide(const std::string &uid, int rcpts, long bytes) {
         long n = ++g_unique;
         std::string qid = "B" + std::to_string(getpid()) + "Q" + std::to_string(n);
-        if (sys_ == Sys::mtpolicyd) {
+        if (sys_ == Sys::mtpolicyd || sys_ == Sys::tally_policy) {
+            // the very same END-OF-MESSAGE request to both, on persistent connections
             PolicyRequest r;
             r.sasl_username = uid;
             r.sender = uid + "@example.com";
@@ -412,10 +422,15 @@ public:
             r.instance = "b" + std::to_string(n) + ".1";
             std::string a = policy_->request(r);
             if (a.empty()) {
-                show_error("mtpolicyd: no answer (connection lost)");
+                show_error(std::string(sys_name(sys_)) + ": no answer (connection lost)");
                 return -1;
             }
-            return a.rfind("reject", 0) == 0 || a.rfind("defer", 0) == 0 ? 0 : 1;
+            if (sys_ == Sys::mtpolicyd) return a.rfind("reject", 0) == 0 || a.rfind("defer", 0) == 0 ? 0 : 1;
+            // Tally: DUNNO, or the refusal's own reply; DEFER_IF_PERMIT is a failure
+            if (a == "DUNNO") return 1;
+            if (a.rfind("5", 0) == 0) return 0;
+            show_error("Tally policy protocol: " + a);
+            return -1;
         }
         std::string dn = uid_dn(uid);
         if (sys_ == Sys::slapd_modify) {
@@ -471,9 +486,9 @@ private:
 
 /* decisions - conns workers for seconds over accounts u0..u(accounts-1), or a fixed number of decisions */
 Cell decisions(Sys sys, const Slapd &s, int policy_port, int conns, double seconds, long accounts,
-               const std::string &fixed_uid = "", long fixed_total = 0) {
+               const std::string &fixed_uid = "", long fixed_total = 0, int tally_policy_port = 0) {
     std::vector<std::unique_ptr<Decider>> ds;
-    for (int i = 0; i < conns; ++i) ds.push_back(std::make_unique<Decider>(sys, s, policy_port));
+    for (int i = 0; i < conns; ++i) ds.push_back(std::make_unique<Decider>(sys, s, policy_port, tally_policy_port));
     if (sys == Sys::mtpolicyd && fixed_total == 0)  // every prefork child has picked up its connection
         for (auto &d : ds) d->decide("u0", 1, 2048);
     std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
@@ -682,9 +697,17 @@ int run(int argc, char **argv) {
     mo.password = kPassword;
     MtPolicydStack mtp(mo);
 
+    // ---- tally-milter serving the policy protocol alone, for the like-for-like comparison with mtpolicyd
+    MilterProcess tally_policy(slapd);
+    configure_bench_daemon(tally_policy);
+    tally_policy.set("policy_listen", tally_policy.policy_address());
+    tally_policy.set("socket", "none");
+    tally_policy.start();
+
     // ---- workload 1: decision path
     if (o.workloads.count(1)) {
-        const std::vector<Sys> systems = {Sys::tally, Sys::tally_lookup, Sys::mtpolicyd};
+        const std::vector<Sys> systems = {Sys::tally, Sys::tally_lookup, Sys::tally_policy, Sys::mtpolicyd};
+        const std::vector<Sys> dat_systems = {Sys::tally, Sys::tally_lookup, Sys::mtpolicyd};  // decision.dat's columns
         const std::vector<int> conn_list = {1, 4, 16};
         std::map<std::string, std::vector<Cell>> cells;  // "dur/sys/conns"
         for (int round = 1; round <= o.rounds; ++round) {
@@ -695,7 +718,8 @@ int run(int argc, char **argv) {
                     auto order = systems;
                     if (round % 2 == 0) std::reverse(order.begin(), order.end());
                     for (Sys sys : order) {
-                        Cell c = decisions(sys, slapd, mtp.policy_port(), conns, o.seconds, kAccounts);
+                        Cell c = decisions(sys, slapd, mtp.policy_port(), conns, o.seconds, kAccounts, "", 0,
+                                           tally_policy.policy_port());
                         std::string key = std::string(fsync ? "fsync" : "dbnosync") + "/" + sys_name(sys) + "/" +
                                           std::to_string(conns);
                         cells[key].push_back(c);
@@ -723,14 +747,16 @@ int run(int argc, char **argv) {
                  "each), medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) +
                  " s. *Tally charge*: the charge extended operation by account DN (tally-milter caches the DN), "
                  "as the service identity through the ACLs, with a queue id. *Tally search + charge*: the account "
-                 "search with mtpolicyd's filter, then the charge (an uncached milter). *mtpolicyd*: an "
-                 "END-OF-MESSAGE policy request over persistent connections. fsync: slapd without dbnosync and "
+                 "search with mtpolicyd's filter, then the charge (an uncached milter). *Tally policy protocol*: "
+                 "tally-milter's policy door (policy_listen) answering the same END-OF-MESSAGE request as mtpolicyd, "
+                 "over the same persistent connections (account lookup cached, as in production; one log line per "
+                 "message). *mtpolicyd*: an END-OF-MESSAGE policy request over persistent connections. fsync: slapd without dbnosync and "
                  "MariaDB innodb_flush_log_at_trx_commit=1; dbnosync: slapd dbnosync and =2. mtpolicyd's errors are "
                  "requests it dropped: concurrent first messages of an account on a day race to INSERT its "
                  "accounting row (duplicate key); Postfix would answer 451.\n");
         rep.line("| durability | connections | system | decisions/s | p50 ms | p99 ms | vs mtpolicyd | errors |");
         rep.line("|---|---|---|---|---|---|---|---|");
-        std::string dat = "# conns tally_fsync lookup_fsync mtp_fsync tally_nosync lookup_nosync mtp_nosync\n";
+        std::string dat = "# conns tally_fsync lookup_fsync mtp_fsync tally_nosync lookup_nosync mtp_nosync policy_fsync policy_nosync\n";
         std::map<std::string, double> headline;
         for (const char *dur : {"fsync", "dbnosync"}) {
             for (int conns : conn_list) {
@@ -750,14 +776,17 @@ int run(int argc, char **argv) {
         for (int conns : conn_list) {
             dat += std::to_string(conns);
             for (const char *dur : {"fsync", "dbnosync"})
-                for (Sys sys : systems)
+                for (Sys sys : dat_systems)
                     dat += " " + fmt("%.1f", headline[std::string(dur) + "/" + sys_name(sys) + "/" + std::to_string(conns)]);
+            for (const char *dur : {"fsync", "dbnosync"})
+                dat += " " + fmt("%.1f", headline[std::string(dur) + "/" + sys_name(Sys::tally_policy) + "/" +
+                                                  std::to_string(conns)]);
             dat += "\n";
         }
         rep.data("decision.dat", dat);
-        auto ratio = [&](const char *dur) {
+        auto ratio = [&](const char *dur, Sys sys = Sys::tally) {
             double m = headline[std::string(dur) + "/mtpolicyd/16"];
-            return m > 0 ? headline[std::string(dur) + "/Tally charge/16"] / m : 0;
+            return m > 0 ? headline[std::string(dur) + "/" + sys_name(sys) + "/16"] / m : 0;
         };
         // The p99 target is judged for each durability: with fsync a charge waits for the
         // group commit that takes its write, behind the one running when it arrived.
@@ -769,6 +798,16 @@ int run(int argc, char **argv) {
                  " ms: " + verdict(p99_nosync < 5) + ", with fsync on every commit " + fmt("%.2f", p99_fsync) + " ms: " +
                  verdict(p99_fsync < 5) + " (a charge waits for the group commit after the running one: p50 " +
                  fmt("%.2f", med("fsync/Tally charge/16", &Cell::p50)) + " ms).\n");
+        // Like for like: the same request on the same connections, through each daemon's policy protocol.
+        double pp99_nosync = med("dbnosync/Tally policy protocol/16", &Cell::p99);
+        double pp99_fsync = med("fsync/Tally policy protocol/16", &Cell::p99);
+        rep.line("Policy protocol against policy protocol, at 16 connections: dbnosync " +
+                 fmt("%.1fx", ratio("dbnosync", Sys::tally_policy)) + " mtpolicyd (target 20x: " +
+                 verdict(ratio("dbnosync", Sys::tally_policy) >= 20) + "), fsync " +
+                 fmt("%.1fx", ratio("fsync", Sys::tally_policy)) + " (target 8x: " +
+                 verdict(ratio("fsync", Sys::tally_policy) >= 8) + "); p99 (target < 5 ms) dbnosync " +
+                 fmt("%.2f", pp99_nosync) + " ms: " + verdict(pp99_nosync < 5) + ", fsync " + fmt("%.2f", pp99_fsync) +
+                 " ms: " + verdict(pp99_fsync < 5) + ".\n");
         rep.line("![decision path](decision.png)\n");
     }
 
@@ -820,21 +859,22 @@ int run(int argc, char **argv) {
     rep.save();
     // ---- workloads 2 and 4: end to end, and what it costs
     if (o.workloads.count(2) || o.workloads.count(4)) {
-        progress("starting tally-milter, accept_milter and four Postfix instances");
+        progress("starting tally-milter, accept_milter and five Postfix instances");
         MilterProcess milter(slapd);
-        milter.set("search_filter", "(&(uid=%u)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))");
-        milter.set("log_level", "info");
+        configure_bench_daemon(milter);
         milter.start();
         pid_t milter_pid = child_running(MilterProcess::binary());
         AcceptMilter accept;
         const std::string xclient = "smtpd_authorized_xclient_hosts = 127.0.0.1\n";
-        PostfixOptions plain_o, accept_o, tally_o, mtp_o;
+        PostfixOptions plain_o, accept_o, tally_o, mtp_o, tpol_o;
         plain_o.extra_main_cf = accept_o.extra_main_cf = tally_o.extra_main_cf = xclient;
         accept_o.milter = "inet:127.0.0.1:" + std::to_string(accept.port());
         tally_o.milter = "inet:127.0.0.1:" + std::to_string(milter.port());
         mtp_o.extra_main_cf = xclient + "smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:" +
                               std::to_string(mtp.policy_port()) + "\n";
-        Postfix p_plain(plain_o), p_accept(accept_o), p_tally(tally_o), p_mtp(mtp_o);
+        tpol_o.extra_main_cf = xclient + "smtpd_end_of_data_restrictions = check_policy_service " +
+                               tally_policy.policy_address() + "\n";
+        Postfix p_plain(plain_o), p_accept(accept_o), p_tally(tally_o), p_mtp(mtp_o), p_tpol(tpol_o);
 
         struct E2eSys {
             std::string name;
@@ -851,6 +891,9 @@ int run(int argc, char **argv) {
         };
         for (const auto &[n, pid] : mtp.daemons()) systems[3].daemons.push_back({n, pid});
         systems[3].daemons.push_back({"slapd", slapd.pid()});
+        // appended, so e2e.dat's columns before it stay where the charts expect them
+        systems.push_back({"Postfix + Tally policy protocol + slapd", &p_tpol,
+                           {{"Postfix", p_tpol.master_pid()}, {"tally-milter", tally_policy.pid()}, {"slapd", slapd.pid()}}});
 
         const std::vector<int> conc_list = {1, 8, 32};
         std::map<std::string, std::vector<E2eCell>> cells;
@@ -858,7 +901,7 @@ int run(int argc, char **argv) {
         std::map<std::string, long> cost_messages;
         for (int round = 1; round <= o.rounds; ++round) {
             for (int conc : conc_list) {
-                std::vector<std::size_t> order = {0, 1, 2, 3};
+                std::vector<std::size_t> order = {0, 1, 2, 3, 4};
                 if (round % 2 == 0) std::reverse(order.begin(), order.end());
                 for (std::size_t i : order) {
                     auto &sys = systems[i];
@@ -884,7 +927,7 @@ int run(int argc, char **argv) {
                      fmt("%.0f", o.e2e_seconds) + " s. The load generator, Postfix and every daemon share the 2 cores.\n");
             rep.line("| concurrency | system | messages/s | session p50 ms | session p99 ms | vs accept-everything milter | refused / failed |");
             rep.line("|---|---|---|---|---|---|---|");
-            std::string dat = "# conc plain accept tally mtpolicyd\n";
+            std::string dat = "# conc plain accept tally mtpolicyd tally_policy\n";
             std::map<int, double> tally_ratio;
             for (int conc : conc_list) {
                 auto med = [&](const std::string &n, double E2eCell::*f) {
