@@ -57,6 +57,7 @@
  *   Progress goes to stderr.
  */
 #include "accept_milter_process.h"
+#include "ldap_ops.h"
 #include "milter_process.h"
 #include "mtpolicyd_stack.h"
 #include "policy_client.h"
@@ -448,22 +449,18 @@ public:
         if (sys_ == Sys::tally_lookup) {
             std::string filter = kFilter;
             filter.replace(filter.find("%s"), 2, uid);
-            char mail[] = "mail", status[] = "mailUserStatus";
-            char *attrs[] = {mail, status, nullptr};
-            LDAPMessage *res = nullptr;
-            int rc = ldap_search_ext_s(ldap_->handle(), kPeople, LDAP_SCOPE_SUBTREE, filter.c_str(), attrs, 0, nullptr,
-                                       nullptr, nullptr, 2, &res);
-            LDAPMessage *e = rc == LDAP_SUCCESS ? ldap_first_entry(ldap_->handle(), res) : nullptr;
-            if (e) {
-                char *d = ldap_get_dn(ldap_->handle(), e);
-                dn = d ? d : "";
-                if (d) ldap_memfree(d);
-            }
-            if (res) ldap_msgfree(res);
-            if (!e) {
-                show_error("search for " + uid + ": " + ldap_err2string(rc));
+            client::Search q;
+            q.base = kPeople;
+            q.filter = filter;
+            q.attributes = {"mail", "mailUserStatus"};
+            q.size_limit = 2;
+            q.timeout_ms = -1;
+            client::SearchResult found = client::search(*ldap_, q);
+            if (!found.result.ok() || found.entries.empty()) {
+                show_error("search for " + uid + ": " + found.result.describe());
                 return -1;
             }
+            dn = found.entries.front().dn;
         }
         ChargeRequest r;
         r.account = dn;

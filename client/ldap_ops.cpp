@@ -102,8 +102,8 @@ SearchResult search(Connection &c, const Search &s) {
     timeval tv = timeout_of(s.timeout_ms > 0 ? s.timeout_ms : c.operation_timeout_ms());
     LDAPMessage *raw = nullptr;
     int rc = ldap_search_ext_s(c.handle(), s.base.c_str(), s.scope, s.filter.c_str(),
-                               s.attributes.empty() ? nullptr : attrs.data(), 0, nullptr, nullptr, &tv, s.size_limit,
-                               &raw);
+                               s.attributes.empty() ? nullptr : attrs.data(), 0, nullptr, nullptr,
+                               s.timeout_ms < 0 ? nullptr : &tv, s.size_limit, &raw);
     MessagePtr res(raw);
     out.result = outcome(c, rc);
     if (res)

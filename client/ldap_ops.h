@@ -36,7 +36,7 @@ struct Search {
     std::string filter = "(objectClass=*)";
     std::vector<std::string> attributes;  // empty: all user attributes; {"1.1"}: none
     int size_limit = 0;                   // 0: the server's
-    int timeout_ms = 0;                   // 0: the connection's operation timeout
+    int timeout_ms = 0;                   // 0: the connection's operation timeout; < 0: none
 };
 
 struct SearchResult {

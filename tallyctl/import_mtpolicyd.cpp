@@ -34,6 +34,7 @@
 #include "import_mtpolicyd.h"
 
 #include "ldap_filter.h"
+#include "ldap_ops.h"
 #include "config.h"
 #include "mtpolicyd_import.h"
 #include "overlay_config.h"
@@ -145,38 +146,25 @@ std::string run_mysql(const std::vector<std::string> &words, const std::string &
 std::vector<std::pair<std::string, Entry>> search(client::Connection &c, const std::string &base,
                                                   const std::string &filter, const std::vector<std::string> &attrs,
                                                   int size_limit, int *rc_out) {
-    std::vector<char *> av;
-    std::vector<std::string> copy = attrs;
-    for (auto &a : copy) av.push_back(a.data());
-    av.push_back(nullptr);
-    LDAPMessage *res = nullptr;
-    int rc = ldap_search_ext_s(c.handle(), base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(), av.data(), 0, nullptr,
-                               nullptr, nullptr, size_limit, &res);
-    *rc_out = rc;
+    client::Search q;
+    q.base = base;
+    q.filter = filter;
+    q.attributes = attrs;
+    q.size_limit = size_limit;
+    q.timeout_ms = -1;  // a whole directory may take longer than one operation
+    client::SearchResult r = client::search(c, q);
+    *rc_out = r.result.code;
     std::vector<std::pair<std::string, Entry>> out;
-    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-        if (res) ldap_msgfree(res);
-        return out;
-    }
-    for (LDAPMessage *e = ldap_first_entry(c.handle(), res); e; e = ldap_next_entry(c.handle(), e)) {
-        char *dn = ldap_get_dn(c.handle(), e);
-        if (!dn) continue;
+    if (!r.result.ok() && r.result.code != LDAP_SIZELIMIT_EXCEEDED) return out;
+    for (auto &e : r.entries) {
         Entry entry;
-        BerElement *ber = nullptr;
-        for (char *a = ldap_first_attribute(c.handle(), e, &ber); a; a = ldap_next_attribute(c.handle(), e, ber)) {
-            std::string name(a);
-            for (char &ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            if (berval **vals = ldap_get_values_len(c.handle(), e, a)) {
-                for (int i = 0; vals[i]; ++i) entry[name].emplace_back(vals[i]->bv_val, vals[i]->bv_len);
-                ldap_value_free_len(vals);
-            }
-            ldap_memfree(a);
+        for (auto &[name, values] : e.attributes) {
+            std::string lower = name;
+            for (char &ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            entry[lower] = std::move(values);
         }
-        if (ber) ber_free(ber, 0);
-        out.emplace_back(dn, std::move(entry));
-        ldap_memfree(dn);
+        out.emplace_back(std::move(e.dn), std::move(entry));
     }
-    ldap_msgfree(res);
     return out;
 }
 
@@ -230,51 +218,22 @@ void copy_limits(client::Connection &c, const Options &o, Tally &t) {
             ++t.changed;
             continue;
         }
-        // One modify per entry: every LDAPMod and its values live in these vectors.
-        std::vector<std::vector<std::string>> values;
-        std::vector<std::string> types;
-        std::vector<int> ops;
-        if (p.add_object_class) {
-            types.push_back("objectClass");
-            ops.push_back(LDAP_MOD_ADD);
-            values.push_back({"tallyAccount"});
-        }
+        // One modify per entry.
+        std::vector<client::Modification> mods;
+        if (p.add_object_class) mods.push_back({LDAP_MOD_ADD, "objectClass", {"tallyAccount"}});
         for (const auto &ch : p.changes) {
             if (ch.attribute == "tallyLimit") {
-                if (!ch.old_values.empty()) {
-                    types.push_back(ch.attribute);
-                    ops.push_back(LDAP_MOD_DELETE);
-                    values.push_back(ch.old_values);
-                }
-                types.push_back(ch.attribute);
-                ops.push_back(LDAP_MOD_ADD);
+                if (!ch.old_values.empty()) mods.push_back({LDAP_MOD_DELETE, ch.attribute, ch.old_values});
+                mods.push_back({LDAP_MOD_ADD, ch.attribute, {ch.value}});
             } else {
-                types.push_back(ch.attribute);
-                ops.push_back(LDAP_MOD_REPLACE);
+                mods.push_back({LDAP_MOD_REPLACE, ch.attribute, {ch.value}});
             }
-            values.push_back({ch.value});
         }
-        std::vector<std::vector<char *>> vptrs(values.size());
-        std::vector<LDAPMod> mods(values.size());
-        std::vector<LDAPMod *> modp;
-        for (std::size_t i = 0; i < values.size(); ++i) {
-            for (auto &v : values[i]) vptrs[i].push_back(v.data());
-            vptrs[i].push_back(nullptr);
-            mods[i].mod_op = ops[i];
-            mods[i].mod_type = types[i].data();
-            mods[i].mod_values = vptrs[i].data();
-            modp.push_back(&mods[i]);
-        }
-        modp.push_back(nullptr);
-        int mrc = ldap_modify_ext_s(c.handle(), dn.c_str(), modp.data(), nullptr, nullptr);
-        if (mrc != LDAP_SUCCESS) {
-            char *diag = nullptr;
-            ldap_get_option(c.handle(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-            std::fprintf(stderr, "tallyctl: limits %s: not written: %s%s%s\n", dn.c_str(), ldap_err2string(mrc),
-                         diag && *diag ? ": " : "", diag ? diag : "");
-            if (diag) ldap_memfree(diag);
+        client::LdapResult m = client::modify(c, dn, mods);
+        if (!m.ok()) {
+            std::fprintf(stderr, "tallyctl: limits %s: not written: %s\n", dn.c_str(), m.describe().c_str());
             ++t.errors;
-            if (mrc == LDAP_SERVER_DOWN) fail("connection lost");
+            if (m.code == LDAP_SERVER_DOWN) fail("connection lost");
             continue;
         }
         ++t.changed;

@@ -38,6 +38,7 @@
  */
 #include "import_mtpolicyd.h"
 #include "ldap_client.h"
+#include "ldap_ops.h"
 #include "directory.h"
 #include "message_flow.h"
 #include "report.h"
@@ -148,23 +149,16 @@ int cmd_reset(client::Connection &c, int argc, char **argv) {
 
 /* account_dns - every entry under base matching filter */
 std::vector<std::string> account_dns(client::Connection &c, const std::string &base, const std::string &filter) {
-    char *attrs[] = {const_cast<char *>("1.1"), nullptr};
-    LDAPMessage *res = nullptr;
-    int rc = ldap_search_ext_s(c.handle(), base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(), attrs, 0, nullptr, nullptr,
-                               nullptr, 0, &res);
-    if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-        if (res) ldap_msgfree(res);
-        die(std::string("search under ") + base + ": " + ldap_err2string(rc));
-    }
+    client::Search q;
+    q.base = base;
+    q.filter = filter;
+    q.attributes = {"1.1"};
+    q.timeout_ms = -1;  // a report over many accounts may take longer than one operation
+    client::SearchResult r = client::search(c, q);
+    if (!r.result.ok() && r.result.code != LDAP_SIZELIMIT_EXCEEDED)
+        die("search under " + base + ": " + r.result.describe());
     std::vector<std::string> dns;
-    for (LDAPMessage *e = ldap_first_entry(c.handle(), res); e; e = ldap_next_entry(c.handle(), e)) {
-        char *dn = ldap_get_dn(c.handle(), e);
-        if (dn) {
-            dns.emplace_back(dn);
-            ldap_memfree(dn);
-        }
-    }
-    ldap_msgfree(res);
+    for (const auto &e : r.entries) dns.push_back(e.dn);
     return dns;
 }
 

@@ -3,6 +3,8 @@
 /* slapd_fixture.cpp - start, stop and talk to a private slapd for tests */
 #include "slapd_fixture.h"
 
+#include "ldap_ops.h"
+
 #include "openldap_install.h"
 
 #include <arpa/inet.h>
@@ -424,67 +426,22 @@ std::unique_ptr<client::Connection> Slapd::connect(const std::string &dn, const 
 
 int ldap_modify(client::Connection &c, const std::string &dn, int op, const std::string &attr,
                 const std::vector<std::string> &values, std::string *text, bool relax) {
-    std::vector<char *> vals;
-    for (const auto &v : values) vals.push_back(const_cast<char *>(v.c_str()));
-    vals.push_back(nullptr);
-    LDAPMod mod{};
-    mod.mod_op = op;
-    mod.mod_type = const_cast<char *>(attr.c_str());
-    mod.mod_values = values.empty() ? nullptr : vals.data();
-    LDAPMod *mods[] = {&mod, nullptr};
-    LDAPControl relax_ctrl{};
-    relax_ctrl.ldctl_oid = const_cast<char *>(LDAP_CONTROL_RELAX);
-    relax_ctrl.ldctl_iscritical = 1;
-    LDAPControl *ctrls[] = {&relax_ctrl, nullptr};
-    int rc = ldap_modify_ext_s(c.handle(), dn.c_str(), mods, relax ? ctrls : nullptr, nullptr);
-    if (text) {
-        char *msg = nullptr;
-        ldap_get_option(c.handle(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
-        *text = msg ? msg : "";
-        if (msg) ldap_memfree(msg);
-    }
-    return rc;
+    client::WriteOptions w;
+    w.relax = relax;
+    client::LdapResult r = client::modify(c, dn, {{op, attr, values}}, w);
+    if (text) *text = r.text;
+    return r.code;
 }
 
 int ldap_add(client::Connection &c, const std::string &dn,
              const std::vector<std::pair<std::string, std::vector<std::string>>> &attrs, std::string *text) {
-    std::vector<std::vector<char *>> vals(attrs.size());
-    std::vector<LDAPMod> mods(attrs.size());
-    std::vector<LDAPMod *> ptrs;
-    for (std::size_t i = 0; i < attrs.size(); ++i) {
-        for (const auto &v : attrs[i].second) vals[i].push_back(const_cast<char *>(v.c_str()));
-        vals[i].push_back(nullptr);
-        mods[i].mod_op = LDAP_MOD_ADD;
-        mods[i].mod_type = const_cast<char *>(attrs[i].first.c_str());
-        mods[i].mod_values = vals[i].data();
-        ptrs.push_back(&mods[i]);
-    }
-    ptrs.push_back(nullptr);
-    int rc = ldap_add_ext_s(c.handle(), dn.c_str(), ptrs.data(), nullptr, nullptr);
-    if (text) {
-        char *msg = nullptr;
-        ldap_get_option(c.handle(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
-        *text = msg ? msg : "";
-        if (msg) ldap_memfree(msg);
-    }
-    return rc;
+    client::LdapResult r = client::add(c, dn, attrs);
+    if (text) *text = r.text;
+    return r.code;
 }
 
 std::vector<std::string> ldap_values(client::Connection &c, const std::string &dn, const std::string &attr) {
-    std::vector<std::string> out;
-    char *attrs[] = {const_cast<char *>(attr.c_str()), nullptr};
-    LDAPMessage *res = nullptr;
-    int rc = ldap_search_ext_s(c.handle(), dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, nullptr,
-                               nullptr, nullptr, 0, &res);
-    if (rc == LDAP_SUCCESS) {
-        if (LDAPMessage *e = ldap_first_entry(c.handle(), res)) {
-            struct berval **v = ldap_get_values_len(c.handle(), e, attr.c_str());
-            for (int i = 0; v && v[i]; ++i) out.emplace_back(v[i]->bv_val, v[i]->bv_len);
-            if (v) ldap_value_free_len(v);
-        }
-    }
-    if (res) ldap_msgfree(res);
-    return out;
+    return client::read_values(c, dn, attr);
 }
 
 client::ChargeOutcome charge_one(client::Connection &c, const std::string &dn, std::uint64_t rcpts,
