@@ -3,7 +3,11 @@
 /* fake_backend.h - a Backend that answers what a test sets, and records what it was asked */
 #pragma once
 
+#include "account_cache.h"
 #include "backend.h"
+#include "config.h"
+
+#include <chrono>
 
 #include <string>
 #include <vector>
@@ -42,5 +46,24 @@ public:
     void cancel_later(const ChargeRequest &r) override { cancels.push_back(r); }
 };
 
+
+/* FlowFixture - a configuration, the fake directory holding alice
+ * (alice@example.com) whose charges report day 3/500 messages, and a cache */
+struct FlowFixture {
+    Config cfg;
+    FakeBackend backend;
+    AccountCache cache{100, std::chrono::seconds(60)};
+    FlowFixture() {
+        cfg.search_base = "dc=x";
+        backend.lookup.account.dn = "uid=alice,dc=x";
+        backend.lookup.account.addresses = {"alice@example.com"};
+        WindowReport w;
+        w.window = "day";
+        w.period = "2026-11-22";
+        w.usage[Metric::messages] = 3;
+        w.limits[0] = 500;
+        backend.result.response.windows.push_back(w);
+    }
+};
 
 }  // namespace tally::engine

@@ -12,22 +12,7 @@ using namespace tally::engine;
 
 namespace {
 
-struct Fixture {
-    Config cfg;
-    FakeBackend backend;
-    AccountCache cache{100, std::chrono::seconds(60)};
-    Fixture() {
-        cfg.search_base = "dc=x";
-        backend.lookup.account.dn = "uid=alice,dc=x";
-        backend.lookup.account.addresses = {"alice@example.com"};
-        WindowReport w;
-        w.window = "day";
-        w.period = "2026-11-22";
-        w.usage[Metric::messages] = 3;
-        w.limits[0] = 500;
-        backend.result.response.windows.push_back(w);
-    }
-};
+using Fixture = FlowFixture;
 
 }  // namespace
 

@@ -24,22 +24,8 @@ Status feed(RequestReader &r, std::initializer_list<std::string_view> lines) {
     return s;
 }
 
-struct Door {
-    Config cfg;
-    FakeBackend backend;
-    AccountCache cache{100, std::chrono::seconds(60)};
+struct Door : FlowFixture {
     RefusedMessages refused;
-    Door() {
-        cfg.search_base = "dc=x";
-        backend.lookup.account.dn = "uid=alice,dc=x";
-        backend.lookup.account.addresses = {"alice@example.com"};
-        WindowReport w;
-        w.window = "day";
-        w.period = "2026-12-04";
-        w.usage[Metric::messages] = 3;
-        w.limits[0] = 500;
-        backend.result.response.windows.push_back(w);
-    }
     /* request - what Postfix sends in a state, with overrides ("" value: remove) */
     static PolicyRequest request(const std::string &state, std::map<std::string, std::string> over = {}) {
         PolicyRequest r;
