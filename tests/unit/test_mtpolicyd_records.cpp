@@ -2,7 +2,7 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // tallyctl import-mtpolicyd, the pure part: reading acct_* exports (CSV and
 // mysql -B), choosing the period, mapping limits, and the import charges.
-#include "mtpolicyd_import.h"
+#include "mtpolicyd_records.h"
 
 #include <catch2/catch.hpp>
 
