@@ -21,6 +21,18 @@ using namespace tally;
 using namespace tally::test;
 namespace fs = std::filesystem;
 
+namespace {
+
+/* use_up_alice - with a day limit of 2: alice's first two charges accepted, the third refused */
+void use_up_alice(const Slapd &s) {
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+}
+
+}  // namespace
+
 TEST_CASE("a module built for another slapd version refuses to load, saying why", "[integration][deploy]") {
     TempDir d;
     std::ofstream(d.path + "/slapd.conf") << openldap().adapt("include /etc/ldap/schema/core.schema\n"
@@ -39,10 +51,8 @@ TEST_CASE("cn=config: the overlay runs from slapd.d and changes persist", "[inte
     o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-default-limit day messages 2\n";
     Slapd s(o);
     s.start();
+    use_up_alice(s);
     auto svc = s.connect(kServiceDn, kPassword);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
     auto cfg = s.connect(kConfigDn, kRootPw);
     const std::string overlay_dn = "olcOverlay={0}tally,olcDatabase={1}mdb,cn=config";
     REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyDefaultLimit", {"day messages 3"}) ==
@@ -236,10 +246,7 @@ TEST_CASE("tallyctl report without -W shows every window, so a day limit reached
                        "tally-default-limit hour messages 100\ntally-default-limit day messages 2\n";
     Slapd s(o);
     s.start();
-    auto svc = s.connect(kServiceDn, kPassword);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+    use_up_alice(s);
     const auto op = bind_options(s.uri(), kAdminDn);
     std::string out;
     CHECK(run_tallyctl(op, {"report", "-b", kPeople, "-s", "percent"}, &out) == 0);

@@ -62,6 +62,13 @@ Load charge_both(Cluster &c, const std::string &dn, int threads, int per_thread,
     return {accepted.load(), errors.load()};
 }
 
+/* charge_n - n accepted charges of carol on s, charge ids tag0, tag1, ... */
+void charge_n(const Slapd &s, int n, const std::string &tag) {
+    auto conn = s.connect(kServiceDn, kPassword);
+    for (int i = 0; i < n; ++i)
+        REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
+}
+
 }  // namespace
 
 TEST_CASE("two providers: concurrent charges on both converge to the exact sum everywhere",
@@ -169,11 +176,6 @@ TEST_CASE("two providers: a reset is replicated and older shares arriving later 
           "[integration][replication]") {
     Cluster c;
     c.start(kMorning);
-    auto charge_n = [](const Slapd &s, int n, const std::string &tag) {
-        auto conn = s.connect(kServiceDn, kPassword);
-        for (int i = 0; i < n; ++i)
-            REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
-    };
     charge_n(c.p1, 3, "a");
     charge_n(c.p2, 4, "b");
     REQUIRE(c.settled(kCarol, 7));
@@ -202,11 +204,6 @@ TEST_CASE("two providers: a reset is replicated and older shares arriving later 
 TEST_CASE("two providers: a period rolls over while they are apart", "[integration][replication]") {
     Cluster c;
     c.start(kMorning);
-    auto charge_n = [](const Slapd &s, int n, const std::string &tag) {
-        auto conn = s.connect(kServiceDn, kPassword);
-        for (int i = 0; i < n; ++i)
-            REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
-    };
     charge_n(c.p1, 2, "a");
     REQUIRE(c.settled(kCarol, 2));
     c.p1.stop();

@@ -362,15 +362,13 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     inst.pids.push_back(slapd.pid());
     inst.dirs = {work.path, sd.path};
     inst.write_state();
-    bool up = false;
-    for (int i = 0; i < 400 && !up && slapd.running(); ++i) {
-        std::string err;
-        client::ConnectOptions o;
-        o.uri = ldap_uri;
-        o.network_timeout_ms = 500;
-        up = client::Connection::open(o, &err) != nullptr;
-        if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    bool up = wait_ready(slapd.pid(), std::chrono::seconds(20), [&] {
+                  std::string err;
+                  client::ConnectOptions o;
+                  o.uri = ldap_uri;
+                  o.network_timeout_ms = 500;
+                  return client::Connection::open(o, &err) != nullptr;
+              }) == Readiness::ready;
     INFO("slapd log:\n" << read_text(sd.path + "/slapd.log"));
     REQUIRE(up);
     CHECK_THAT(read_text("/proc/" + std::to_string(slapd.pid()) + "/maps"), Catch::Contains("/usr/lib/ldap/tally.so"));
@@ -388,11 +386,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     Process milter = start(exec, milter_log, getpwnam(kUser.c_str()), gid);
     inst.pids.push_back(milter.pid());
     inst.write_state();
-    bool listening = false;
-    for (int i = 0; i < 500 && !listening && milter.running(); ++i) {
-        listening = loopback_port_open(milter_port);
-        if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    bool listening = wait_listening(milter_port, milter.pid(), std::chrono::seconds(10));
     INFO("milter log:\n" << read_text(milter_log));
     REQUIRE(listening);
     CHECK_THAT(read_text(milter_log), Catch::Contains("tally-milter listening on inet:" + std::to_string(milter_port)));

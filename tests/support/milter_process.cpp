@@ -96,35 +96,20 @@ MilterProcess::~MilterProcess() {
 void MilterProcess::set(const std::string &key, const std::string &value) { set_config_option(conf_, key, value); }
 
 void MilterProcess::start() {
-    if (pid_ > 0) return;
+    if (process_.pid() > 0) return;
     SpawnOptions so;
     so.log = dir_ + "/milter.log";
-    pid_ = spawn({TALLY_MILTER_PATH, "-c", conf_, "-f"}, so);
-    for (int i = 0; i < 250; ++i) {
-        if (exited(pid_)) {
-            pid_ = -1;
-            throw std::runtime_error("tally-milter exited at start: " + log());
-        }
-        if (loopback_port_open(port_) || unix_socket_open(conf_)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("tally-milter did not listen within 5 s: " + log());
+    auto listening = [this] { return loopback_port_open(port_) || unix_socket_open(conf_); };
+    process_ = Process::adopt(
+        start_server("tally-milter", {TALLY_MILTER_PATH, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
 }
 
-void MilterProcess::stop() {
-    if (pid_ <= 0) return;
-    stop_process(pid_, std::chrono::seconds(15));
-    pid_ = -1;
-}
+void MilterProcess::stop() { process_.stop(std::chrono::seconds(15)); }
 
-void MilterProcess::kill_hard() {
-    if (pid_ <= 0) return;
-    kill_process(pid_);
-    pid_ = -1;
-}
+void MilterProcess::kill_hard() { process_.kill_hard(); }
 
 void MilterProcess::reload() {
-    if (pid_ > 0) kill(pid_, SIGUSR1);
+    if (process_.pid() > 0) kill(process_.pid(), SIGUSR1);
 }
 
 std::string MilterProcess::log() const { return read_text(dir_ + "/milter.log"); }

@@ -38,7 +38,7 @@ public:
     void kill_hard();            // SIGKILL and wait
     void reload();               // SIGUSR1
     int port() const { return port_; }
-    pid_t pid() const { return pid_; }  // -1 when not running
+    pid_t pid() const { return process_.pid(); }  // -1 when not running
     std::string socket() const { return "inet:" + std::to_string(port_) + "@127.0.0.1"; }
     std::string log() const;
     const std::string &dir() const { return dir_; }
@@ -48,7 +48,7 @@ public:
 private:
     std::string dir_, conf_;
     int port_ = 0;
-    pid_t pid_ = -1;
+    Process process_;
 };
 
 }  // namespace tally::test

@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -104,14 +105,15 @@ bool wait_exit(pid_t pid, std::chrono::milliseconds limit, int *status) {
 }
 
 void kill_process(pid_t pid, int *status) {
-    if (pid <= 0) return;
+    // Never signal a PID we no longer own: once reaped it may be another process's.
+    if (pid <= 0 || exited(pid, status)) return;
     kill(pid, SIGKILL);
     int st = 0;
     if (waitpid(pid, &st, 0) == pid && status) *status = st;
 }
 
 bool stop_process(pid_t pid, std::chrono::milliseconds grace, int *status) {
-    if (pid <= 0) return true;
+    if (pid <= 0 || exited(pid, status)) return true;  // as kill_process: not ours to signal any more
     kill(pid, SIGTERM);
     if (wait_exit(pid, grace, status)) return true;
     kill_process(pid, status);
@@ -128,14 +130,37 @@ void stop_group(pid_t leader, std::chrono::milliseconds grace) {
     }
 }
 
-bool wait_listening(int port, pid_t pid, std::chrono::milliseconds limit) {
+Readiness wait_ready(pid_t pid, std::chrono::milliseconds limit, const std::function<bool()> &ready) {
     auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
-        if (exited(pid)) return false;
-        if (loopback_port_open(port)) return true;
+        if (exited(pid)) return Readiness::exited;
+        if (ready()) return Readiness::ready;
         std::this_thread::sleep_for(20ms);
     }
-    return false;
+    return Readiness::timed_out;
+}
+
+pid_t start_server(const std::string &name, const std::vector<std::string> &argv, const SpawnOptions &o,
+                   std::chrono::seconds limit, const std::function<bool()> &ready) {
+    auto log = [&] {
+        std::ifstream f(o.log);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    pid_t pid = spawn(argv, o);
+    switch (wait_ready(pid, limit, ready)) {
+    case Readiness::ready:
+        return pid;
+    case Readiness::exited:
+        throw std::runtime_error(name + " exited at start: " + log());
+    case Readiness::timed_out:
+        break;
+    }
+    stop_process(pid);  // not left running with nobody holding its PID
+    throw std::runtime_error(name + " did not start within " + std::to_string(limit.count()) + " s: " + log());
+}
+
+bool wait_listening(int port, pid_t pid, std::chrono::milliseconds limit) {
+    return wait_ready(pid, limit, [port] { return loopback_port_open(port); }) == Readiness::ready;
 }
 
 bool process_alive(pid_t pid) {
@@ -160,6 +185,13 @@ bool wait_gone(pid_t pid, std::chrono::milliseconds limit) {
 Process::Process(const std::vector<std::string> &argv, const SpawnOptions &o)
     : pid_(spawn(argv, o)), group_(o.own_group) {}
 
+Process Process::adopt(pid_t pid, bool group) {
+    Process p;
+    p.pid_ = pid;
+    p.group_ = group;
+    return p;
+}
+
 Process::Process(Process &&other) noexcept : pid_(other.pid_), status_(other.status_), group_(other.group_) {
     other.pid_ = -1;
 }
@@ -183,7 +215,7 @@ bool Process::running() {
 }
 
 bool Process::stop(std::chrono::milliseconds grace) {
-    if (pid_ <= 0) return true;
+    if (!running()) return true;  // ended already: its PID (and group) may be another's now
     bool clean = true;
     if (group_)
         stop_group(pid_, grace);
@@ -194,7 +226,7 @@ bool Process::stop(std::chrono::milliseconds grace) {
 }
 
 void Process::kill_hard() {
-    if (pid_ <= 0) return;
+    if (!running()) return;
     if (group_) kill(-pid_, SIGKILL);
     kill_process(pid_, &status_);
     pid_ = -1;

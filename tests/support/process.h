@@ -57,7 +57,8 @@ bool exited(pid_t pid, int *status = nullptr);
 bool wait_exit(pid_t pid, std::chrono::milliseconds limit, int *status = nullptr);
 
 /* stop_process - end our child pid: SIGTERM, up to grace for it to exit,
- * then SIGKILL; reaped either way. True when it ended within grace. */
+ * then SIGKILL; reaped either way. True when it ended within grace. A pid
+ * already reaped (or never ours) is not signalled. */
 bool stop_process(pid_t pid, std::chrono::milliseconds grace = std::chrono::seconds(15), int *status = nullptr);
 
 /* kill_process - SIGKILL our child pid and reap it */
@@ -69,8 +70,20 @@ void kill_process(pid_t pid, int *status = nullptr);
  * and what the group left re-parented to us (when we are a subreaper) */
 void stop_group(pid_t leader, std::chrono::milliseconds grace = std::chrono::seconds(15));
 
-/* wait_listening - wait up to limit until 127.0.0.1:port accepts, while
- * our child pid runs; false on timeout or when it ended (reaped) */
+enum class Readiness { ready, exited, timed_out };
+
+/* wait_ready - poll ready() every 20 ms until it holds, while our child pid
+ * runs (an ended child is reaped: exited), up to limit (timed_out) */
+Readiness wait_ready(pid_t pid, std::chrono::milliseconds limit, const std::function<bool()> &ready);
+
+/* start_server - spawn argv and wait_ready until ready() holds; the PID.
+ * Throws std::runtime_error "NAME exited at start: LOG" when the child ends
+ * first (reaped), or "NAME did not start within N s: LOG" (it is stopped
+ * then), LOG being the text of SpawnOptions::log */
+pid_t start_server(const std::string &name, const std::vector<std::string> &argv, const SpawnOptions &o,
+                   std::chrono::seconds limit, const std::function<bool()> &ready);
+
+/* wait_listening - wait_ready until 127.0.0.1:port accepts; true when it does */
 bool wait_listening(int port, pid_t pid, std::chrono::milliseconds limit);
 
 /* process_alive - a process pid exists and is not a zombie (for processes
@@ -88,6 +101,8 @@ class Process {
 public:
     Process() = default;
     explicit Process(const std::vector<std::string> &argv, const SpawnOptions &o = {});
+    /* adopt - own a child spawned already (start_server) */
+    static Process adopt(pid_t pid, bool group = false);
     ~Process() { stop(); }
     Process(Process &&other) noexcept;
     Process &operator=(Process &&other) noexcept;

@@ -261,7 +261,7 @@ void Slapd::set_clock(std::int64_t epoch_seconds) {
 }
 
 void Slapd::start() {
-    if (pid_ > 0) return;
+    if (process_.pid() > 0) return;
     std::string h = uri();
     if (opt_.ldapi) h += " " + ldapi_uri();
     if (opt_.tls) h += " " + ldaps_uri();
@@ -269,34 +269,20 @@ void Slapd::start() {
     SpawnOptions so;
     so.log = dir_ + "/slapd.log";
     if (opt_.controllable_clock) so.env.emplace_back("TALLY_CLOCK_FILE", dir_ + "/clock");
-    pid_ = spawn(slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"}), so);
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < end) {
-        if (exited(pid_)) {
-            pid_ = -1;
-            throw std::runtime_error("slapd exited at start: " + log());
-        }
+    auto answers = [this] {
         std::string err;
         client::ConnectOptions o;
         o.uri = uri();
         o.network_timeout_ms = 500;
-        if (client::Connection::open(o, &err)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    throw std::runtime_error("slapd did not answer within 20 s: " + log());
+        return client::Connection::open(o, &err) != nullptr;
+    };
+    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
+    process_ = Process::adopt(start_server("slapd", argv, so, std::chrono::seconds(20), answers));
 }
 
-void Slapd::stop() {
-    if (pid_ <= 0) return;
-    stop_process(pid_, std::chrono::seconds(15));
-    pid_ = -1;
-}
+void Slapd::stop() { process_.stop(std::chrono::seconds(15)); }
 
-void Slapd::kill_hard() {
-    if (pid_ <= 0) return;
-    kill_process(pid_);
-    pid_ = -1;
-}
+void Slapd::kill_hard() { process_.kill_hard(); }
 
 std::string Slapd::ldapi_uri() const {
     std::string path = dir_ + "/ldapi", url = "ldapi://";

@@ -102,7 +102,7 @@ public:
     const std::string &dir() const { return dir_; }
     const OpenLdapInstall &install() const { return *opt_.openldap; }
     std::string log() const;
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return process_.pid(); }
     int port() const { return port_; }
 
     /* connect - a bound connection (dn empty: anonymous) */
@@ -114,7 +114,7 @@ private:
     std::string dir_;
     int port_ = 0;
     int tls_port_ = 0;
-    pid_t pid_ = -1;
+    Process process_;
 };
 
 /* make_test_ca - a CA and a server certificate for 127.0.0.1 under dir
