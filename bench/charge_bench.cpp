@@ -46,8 +46,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const std::string kAccount = "uid=alice,ou=people,dc=example,dc=com";
-
 struct Result {
     double ops_per_sec = 0;
     double p50_ms = 0;
@@ -82,7 +80,7 @@ Result run(const Slapd &s, const std::string &kind, int conns, double seconds) {
                 bool ok;
                 if (kind == "charge") {
                     ChargeRequest r;
-                    r.account = kAccount;
+                    r.account = kAlice;
                     r.recipients = 2;
                     r.bytes = 2048;
                     // a queue id, as the milter sends: the account keeps the recent ones
@@ -90,7 +88,7 @@ Result run(const Slapd &s, const std::string &kind, int conns, double seconds) {
                     auto out = client::charge(c, r);
                     ok = out.ldap.code == LDAP_SUCCESS && out.response.verdict == Verdict::accepted;
                 } else {
-                    ok = ldap_modify(c, kAccount, LDAP_MOD_REPLACE, "description",
+                    ok = ldap_modify(c, kAlice, LDAP_MOD_REPLACE, "description",
                                      {"bench " + std::to_string(t) + " " + std::to_string(n++)}) == LDAP_SUCCESS;
                 }
                 l.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());

@@ -91,7 +91,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char *kPeople = "ou=people,dc=example,dc=com";
 constexpr const char *kMtpolicydDn = "cn=mtpolicyd,ou=services,dc=example,dc=com";
 constexpr const char *kFilter = "(&(uid=%s)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))";
 constexpr int kAccounts = 1000;
@@ -153,8 +152,6 @@ std::string day_string(int days_ago) {
     return b;
 }
 
-std::string uid_dn(const std::string &uid) { return "uid=" + uid + "," + kPeople; }
-
 /* uuid_of - a fixed entryUUID per account, so its history entry can be named in the same load */
 std::string uuid_of(const std::string &uid) {
     const std::uint64_t h = std::hash<std::string>{}(uid);
@@ -189,7 +186,7 @@ std::string control_value(long n) {
  * than the charge id lifetime, so the entry keeps its size as they are replaced), and the
  * description slapd's own modify replaces in the scale workload */
 std::string account_ldif(const std::string &uid, long msg_limit, long rcpt_limit, const std::string &today = "") {
-    std::string s = "\ndn: " + uid_dn(uid) +
+    std::string s = "\ndn: " + person_dn(uid) +
                     "\nobjectClass: inetOrgPerson\nobjectClass: mailRecipient\nobjectClass: mtpolicyd\nuid: " + uid +
                     "\ncn: " + uid + "\nsn: " + uid + "\nmail: " + uid + "@example.com\nmailUserStatus: active\n" +
                     "entryUUID: " + uuid_of(uid) + "\n";
@@ -433,7 +430,7 @@ public:
             show_error("Tally policy protocol: " + a);
             return -1;
         }
-        std::string dn = uid_dn(uid);
+        std::string dn = person_dn(uid);
         if (sys_ == Sys::slapd_modify) {
             std::string text;
             int rc = ldap_modify(*ldap_, dn, LDAP_MOD_REPLACE, "description", {control_value(n)}, &text);
@@ -824,7 +821,7 @@ int run(int argc, char **argv) {
             Cell m = decisions(Sys::mtpolicyd, slapd, mtp.policy_port(), 16, 0, 1, uid, 200);
             auto conn = slapd.connect(kServiceDn, kPassword);
             std::string counted = "?";
-            for (const auto &v : ldap_values(*conn, uid_dn(uid), "tallyUsage")) {
+            for (const auto &v : ldap_values(*conn, person_dn(uid), "tallyUsage")) {
                 auto at = v.find("messages=");
                 if (at != std::string::npos) counted = v.substr(at + 9, v.find(' ', at) - at - 9);
             }

@@ -3,7 +3,7 @@
 /* mtpolicyd_stack.cpp - start and stop a private mtpolicyd, memcached and MariaDB */
 #include "mtpolicyd_stack.h"
 
-#include "slapd_fixture.h"  // free_loopback_port, run_command, read_text
+#include "slapd_fixture.h"  // free_loopback_port, run_command, read_text, spawn, stop_group
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -32,58 +32,17 @@ namespace tally::bench {
 
 namespace {
 
-/* spawn - argv in its own process group, output appended to log; the PID */
-pid_t spawn(const std::vector<std::string> &argv, const std::string &log) {
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        setpgid(0, 0);
-        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        std::vector<char *> args;
-        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
+/* spawn_group - argv in its own process group (stop_group ends a prefork server's children too) */
+pid_t spawn_group(const std::vector<std::string> &argv, const std::string &log) {
+    tally::test::SpawnOptions o;
+    o.log = log;
+    o.own_group = true;
+    return tally::test::spawn(argv, o);
 }
 
-
-/* wait_port - until 127.0.0.1:port accepts, while pid lives; false on timeout or exit */
-bool wait_port(int port, pid_t pid, std::chrono::seconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
-        if (tally::test::loopback_port_open(port)) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
-
-/* stop_group - SIGTERM a process group we started, wait for its leader, SIGKILL what is left */
-void stop_group(pid_t &pid) {
-    if (pid <= 0) return;
-    kill(-pid, SIGTERM);
-    auto end = std::chrono::steady_clock::now() + 15s;
-    bool gone = false;
-    while (std::chrono::steady_clock::now() < end) {
-        if (waitpid(pid, nullptr, WNOHANG) != 0) {
-            gone = true;
-            break;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    kill(-pid, SIGKILL);  // children a leader left behind (prefork servers), or the leader itself
-    if (!gone) waitpid(pid, nullptr, 0);
-    while (waitpid(-pid, nullptr, WNOHANG) > 0) {  // orphans re-parented to us (subreaper)
-    }
+/* stop - stop_group, the PID forgotten */
+void stop(pid_t &pid) {
+    tally::test::stop_group(pid);
     pid = -1;
 }
 
@@ -112,14 +71,14 @@ void MtPolicydStack::start_mariadb() {
                     dir_ + "/mariadb-install.log") != 0)
         throw std::runtime_error("mariadb-install-db failed: " + read_text(dir_ + "/mariadb-install.log"));
     sql_port_ = free_loopback_port();
-    mariadb_pid_ = spawn({"/usr/sbin/mariadbd", "--no-defaults", "--datadir=" + dir_ + "/mariadb",
-                          "--socket=" + dir_ + "/mysql.sock", "--port=" + std::to_string(sql_port_),
-                          "--bind-address=127.0.0.1", "--user=root", "--pid-file=" + dir_ + "/mariadbd.pid",
-                          "--skip-grant-tables", "--skip-name-resolve", "--innodb-buffer-pool-size=256M",
-                          "--max-connections=500", "--log-error=" + dir_ + "/mariadbd.err"},
-                         dir_ + "/mariadbd.out");
-    if (!wait_port(sql_port_, mariadb_pid_, 60s)) {
-        mariadb_pid_ = -1;
+    mariadb_pid_ = spawn_group({"/usr/sbin/mariadbd", "--no-defaults", "--datadir=" + dir_ + "/mariadb",
+                                "--socket=" + dir_ + "/mysql.sock", "--port=" + std::to_string(sql_port_),
+                                "--bind-address=127.0.0.1", "--user=root", "--pid-file=" + dir_ + "/mariadbd.pid",
+                                "--skip-grant-tables", "--skip-name-resolve", "--innodb-buffer-pool-size=256M",
+                                "--max-connections=500", "--log-error=" + dir_ + "/mariadbd.err"},
+                               dir_ + "/mariadbd.out");
+    if (!tally::test::wait_listening(sql_port_, mariadb_pid_, 60s)) {
+        stop(mariadb_pid_);  // also after a timeout: nothing outlives the stack
         throw std::runtime_error("mariadbd did not start: " + read_text(dir_ + "/mariadbd.err"));
     }
     // The table as mtpolicyd's Accounting creates it for MySQL, made here so history can be loaded first.
@@ -133,11 +92,11 @@ void MtPolicydStack::start_mariadb() {
 
 void MtPolicydStack::start_memcached() {
     memcached_port_ = free_loopback_port();
-    memcached_pid_ = spawn({"/usr/bin/memcached", "-u", "root", "-l", "127.0.0.1", "-p",
-                            std::to_string(memcached_port_), "-U", "0", "-m", "64", "-c", "1024"},
-                           dir_ + "/memcached.log");
-    if (!wait_port(memcached_port_, memcached_pid_, 20s)) {
-        memcached_pid_ = -1;
+    memcached_pid_ = spawn_group({"/usr/bin/memcached", "-u", "root", "-l", "127.0.0.1", "-p",
+                                  std::to_string(memcached_port_), "-U", "0", "-m", "64", "-c", "1024"},
+                                 dir_ + "/memcached.log");
+    if (!tally::test::wait_listening(memcached_port_, memcached_pid_, 20s)) {
+        stop(memcached_pid_);  // also after a timeout: nothing outlives the stack
         throw std::runtime_error("memcached did not start: " + read_text(dir_ + "/memcached.log"));
     }
 }
@@ -182,16 +141,16 @@ void MtPolicydStack::start_mtpolicyd() {
     policy_port_ = free_loopback_port();
     write_config();
     // TZ=UTC: the time_pattern keys follow the same calendar as the overlay's tally-timezone UTC.
-    mtpolicyd_pid_ = spawn({"/usr/bin/env", "TZ=UTC", "/usr/bin/mtpolicyd", "-f", "-c", dir_ + "/mtpolicyd.conf"},
-                           dir_ + "/mtpolicyd.log");
-    if (!wait_port(policy_port_, mtpolicyd_pid_, 60s)) {
-        mtpolicyd_pid_ = -1;
+    mtpolicyd_pid_ = spawn_group({"/usr/bin/env", "TZ=UTC", "/usr/bin/mtpolicyd", "-f", "-c", dir_ + "/mtpolicyd.conf"},
+                                 dir_ + "/mtpolicyd.log");
+    if (!tally::test::wait_listening(policy_port_, mtpolicyd_pid_, 60s)) {
+        stop(mtpolicyd_pid_);  // also after a timeout: nothing outlives the stack
         throw std::runtime_error("mtpolicyd did not start: " + read_text(dir_ + "/mtpolicyd.log"));
     }
 }
 
 void MtPolicydStack::restart_mtpolicyd(int ldap_port) {
-    stop_group(mtpolicyd_pid_);
+    stop(mtpolicyd_pid_);
     std::error_code ec;
     fs::remove(dir_ + "/mtpolicyd.pid", ec);
     opt_.ldap_port = ldap_port;
@@ -228,9 +187,9 @@ std::string MtPolicydStack::log() const {
 
 void MtPolicydStack::shutdown() noexcept {
     try {
-        stop_group(mtpolicyd_pid_);
-        stop_group(memcached_pid_);
-        stop_group(mariadb_pid_);
+        stop(mtpolicyd_pid_);
+        stop(memcached_pid_);
+        stop(mariadb_pid_);
     } catch (...) {
     }
     const char *keep = std::getenv("TALLY_KEEP_TMP");

@@ -3,6 +3,8 @@
 /* policy_client.cpp - Postfix policy protocol client */
 #include "policy_client.h"
 
+#include "process.h"  // connect_loopback
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,16 +22,8 @@ PolicyClient::~PolicyClient() {
 }
 
 bool PolicyClient::connect_now() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-        if (fd_ >= 0) close(fd_);
-        fd_ = -1;
-        return false;
-    }
+    fd_ = tally::test::connect_loopback(port_);
+    if (fd_ < 0) return false;
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     buf_.clear();

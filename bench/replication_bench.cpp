@@ -79,13 +79,11 @@ void check_interrupt() {
     if (g_interrupted) throw std::runtime_error("interrupted");
 }
 
-std::string account_dn(const std::string &uid) { return "uid=" + uid + ",ou=people,dc=example,dc=com"; }
-
 /* add_account - an account with a daily message limit ("unlimited" or N), added through s */
 void add_account(const Slapd &s, const std::string &uid, const std::string &limit) {
     auto root = s.connect();
     std::string text;
-    int rc = ldap_add(*root, account_dn(uid),
+    int rc = ldap_add(*root, person_dn(uid),
                       {{"objectClass", {"inetOrgPerson", "tallyAccount"}},
                        {"uid", {uid}},
                        {"cn", {uid}},
@@ -97,7 +95,7 @@ void add_account(const Slapd &s, const std::string &uid, const std::string &limi
 
 /* wait_entry - until s has the entry (replicated) */
 void wait_entry(const Slapd &s, const std::string &uid) {
-    if (!wait_until([&] { return !ldap_values(*s.connect(), account_dn(uid), "uid").empty(); }, 60000))
+    if (!wait_until([&] { return !ldap_values(*s.connect(), person_dn(uid), "uid").empty(); }, 60000))
         throw std::runtime_error(uid + " did not replicate to " + s.uri());
 }
 
@@ -139,7 +137,7 @@ Result run(const std::vector<const Slapd *> &servers, int conns, double seconds,
             auto &c = *cs[static_cast<std::size_t>(t)];
             auto &l = lat[static_cast<std::size_t>(t)];
             ChargeRequest r;
-            r.account = account_dn("bench-" + std::to_string(t % kAccounts));
+            r.account = person_dn("bench-" + std::to_string(t % kAccounts));
             r.recipients = 2;
             r.bytes = 2048;
             long n = 0;
@@ -175,7 +173,7 @@ double settle_ms(const Cluster &c, int conns) {
     bool ok = wait_until(
         [&] {
             for (int t = 0; t < std::min(conns, kAccounts); ++t) {
-                auto dn = account_dn("bench-" + std::to_string(t));
+                auto dn = person_dn("bench-" + std::to_string(t));
                 if (usage_on(c.p1, dn) != usage_on(c.p2, dn)) return false;
             }
             return true;
@@ -199,15 +197,15 @@ struct Trial {
 
 /* lag_probe - one charge on p1 until p2 counts it: the replication lag as a decision sees it */
 double lag_probe(const Cluster &c, const std::string &probe) {
-    auto before = usage_on(c.p2, account_dn(probe));
+    auto before = usage_on(c.p2, person_dn(probe));
     auto conn = c.p1.connect(kServiceDn, kPassword);
     auto t0 = Clock::now();
-    if (charge_one(*conn, account_dn(probe)).response.verdict != Verdict::accepted)
+    if (charge_one(*conn, person_dn(probe)).response.verdict != Verdict::accepted)
         throw std::runtime_error("the lag probe was not accepted");
     auto check = c.p2.connect();
     while (true) {
         ChargeRequest r;
-        r.account = account_dn(probe);
+        r.account = person_dn(probe);
         r.messages = 0;
         r.mode = Mode::check;
         auto out = client::charge(*check, r);
@@ -225,7 +223,7 @@ Trial excess_trial(Cluster &c, const std::string &uid, int limit, int conns) {
     add_account(c.p1, uid, std::to_string(limit));
     wait_entry(c.p2, uid);
     wait_entry(c.consumer, uid);
-    const std::string dn = account_dn(uid);
+    const std::string dn = person_dn(uid);
     std::vector<std::unique_ptr<client::Connection>> cs;
     for (int t = 0; t < conns; ++t) cs.push_back((t % 2 ? c.p2 : c.p1).connect(kServiceDn, kPassword));
     std::atomic<long> on1{0}, on2{0}, errors{0};

@@ -27,9 +27,11 @@
  *     cn=tally-milter,ou=services (the milter's identity), uid=operator
  *     (member of cn=tally-admins: may reset counters)
  */
+#include "mail_stack.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
 #include "slapd_fixture.h"
+#include "tallyctl_run.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -108,20 +110,12 @@ std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, c
       << "TALLY_SLAPD_LOG=" << s.dir() << "/slapd.log\n"
       << "TALLY_MILTER_LOG=" << m.dir() << "/milter.log\n"
       << "TALLY_POSTFIX_LOG=" << p.dir() << "/log/maillog\n"
-      << "TALLY_TALLYCTL=" << TALLY_TALLYCTL_PATH << "\n"
+      << "TALLY_TALLYCTL=" << tallyctl_binary() << "\n"
       << "TALLY_SANDBOX=" << TALLY_SANDBOX_PATH << "\n"
       << "export TALLY_LDAP_URI TALLY_LDAP_BASE TALLY_ROOT_DN TALLY_SERVICE_DN TALLY_OPERATOR_DN TALLY_PASSWORD_FILE "
          "TALLY_SMTP_PORT TALLY_SINK_PORT TALLY_MILTER_SOCKET TALLY_USERS TALLY_USER_PASSWORD TALLY_SLAPD_LOG "
          "TALLY_MILTER_LOG TALLY_POSTFIX_LOG TALLY_TALLYCTL TALLY_SANDBOX\n";
     return e.str();
-}
-
-bool alive(pid_t pid) {
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(st, line)) return false;
-    auto close = line.rfind(')');
-    return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
 pid_t read_pid(const std::string &dir) {
@@ -142,27 +136,24 @@ int supervise(const std::string &dir, int ready_fd) {
         close(ready_fd);
     };
     try {
-        SlapdOptions so;
-        so.overlay_config = "tally-window hour\ntally-window day\ntally-history 7\n"
-                            "tally-default-limit hour messages 100\ntally-default-limit day messages 500\n";
-        so.data_ldif = demo_ldif();
-        so.controllable_clock = false;
-        Slapd slapd(so);
-        slapd.start();
-        MilterProcess milter(slapd, "sender_attributes = mail tallySendAs\nusage_header = yes\n");
-        milter.set("search_base", "dc=example,dc=com");  // both hosted domains
-        milter.set("log_level", "info");
-        // Alerts: the first refusal of a period per account and window appends a line here.
-        milter.set("alert_command", "echo \"$(date -u +%FT%TZ) $TALLY_LOGIN reached the $TALLY_WINDOW limit of $TALLY_LIMIT "
-                                    "$TALLY_METRIC ($TALLY_PERIOD)\" >> " + dir + "/alerts.log");
-        milter.start();
-        PostfixOptions po;
-        po.milter = "inet:127.0.0.1:" + std::to_string(milter.port());
-        for (const char *u : kUsers) po.users.push_back({u, "secret"});
-        Postfix postfix(po);
-        std::ofstream(dir + "/password") << "secret";  // no newline: ldapsearch -y sends the whole file
+        MailStackOptions o;
+        o.slapd = SlapdOptions{};  // the demo directory below, not the tests' one
+        o.slapd.overlay_config = "tally-window hour\ntally-window day\ntally-history 7\n"
+                                 "tally-default-limit hour messages 100\ntally-default-limit day messages 500\n";
+        o.slapd.data_ldif = demo_ldif();
+        o.slapd.controllable_clock = false;
+        o.milter = {{"sender_attributes", "mail tallySendAs"},
+                    {"usage_header", "yes"},
+                    {"search_base", "dc=example,dc=com"},  // both hosted domains
+                    {"log_level", "info"},
+                    // Alerts: the first refusal of a period per account and window appends a line here.
+                    {"alert_command", "echo \"$(date -u +%FT%TZ) $TALLY_LOGIN reached the $TALLY_WINDOW limit of "
+                                      "$TALLY_LIMIT $TALLY_METRIC ($TALLY_PERIOD)\" >> " + dir + "/alerts.log"}};
+        o.logins.assign(std::begin(kUsers), std::end(kUsers));
+        MailStack stack(o);
+        std::ofstream(dir + "/password") << kPassword;  // no newline: ldapsearch -y sends the whole file
         chmod((dir + "/password").c_str(), 0600);
-        std::string env = env_text(slapd, milter, postfix, dir);
+        std::string env = env_text(stack.slapd, stack.milter, stack.postfix, dir);
         std::ofstream(dir + "/env.sh") << env;
         report("OK\n" + env);
         int sig = 0;
@@ -178,7 +169,7 @@ int supervise(const std::string &dir, int ready_fd) {
 
 int cmd_start(const std::string &dir) {
     mkdir(dir.c_str(), 0755);
-    if (pid_t old = read_pid(dir); old > 0 && alive(old)) {
+    if (pid_t old = read_pid(dir); process_alive(old)) {
         std::fprintf(stderr, "tally-sandbox: already running in %s (pid %d); stop it first\n", dir.c_str(), old);
         return 1;
     }
@@ -214,14 +205,14 @@ int cmd_start(const std::string &dir) {
 
 int cmd_stop(const std::string &dir) {
     pid_t pid = read_pid(dir);
-    if (pid <= 0 || !alive(pid)) {
+    if (!process_alive(pid)) {
         std::fprintf(stderr, "tally-sandbox: nothing runs in %s\n", dir.c_str());
         std::remove((dir + "/sandbox.pid").c_str());
         return 0;
     }
+    // Not our child (start detached it): watched through /proc, not waited for.
     kill(pid, SIGTERM);
-    for (int i = 0; i < 600 && alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (alive(pid)) {
+    if (!wait_gone(pid, std::chrono::seconds(30))) {
         std::fprintf(stderr, "tally-sandbox: supervisor %d did not stop within 30 s\n", pid);
         return 1;
     }
@@ -233,7 +224,7 @@ int cmd_stop(const std::string &dir) {
 
 int cmd_status(const std::string &dir) {
     pid_t pid = read_pid(dir);
-    if (pid <= 0 || !alive(pid)) {
+    if (!process_alive(pid)) {
         std::printf("tally-sandbox: not running in %s\n", dir.c_str());
         return 3;
     }

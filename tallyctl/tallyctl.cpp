@@ -30,13 +30,13 @@
  *   up, applies the sender restrictions and sends a check-mode charge, which
  *   counts nothing. LOGIN "-" means an unauthenticated client.
  *   "import-mtpolicyd" copies mtpolicyd limits and the current period's
- *   accounting rows into Tally (import_mtpolicyd.cpp).
+ *   accounting rows into Tally (import_command.cpp).
  *
  * DIAGNOSTICS
  *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
  *   refused. 2: usage error, LDAP error or refusal by the server.
  */
-#include "import_mtpolicyd.h"
+#include "import_command.h"
 #include "ldap_client.h"
 #include "ldap_ops.h"
 #include "directory.h"

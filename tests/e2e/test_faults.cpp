@@ -10,6 +10,7 @@
 // Assertions are on behaviour; times the issue names ("within a second") are
 // measured, printed (WARN) and held to a generous bound, since the machine is
 // shared. Speed belongs to bench/.
+#include "mail_stack.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
 #include "slapd_fixture.h"
@@ -39,16 +40,6 @@ using namespace tally::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
-const std::string kBob = "uid=bob,ou=people,dc=example,dc=com";
-
-PostfixOptions postfix_for(const MilterProcess &m) {
-    PostfixOptions o;
-    o.milter = "inet:127.0.0.1:" + std::to_string(m.port());
-    o.users = {{"alice", "secret"}, {"bob", "secret"}};
-    return o;
-}
 
 SmtpMessage msg(const std::string &login) {
     SmtpMessage m;
@@ -196,13 +187,12 @@ long rss_kib(pid_t pid) {
 
 TEST_CASE("e2e faults: 16 concurrent sessions against a limit of 50 deliver exactly 50, all counted",
           "[e2e][exact]") {
-    Slapd s(milter_test_directory());
-    s.start();
+    MailStack stack;
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"50"}) == LDAP_SUCCESS);
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
 
     auto t0 = Clock::now();
     Load load(p.smtp_port(), 16, 200);
@@ -230,16 +220,15 @@ TEST_CASE("e2e faults: 16 concurrent sessions against a limit of 50 deliver exac
 
 TEST_CASE("e2e faults: the first messages of a new day from 16 sessions at once: no duplicate or lost counts",
           "[e2e][exact]") {
-    Slapd s(milter_test_directory());
     // 2030-03-15 23:59:50 UTC, then 2030-03-16 00:00:05
     const std::int64_t before_midnight = 1899849590, after_midnight = 1899849605;
-    s.set_clock(before_midnight);
-    s.start();
+    MailStackOptions o;
+    o.clock = before_midnight;
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    Postfix &p = stack.postfix;
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"50"}) == LDAP_SUCCESS);
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
 
     // the old day: 30 messages through Postfix
     auto old_day = Load(p.smtp_port(), 8, 30).stop();
@@ -267,10 +256,12 @@ TEST_CASE("e2e faults: the first messages of a new day from 16 sessions at once:
 }
 
 TEST_CASE("e2e faults: slapd killed with SIGKILL under load and started again", "[e2e][faults]") {
-    SlapdOptions so = milter_test_directory();
-    so.overlay_config += "tally-default-limit day messages 1000\n";  // the "default limits" mtpolicyd fell back to
-    Slapd s(so);
-    s.start();
+    MailStackOptions o;
+    o.slapd.overlay_config += "tally-default-limit day messages 1000\n";  // the "default limits" mtpolicyd fell back to
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     {
         auto root = s.connect();
         REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"100000"}) == LDAP_SUCCESS);
@@ -278,9 +269,6 @@ TEST_CASE("e2e faults: slapd killed with SIGKILL under load and started again", 
         REQUIRE(ldap_modify(*root, kBob, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"3"}) == LDAP_SUCCESS);
         for (int i = 0; i < 3; ++i) REQUIRE(charge_one(*root, kBob).response.verdict == Verdict::accepted);
     }
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
 
     // A monitor reads alice's counter all along: it may only grow.
     std::atomic<bool> monitoring{true};
@@ -361,15 +349,13 @@ TEST_CASE("e2e faults: slapd killed with SIGKILL under load and started again", 
 
 TEST_CASE("e2e faults: slapd hung (SIGSTOP): 451 within the milter's timeout, never Postfix's, flows after SIGCONT",
           "[e2e][faults]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s);
-    m.set("ldap_timeout", "1000ms");
-    m.set("ldap_connect_timeout", "500ms");
-    m.start();
-    PostfixOptions o = postfix_for(m);
-    o.milter_command_timeout = 30;
-    Postfix p(o);
+    MailStackOptions o;
+    o.milter = {{"ldap_timeout", "1000ms"}, {"ldap_connect_timeout", "500ms"}};
+    o.postfix.milter_command_timeout = 30;
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     // warm: the account is cached and the pool holds connections
     REQUIRE(Load(p.smtp_port(), 4, 8).stop().size() == 8);
     REQUIRE(settle(p, 8) == 8);
@@ -423,13 +409,12 @@ TEST_CASE("e2e faults: slapd hung (SIGSTOP): 451 within the milter's timeout, ne
 
 TEST_CASE("e2e faults: the milter killed and restarted under load: Postfix tempfails, nothing counted twice",
           "[e2e][faults]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s);
-    m.start();
-    PostfixOptions o = postfix_for(m);
-    o.milter_default_action = "tempfail";
-    Postfix p(o);
+    MailStackOptions o;
+    o.postfix.milter_default_action = "tempfail";
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
 
     Load load(p.smtp_port(), 8, -1);
     while (load.done() < 30) usleep(50000);
@@ -465,14 +450,13 @@ TEST_CASE("e2e faults: the milter killed and restarted under load: Postfix tempf
 
 TEST_CASE("e2e faults: LMDB map full: the charge fails with a clear result, 451, counters intact after growing it",
           "[e2e][faults]") {
-    SlapdOptions so = milter_test_directory();
-    so.extra_database_config = "maxsize 1048576\n";  // after the fixture's own maxsize: this one wins
-    Slapd s(so);
-    s.start();
+    MailStackOptions o;
+    o.slapd.extra_database_config = "maxsize 1048576\n";  // after the fixture's own maxsize: this one wins
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     auto root = s.connect();
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
     REQUIRE(smtp_send(p.smtp_port(), msg("alice")).code == 250);
     REQUIRE(smtp_send(p.smtp_port(), msg("alice")).code == 250);
 
@@ -494,23 +478,18 @@ TEST_CASE("e2e faults: LMDB map full: the charge fails with a clear result, 451,
     // slapcat writing into a pipe nobody reads.
     int pipefd[2];
     REQUIRE(pipe(pipefd) == 0);
-    pid_t reader = fork();
-    if (reader == 0) {
+    SpawnOptions so;
+    so.in_child = [&] {
         dup2(pipefd[1], 1);
         close(pipefd[0]);
-        execl(openldap().tool("slapcat").c_str(), "slapcat", "-f", (s.dir() + "/slapd.conf").c_str(), "-b", kSuffix, (char *)nullptr);
-        _exit(127);
-    }
+    };
+    Process reader({openldap().tool("slapcat"), "-f", s.dir() + "/slapd.conf", "-b", kSuffix}, so);
     close(pipefd[1]);
-    struct Reaper {
-        pid_t pid;
+    // Closed before reader is stopped (destruction order): slapcat's next write fails and it ends.
+    struct Pipe {
         int fd;
-        ~Reaper() {
-            kill(pid, SIGKILL);
-            waitpid(pid, nullptr, 0);
-            close(fd);
-        }
-    } reaper{reader, pipefd[0]};
+        ~Pipe() { close(fd); }
+    } read_end{pipefd[0]};
     for (int i = 0, n = 0; i < 200 && n < 65536; ++i) {
         usleep(50000);
         ioctl(pipefd[0], FIONREAD, &n);
@@ -609,11 +588,10 @@ TEST_CASE("e2e faults: a flood of distinct logins keeps the milter's memory boun
 }
 
 TEST_CASE("e2e exact: a message Postfix retries after a temporary failure is counted once", "[e2e][exact]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s);
-    m.start();
-    Postfix submission(postfix_for(m));
+    MailStack stack;
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &submission = stack.postfix;
     // An MTA in front that queues and retries: it relays to the submission
     // service with alice's credentials, as a host relaying through it would.
     PostfixOptions fo;

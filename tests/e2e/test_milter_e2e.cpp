@@ -2,6 +2,7 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // End to end: a real Postfix authenticating with SASL, tally-milter, and slapd
 // with the overlay. What a user of the submission service sees.
+#include "mail_stack.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
 #include "slapd_fixture.h"
@@ -20,13 +21,11 @@ using namespace tally::test;
 
 namespace {
 
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
-
-
-PostfixOptions postfix_for(const MilterProcess &m) {
-    PostfixOptions o;
-    o.milter = "inet:127.0.0.1:" + std::to_string(m.port());
-    o.users = {{"alice", "secret"}, {"bob", "secret"}, {"dora", "secret"}, {"mallory", "secret"}};
+/* options - the stack with these tally-milter options, and mallory (no account) among the SASL users */
+MailStackOptions options(std::vector<std::pair<std::string, std::string>> milter = {}) {
+    MailStackOptions o;
+    o.milter = std::move(milter);
+    o.logins.push_back("mallory");
     return o;
 }
 
@@ -39,14 +38,6 @@ SmtpMessage msg(const std::string &login, const std::string &from, std::vector<s
     return m;
 }
 
-/* running - the process exists and is not a zombie (an orphan's zombie may
- * linger under an init that does not reap) */
-bool running(pid_t pid) {
-    std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-    auto close = stat.rfind(')');
-    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-}
-
 std::string day_usage(client::Connection &c, const std::string &dn) {
     auto v = ldap_values(c, dn, "tallyUsage");
     return v.empty() ? "" : v[0];
@@ -55,13 +46,12 @@ std::string day_usage(client::Connection &c, const std::string &dn) {
 }  // namespace
 
 TEST_CASE("e2e: mail within the limit is delivered and counted, the next is refused with 550", "[e2e][milter]") {
-    Slapd s(milter_test_directory());
-    s.start();
+    MailStack stack(options());
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
 
     auto r1 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
     INFO(r1.transcript << "\nmilter log:\n" << m.log());
@@ -92,7 +82,7 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
     m.set("alert_command", "echo \"$TALLY_LOGIN $TALLY_WINDOW $TALLY_METRIC $TALLY_LIMIT $TALLY_USAGE "
                            "$TALLY_REFUSED $TALLY_QUEUE_ID\" >> " + alerts);
     m.start();
-    Postfix p(postfix_for(m));
+    Postfix p(postfix_for(m, {"alice"}));
     // The alert mail goes through this Postfix's sendmail (pickup, not smtpd), to smtp-sink.
     m.set("alert_mail_to", "postmaster@example.net");
     m.set("alert_mail_from", "tally@example.com");
@@ -135,11 +125,9 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
 }
 
 TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s);
-    m.start();
-    Postfix p(postfix_for(m));
+    MailStack stack(options());
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     auto blocked = smtp_send(p.smtp_port(), msg("dora", "dora@example.com"));
     INFO(blocked.transcript << "\nmilter log:\n" << m.log());
     CHECK(blocked.code == 554);
@@ -153,11 +141,10 @@ TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
 }
 
 TEST_CASE("e2e: slapd stopped means 451, mail flows again when it is back", "[e2e][milter]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s, "cache_ttl = 0\n");
-    m.start();
-    Postfix p(postfix_for(m));
+    MailStack stack(options({{"cache_ttl", "0"}}));
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
     s.stop();
     auto down = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
@@ -172,14 +159,14 @@ TEST_CASE("e2e: slapd stopped means 451, mail flows again when it is back", "[e2
 }
 
 TEST_CASE("e2e: hostile SASL logins never match another account", "[e2e][milter][hostile]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s, "on_unknown_account = reject\n");
-    m.start();
-    PostfixOptions o = postfix_for(m);
-    o.users = {{"*", "secret"}, {"alice)(uid=*", "secret"}, {"*)(|(uid=*", "secret"}, {std::string(200, 'a'), "secret"}};
-    Postfix p(o);
-    for (const auto &[login, pw] : o.users) {
+    MailStackOptions o;
+    o.milter = {{"on_unknown_account", "reject"}};
+    o.logins = {"*", "alice)(uid=*", "*)(|(uid=*", std::string(200, 'a')};
+    MailStack stack(o);
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
+    for (const auto &login : o.logins) {
         auto r = smtp_send(p.smtp_port(), msg(login, "alice@example.com"));
         INFO(login << "\n" << r.transcript << "\nmilter log:\n" << m.log());
         CHECK(r.code == 550);  // unknown account, refused by policy: never alice's
@@ -191,11 +178,10 @@ TEST_CASE("e2e: hostile SASL logins never match another account", "[e2e][milter]
 }
 
 TEST_CASE("e2e: several recipients are counted, and the usage header can be added", "[e2e][milter]") {
-    Slapd s(milter_test_directory());
-    s.start();
-    MilterProcess m(s, "usage_header = yes\n");
-    m.start();
-    Postfix p(postfix_for(m));
+    MailStack stack(options({{"usage_header", "yes"}}));
+    Slapd &s = stack.slapd;
+    MilterProcess &m = stack.milter;
+    Postfix &p = stack.postfix;
     auto r = smtp_send(p.smtp_port(), msg("bob", "bob@example.com", {"x@elsewhere.org", "y@elsewhere.org", "z@elsewhere.org"}));
     INFO(r.transcript << "\nmilter log:\n" << m.log());
     REQUIRE(r.code == 250);
@@ -204,7 +190,7 @@ TEST_CASE("e2e: several recipients are counted, and the usage header can be adde
     REQUIRE(delivered.size() == 1);
     CHECK_THAT(delivered[0], Catch::Contains("X-Tally-Usage: day 1/unlimited messages"));
     auto root = s.connect();
-    auto v = ldap_values(*root, "uid=bob,ou=people,dc=example,dc=com", "tallyUsage");
+    auto v = ldap_values(*root, kBob, "tallyUsage");
     REQUIRE(v.size() == 1);
     CHECK_THAT(v[0], Catch::Contains("messages=1 recipients=3 "));
 }
@@ -230,7 +216,7 @@ TEST_CASE("e2e: the sandbox starts, answers, and stop ends exactly what start st
     CHECK_THAT(read_text(d.path + "/send2.out"), Catch::StartsWith("554 5.7.1"));
     CHECK(run_command({TALLY_SANDBOX_BIN, "stop", dir}, d.path + "/stop.out") == 0);
     std::istringstream kids(children);
-    for (pid_t pid; kids >> pid;) CHECK_FALSE(running(pid));  // every server it started is gone
-    CHECK_FALSE(running(supervisor));
+    for (pid_t pid; kids >> pid;) CHECK_FALSE(process_alive(pid));  // every server it started is gone
+    CHECK_FALSE(process_alive(supervisor));
     CHECK(run_command({TALLY_SANDBOX_BIN, "status", dir}, d.path + "/status.out") == 3);
 }

@@ -80,20 +80,6 @@ int zombie_children() {
     return n;
 }
 
-/* raw_connect - a plain TCP connection to 127.0.0.1:port */
-int raw_connect(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* send_text - write a whole string to a socket */
 void send_text(int fd, const std::string &text) {
     REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
@@ -187,7 +173,7 @@ TEST_CASE("two instances run side by side", "[e2e]") {
 
 TEST_CASE("a message smtp-sink is still receiving is not counted as delivered", "[e2e]") {
     Postfix pf(alice_only());
-    int fd = raw_connect(pf.sink_port());
+    int fd = connect_loopback(pf.sink_port());
     REQUIRE(fd >= 0);
     send_text(fd, "EHLO probe\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
                   "Subject: partial\r\n\r\nfirst half\r\n");

@@ -23,7 +23,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+/* use_up_alice - with a day limit of 2: alice's first two charges accepted, the third refused */
+void use_up_alice(const Slapd &s) {
+    auto svc = s.connect(kServiceDn, kPassword);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
+    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
+}
 
 }  // namespace
 
@@ -45,10 +51,8 @@ TEST_CASE("cn=config: the overlay runs from slapd.d and changes persist", "[inte
     o.overlay_config = "tally-window day\ntally-timezone UTC\ntally-default-limit day messages 2\n";
     Slapd s(o);
     s.start();
+    use_up_alice(s);
     auto svc = s.connect(kServiceDn, kPassword);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
     auto cfg = s.connect(kConfigDn, kRootPw);
     const std::string overlay_dn = "olcOverlay={0}tally,olcDatabase={1}mdb,cn=config";
     REQUIRE(ldap_modify(*cfg, overlay_dn, LDAP_MOD_REPLACE, "olcTallyDefaultLimit", {"day messages 3"}) ==
@@ -73,19 +77,7 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     REQUIRE(run_command({openldap().tool("slaptest"), "-f", d.path + "/slapd.conf", "-F", d.path + "/slapd.d"},
                         d.path + "/log") == 0);
     std::string uri = "ldap://127.0.0.1:" + std::to_string(port) + "/";
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(openldap().slapd().c_str(), "slapd", "-h", uri.c_str(), "-F", (d.path + "/slapd.d").c_str(), "-d", "0",
-              (char *)nullptr);
-        _exit(127);
-    }
-    struct Stop {
-        pid_t pid;
-        ~Stop() {
-            kill(pid, SIGTERM);
-            waitpid(pid, nullptr, 0);
-        }
-    } stop{pid};
+    Process slapd({openldap().slapd(), "-h", uri, "-F", d.path + "/slapd.d", "-d", "0"});
     std::unique_ptr<client::Connection> c;
     for (int i = 0; i < 100 && !c; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -211,42 +203,39 @@ TEST_CASE("tallyctl shows usage, charges and resets", "[integration][tallyctl]")
     s.start();
     TempDir d;
     std::ofstream(d.path + "/pw") << "secret\n";
+    // the service reads its password from a file (-y), the operator gives it (-w)
     const std::vector<std::string> svc = {"-H", s.uri(), "-x", "-D", kServiceDn, "-y", d.path + "/pw"};
-    auto with = [](std::vector<std::string> a, const std::vector<std::string> &more) {
-        a.insert(a.end(), more.begin(), more.end());
-        return a;
-    };
     std::string out;
-    CHECK(tallyctl(with(svc, {"charge", "-r", "3", "-b", "1000", "-i", "Q1", kAlice}), &out) == 0);
+    CHECK(run_tallyctl(svc, {"charge", "-r", "3", "-b", "1000", "-i", "Q1", kAlice}, &out) == 0);
     CHECK_THAT(out, Catch::Contains("verdict: accepted"));
-    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 0);
-    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 1);
+    CHECK(run_tallyctl(svc, {"charge", kAlice}, &out) == 0);
+    CHECK(run_tallyctl(svc, {"charge", kAlice}, &out) == 1);
     CHECK_THAT(out, Catch::Contains("exceeded: day limit of 2 messages reached (usage 2)"));
-    CHECK(tallyctl(with(svc, {"usage", kAlice}), &out) == 0);
+    CHECK(run_tallyctl(svc, {"usage", kAlice}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +[0-9-]+ +messages +2 +2 +0\\n(.|\\n)*"));
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +[0-9-]+ +byteRecipients +3000 +unlimited +-\\n(.|\\n)*"));
     // the service may not reset; the operator may
-    CHECK(tallyctl(with(svc, {"reset", kAlice}), &out) == 2);
+    CHECK(run_tallyctl(svc, {"reset", kAlice}, &out) == 2);
     CHECK_THAT(out, Catch::Contains("Insufficient access"));
-    const std::vector<std::string> op = {"-H", s.uri(), "-x", "-D", kAdminDn, "-w", "secret"};
-    CHECK(tallyctl(with(op, {"reset", kAlice, "day"}), &out) == 0);
-    CHECK(tallyctl(with(svc, {"charge", kAlice}), &out) == 0);
+    const auto op = bind_options(s.uri(), kAdminDn);
+    CHECK(run_tallyctl(op, {"reset", kAlice, "day"}, &out) == 0);
+    CHECK(run_tallyctl(svc, {"charge", kAlice}, &out) == 0);
     // reports over every account under a base
-    CHECK(tallyctl(with(op, {"report", "-b", "ou=people,dc=example,dc=com", "-s", "percent"}), &out) == 0);
+    CHECK(run_tallyctl(op, {"report", "-b", kPeople, "-s", "percent"}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*ACCOUNT +WINDOW(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +day +[0-9-]+ "
                                    "+messages +1 +2 +50%\\n(.|\\n)*"));
-    CHECK_THAT(out, Catch::Contains("uid=bob,ou=people,dc=example,dc=com"));
-    CHECK(tallyctl(with(op, {"report", "-b", "dc=example,dc=com", "-c", "-m", "recipients"}), &out) == 0);
+    CHECK_THAT(out, Catch::Contains(kBob));
+    CHECK(run_tallyctl(op, {"report", "-b", "dc=example,dc=com", "-c", "-m", "recipients"}, &out) == 0);
     CHECK_THAT(out, Catch::Contains("\"uid=alice,ou=people,dc=example,dc=com\",day,"));
-    CHECK(tallyctl(with(op, {"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
-    CHECK_THAT(out, Catch::Contains("uid=alice,ou=people,dc=example,dc=com"));
+    CHECK(run_tallyctl(op, {"top", "-b", "dc=example,dc=com", "-n", "1"}, &out) == 0);
+    CHECK_THAT(out, Catch::Contains(kAlice));
     // usage errors and unreachable servers exit 2 with a message
-    CHECK(tallyctl({"frobnicate"}, &out) == 2);
-    CHECK(tallyctl({"-H", "ldap://127.0.0.1:1/", "usage", kAlice}, &out) == 2);
+    CHECK(run_tallyctl({"frobnicate"}, &out) == 2);
+    CHECK(run_tallyctl({"-H", "ldap://127.0.0.1:1/", "usage", kAlice}, &out) == 2);
     CHECK_THAT(out, Catch::Contains("Can't contact LDAP server"));
     // -h and --help print the usage and succeed (they used to say "invalid option")
     for (const std::vector<std::string> &help : std::vector<std::vector<std::string>>{{"-h"}, {"--help"}, {"charge", "--help"}}) {
-        CHECK(tallyctl(help, &out) == 0);
+        CHECK(run_tallyctl(help, &out) == 0);
         CHECK_THAT(out, Catch::StartsWith("usage: tallyctl") && Catch::Contains("exit status: 0"));
     }
 }
@@ -257,20 +246,12 @@ TEST_CASE("tallyctl report without -W shows every window, so a day limit reached
                        "tally-default-limit hour messages 100\ntally-default-limit day messages 2\n";
     Slapd s(o);
     s.start();
-    auto svc = s.connect(kServiceDn, kPassword);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::accepted);
-    CHECK(charge_one(*svc, kAlice).response.verdict == Verdict::refused);
-    const std::vector<std::string> op = {"-H", s.uri(), "-x", "-D", kAdminDn, "-w", "secret"};
-    auto with = [&](std::vector<std::string> args) {
-        std::vector<std::string> all = op;
-        all.insert(all.end(), args.begin(), args.end());
-        return all;
-    };
+    use_up_alice(s);
+    const auto op = bind_options(s.uri(), kAdminDn);
     std::string out;
-    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com", "-s", "percent"}), &out) == 0);
+    CHECK(run_tallyctl(op, {"report", "-b", kPeople, "-s", "percent"}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +hour +[0-9T-]+ +messages +2 +100 +2%\\n(.|\\n)*"));
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=alice,ou=people,dc=example,dc=com +day +[0-9-]+ +messages +2 +2 +100%\\n(.|\\n)*"));
-    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com", "-W", "hour"}), &out) == 0);
+    CHECK(run_tallyctl(op, {"report", "-b", kPeople, "-W", "hour"}, &out) == 0);
     CHECK_THAT(out, !Catch::Contains(" day "));
 }

@@ -17,10 +17,8 @@ using namespace tally::test;
 namespace {
 
 constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
-const std::string kPeople = "ou=people,dc=example,dc=com";
-const std::string kMt1 = "uid=mt1,ou=people,dc=example,dc=com";
-const std::string kMt2 = "uid=mt2,ou=people,dc=example,dc=com";
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
+const std::string kMt1 = person_dn("mt1");
+const std::string kMt2 = person_dn("mt2");
 
 SlapdOptions profiled() {
     SlapdOptions o;
@@ -98,7 +96,7 @@ TEST_CASE("import-mtpolicyd copies limits and the current period's usage, once",
     std::string out;
 
     // A dry run says what would change and changes nothing.
-    CHECK(tallyctl(with(with(op, common), {"-n", "--csv", d.path + "/acct.csv"}), &out) == 1);
+    CHECK(run_tallyctl(with(with(op, common), {"-n", "--csv", d.path + "/acct.csv"}), &out) == 1);
     CHECK_THAT(out, Catch::Contains("limits " + kMt1 +
                                     ": would set tallyMessagesPerDay 500 (from mtpolicydMailMessageLimit; was none)"));
     CHECK_THAT(out, Catch::Contains("usage " + kMt1 + ": would import messages=3 recipients=7 bytes=3000 "
@@ -108,7 +106,7 @@ TEST_CASE("import-mtpolicyd copies limits and the current period's usage, once",
 
     // Limits, as an administrator: written, tallyAccount added; equal ones
     // left alone, a differing Tally limit kept (exit 1: something left out).
-    CHECK(tallyctl(with(with(op, common), {}), &out) == 1);
+    CHECK(run_tallyctl(with(with(op, common), {}), &out) == 1);
     CHECK(ldap_values(*admin, kMt1, "tallyMessagesPerDay") == std::vector<std::string>{"500"});
     CHECK(ldap_values(*admin, kMt1, "tallyRecipientsPerDay") == std::vector<std::string>{"1000"});
     CHECK(ldap_values(*admin, kMt1, "tallyBytesPerDay") == std::vector<std::string>{"10000000"});
@@ -127,7 +125,7 @@ TEST_CASE("import-mtpolicyd copies limits and the current period's usage, once",
     // Usage, as the service (it may charge): today's rows only, the unknown
     // keys reported (the hostile one escaped, matching nothing).
     const auto import = with(with(svc, common), {"--no-limits", "--csv", d.path + "/acct.csv"});
-    CHECK(tallyctl(import, &out) == 1);
+    CHECK(run_tallyctl(import, &out) == 1);
     CHECK_THAT(out, Catch::Contains("unknown key \"ghost@example.com\""));
     CHECK_THAT(out, Catch::Contains("unknown key \"*)(mail=*\""));
     CHECK_THAT(out, Catch::Contains("2 rows of other periods ignored (2026-11-20: 1, 2026-11-21: 1)"));
@@ -137,11 +135,11 @@ TEST_CASE("import-mtpolicyd copies limits and the current period's usage, once",
     CHECK(usage_of(*admin, kAlice) == usage(0, 0, 0, 0));
 
     // Running it again counts nothing twice: the accounts have usage now...
-    CHECK(tallyctl(import, &out) == 1);
+    CHECK(run_tallyctl(import, &out) == 1);
     CHECK_THAT(out, Catch::Contains("usage " + kMt1 + ": skipped, already has usage in day 2026-11-22"));
     CHECK(usage_of(*admin, kMt1) == usage(3, 7, 3000, 7000));
     // ...and even with --force the charge ids are recognised (within tally-charge-id-ttl).
-    CHECK(tallyctl(with(import, {"--force"}), &out) == 1);
+    CHECK(run_tallyctl(with(import, {"--force"}), &out) == 1);
     CHECK_THAT(out, Catch::Contains("usage " + kMt1 + ": already imported"));
     CHECK(usage_of(*admin, kMt1) == usage(3, 7, 3000, 7000));
     CHECK(usage_of(*admin, kMt2) == usage(25, 25, 100, 150));
@@ -163,21 +161,21 @@ TEST_CASE("import-mtpolicyd refuses bad input and a period the overlay is not in
     std::ofstream(d.path + "/bad.csv") << "key,time,count,count_rcpt,size,size_rcpt\n"
                                           "alice@example.com,2026-11-22,1,1,10,10\n"
                                           "mt1@example.com,2026-11-22,one,1,10,10\n";
-    CHECK(tallyctl(with(svc, {"--at", std::to_string(kMorning), "--csv", d.path + "/bad.csv"}), &out) == 2);
+    CHECK(run_tallyctl(with(svc, {"--at", std::to_string(kMorning), "--csv", d.path + "/bad.csv"}), &out) == 2);
     CHECK_THAT(out, Catch::Contains("line 3: count \"one\" is not a whole number"));
     CHECK(usage_of(*admin, kAlice) == usage(0, 0, 0, 0));
 
     // The rows of yesterday while the overlay is in today: refused.
     std::ofstream(d.path + "/old.csv") << "key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\n"
                                           "alice@example.com\t2026-11-21\t4\t4\t40\t40\n";
-    CHECK(tallyctl(with(svc, {"--at", std::to_string(kMorning - 86400), "--csv", d.path + "/old.csv"}), &out) == 2);
+    CHECK(run_tallyctl(with(svc, {"--at", std::to_string(kMorning - 86400), "--csv", d.path + "/old.csv"}), &out) == 2);
     CHECK_THAT(out, Catch::Contains("the overlay's day period is 2026-11-22, the rows are of 2026-11-21"));
     CHECK(usage_of(*admin, kAlice) == usage(0, 0, 0, 0));
 
     // The same file as mysql -B prints it, in the right period: imported.
     std::ofstream(d.path + "/today.tsv") << "key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\n"
                                             "alice@example.com\t2026-11-22\t4\t4\t40\t40\n";
-    CHECK(tallyctl(with(svc, {"--at", std::to_string(kMorning), "--csv", d.path + "/today.tsv"}), &out) == 0);
+    CHECK(run_tallyctl(with(svc, {"--at", std::to_string(kMorning), "--csv", d.path + "/today.tsv"}), &out) == 0);
     CHECK(usage_of(*admin, kAlice) == usage(4, 4, 40, 40));
 }
 
@@ -202,7 +200,7 @@ TEST_CASE("import-mtpolicyd --mysql runs the client in batch mode for one period
     auto admin = s.connect();
     std::string out;
 
-    CHECK(tallyctl(with(svc, {"--mysql", fake + " --defaults-extra-file=/etc/mtpolicyd/my.cnf mtpolicyd"}), &out) ==
+    CHECK(run_tallyctl(with(svc, {"--mysql", fake + " --defaults-extra-file=/etc/mtpolicyd/my.cnf mtpolicyd"}), &out) ==
           0);
     CHECK(read_text(d.path + "/args") ==
           "--defaults-extra-file=/etc/mtpolicyd/my.cnf\nmtpolicyd\n--batch\n--column-names\n-e\n"
@@ -211,11 +209,11 @@ TEST_CASE("import-mtpolicyd --mysql runs the client in batch mode for one period
     CHECK(usage_of(*admin, kMt1) == usage(2, 5, 2000, 4000));
 
     // A failing client: nothing imported, its status reported.
-    CHECK(tallyctl(with(svc, {"--mysql", fake + " --fail", "--force"}), &out) == 2);
+    CHECK(run_tallyctl(with(svc, {"--mysql", fake + " --fail", "--force"}), &out) == 2);
     CHECK_THAT(out, Catch::Contains("Access denied"));
     CHECK_THAT(out, Catch::Contains("failed (exit status 1); nothing imported"));
     CHECK(usage_of(*admin, kMt1) == usage(2, 5, 2000, 4000));
     // A table name that could smuggle SQL is refused before anything runs.
-    CHECK(tallyctl(with(svc, {"--mysql", fake, "--table", "acct_x`; DROP TABLE y"}), &out) == 2);
+    CHECK(run_tallyctl(with(svc, {"--mysql", fake, "--table", "acct_x`; DROP TABLE y"}), &out) == 2);
     CHECK_THAT(out, Catch::Contains("bad table name"));
 }

@@ -5,6 +5,7 @@
 // restrictions, charges, replies, failure policy, hostile logins, reload.
 #include "milter_process.h"
 #include "slapd_fixture.h"
+#include "tallyctl_run.h"
 
 #include <catch2/catch.hpp>
 
@@ -20,8 +21,6 @@ using namespace tally;
 using namespace tally::test;
 
 namespace {
-
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
 
 struct Msg {
     std::string login;
@@ -326,11 +325,7 @@ TEST_CASE("milter: runs as a daemon with a PID file, as an unprivileged user, an
     std::string status = read_text("/proc/" + std::to_string(pid) + "/status");
     CHECK_THAT(status, Catch::Contains("Uid:\t65534\t65534\t65534\t65534"));
     kill(pid, SIGTERM);
-    bool gone = false;
-    for (int i = 0; i < 500 && !gone; ++i) {  // libmilter notices within ~5 s
-        gone = kill(pid, 0) != 0;
-        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    bool gone = wait_gone(pid, std::chrono::seconds(10));  // libmilter notices within ~5 s
     CHECK(gone);
     if (!gone) kill(pid, SIGKILL);
     CHECK_FALSE(std::filesystem::exists(m.dir() + "/milter.pid"));
@@ -474,13 +469,8 @@ TEST_CASE("tallyctl check answers what the milter would, without counting", "[in
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyRecipientsPerDay", {"5"}) == LDAP_SUCCESS);
     MilterProcess m(s);  // only its configuration file is used
-    auto check = [&](std::vector<std::string> args, std::string *out) {
-        std::vector<std::string> argv = {TALLY_TALLYCTL_BIN, "check", "-c", m.config_path()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        int rc = run_command(argv, m.dir() + "/check.out");
-        *out = read_text(m.dir() + "/check.out");
-        std::remove((m.dir() + "/check.out").c_str());
-        return rc;
+    auto check = [&](const std::vector<std::string> &args, std::string *out) {
+        return run_tallyctl({"check", "-c", m.config_path()}, args, out);
     };
     std::string out;
     CHECK(check({"alice", "alice@example.com", "5", "1000"}, &out) == 0);

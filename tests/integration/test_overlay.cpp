@@ -18,9 +18,6 @@ using namespace tally::test;
 namespace {
 
 constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
-const std::string kBob = "uid=bob,ou=people,dc=example,dc=com";
-const std::string kCarol = "uid=carol,ou=people,dc=example,dc=com";
 
 SlapdOptions standard(const std::string &extra = "") {
     SlapdOptions o;
@@ -251,7 +248,7 @@ tallyHistory: day 2026-11-20 sid=0 messages=9 recipients=9 bytes=900 byteRecipie
     Slapd s(o);
     s.start();
     s.set_clock(kMorning);
-    const std::string dave = "uid=dave,ou=people,dc=example,dc=com";
+    const std::string dave = person_dn("dave");
     auto admin = s.connect();
     CHECK(charge_one(*s.connect(kServiceDn, kPassword), dave).response.verdict == Verdict::accepted);
     const std::string place = std::string("cn=0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e,cn=tally-history-sid0,") + kSuffix;
@@ -376,7 +373,7 @@ mtpolicydMailRecipientLimit: 3
     Slapd s(o);
     s.start();
     auto svc = s.connect(kServiceDn, kPassword);
-    const std::string mt = "uid=mt,ou=people,dc=example,dc=com";
+    const std::string mt = person_dn("mt");
     CHECK(charge_one(*svc, mt, 2).response.verdict == Verdict::accepted);
     auto r = charge_one(*svc, mt, 2);
     CHECK(r.response.verdict == Verdict::refused);
@@ -553,7 +550,7 @@ TEST_CASE("bad requests get a clear result code and change nothing", "[integrati
     CHECK(code == LDAP_PROTOCOL_ERROR);
     text = raw_exop(*svc, kResetOid, "", &code);
     CHECK(code == LDAP_PROTOCOL_ERROR);
-    CHECK(charge_one(*svc, "uid=nobody,ou=people,dc=example,dc=com").ldap.code == LDAP_NO_SUCH_OBJECT);
+    CHECK(charge_one(*svc, person_dn("nobody")).ldap.code == LDAP_NO_SUCH_OBJECT);
     CHECK(charge_one(*svc, "not a dn").ldap.code == LDAP_INVALID_DN_SYNTAX);
     CHECK(charge_one(*svc, "uid=x,dc=elsewhere,dc=org").ldap.code == LDAP_NO_SUCH_OBJECT);
     CHECK(charge_one(*svc, "uid=alice)(uid=*,ou=people,dc=example,dc=com").ldap.code == LDAP_NO_SUCH_OBJECT);
@@ -628,7 +625,7 @@ TEST_CASE("group commit: with fsync on every commit, charges of many accounts sh
     std::vector<std::string> accounts;
     for (int i = 0; i < 6; ++i) {
         std::string uid = "gc" + std::to_string(i);
-        accounts.push_back("uid=" + uid + ",ou=people,dc=example,dc=com");
+        accounts.push_back(person_dn(uid));
         o.data_ldif += "\ndn: " + accounts.back() + "\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\nuid: " +
                        uid + "\ncn: " + uid + "\nsn: " + uid + "\n";
     }
@@ -654,7 +651,7 @@ TEST_CASE("group commit: charges of one account from many connections share comm
     // are accepted and counted.
     SlapdOptions o = standard("tally-default-limit day messages 150\n");
     o.nosync = false;
-    const std::string account = "uid=burst,ou=people,dc=example,dc=com";
+    const std::string account = person_dn("burst");
     o.data_ldif += "\ndn: " + account + "\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\nuid: burst\n"
                    "cn: burst\nsn: burst\n";
     Slapd s(o);
@@ -672,11 +669,11 @@ TEST_CASE("ACL: every user may read objectClass (searches filter on it), only ad
           "[integration][acl]") {
     Slapd s(standard());
     s.start();
-    auto bob = s.connect("uid=bob,ou=people,dc=example,dc=com", kPassword);
+    auto bob = s.connect(kBob, kPassword);
     auto classes = ldap_values(*bob, kAlice, "objectClass");
     CHECK(std::find(classes.begin(), classes.end(), "tallyAccount") != classes.end());
     CHECK(ldap_modify(*bob, kAlice, LDAP_MOD_ADD, "objectClass", {"tallyPolicy"}) == LDAP_INSUFFICIENT_ACCESS);
-    CHECK(ldap_modify(*bob, "uid=bob,ou=people,dc=example,dc=com", LDAP_MOD_DELETE, "objectClass", {"tallyAccount"}) ==
+    CHECK(ldap_modify(*bob, kBob, LDAP_MOD_DELETE, "objectClass", {"tallyAccount"}) ==
           LDAP_INSUFFICIENT_ACCESS);
     // limits stay private: bob still cannot read alice's
     auto op = s.connect(kAdminDn, kPassword);

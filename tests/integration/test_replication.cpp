@@ -31,8 +31,6 @@ using namespace tally::test;
 namespace {
 
 constexpr std::int64_t kMorning = 1795341600;  // 2026-11-22T10:00:00Z
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
-const std::string kCarol = "uid=carol,ou=people,dc=example,dc=com";
 
 struct Load {
     int accepted = 0;
@@ -62,6 +60,13 @@ Load charge_both(Cluster &c, const std::string &dn, int threads, int per_thread,
     }
     for (auto &t : pool) t.join();
     return {accepted.load(), errors.load()};
+}
+
+/* charge_n - n accepted charges of carol on s, charge ids tag0, tag1, ... */
+void charge_n(const Slapd &s, int n, const std::string &tag) {
+    auto conn = s.connect(kServiceDn, kPassword);
+    for (int i = 0; i < n; ++i)
+        REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
 }
 
 }  // namespace
@@ -171,11 +176,6 @@ TEST_CASE("two providers: a reset is replicated and older shares arriving later 
           "[integration][replication]") {
     Cluster c;
     c.start(kMorning);
-    auto charge_n = [](const Slapd &s, int n, const std::string &tag) {
-        auto conn = s.connect(kServiceDn, kPassword);
-        for (int i = 0; i < n; ++i)
-            REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
-    };
     charge_n(c.p1, 3, "a");
     charge_n(c.p2, 4, "b");
     REQUIRE(c.settled(kCarol, 7));
@@ -204,11 +204,6 @@ TEST_CASE("two providers: a reset is replicated and older shares arriving later 
 TEST_CASE("two providers: a period rolls over while they are apart", "[integration][replication]") {
     Cluster c;
     c.start(kMorning);
-    auto charge_n = [](const Slapd &s, int n, const std::string &tag) {
-        auto conn = s.connect(kServiceDn, kPassword);
-        for (int i = 0; i < n; ++i)
-            REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
-    };
     charge_n(c.p1, 2, "a");
     REQUIRE(c.settled(kCarol, 2));
     c.p1.stop();
@@ -305,25 +300,21 @@ tallyUsage: day 2026-11-22 sid=2 messages=134 recipients=134 bytes=13400 byteRec
 tallyRecentCharge: 1795341500:R1 1795341510:R2
 tallyRecentCharge: 1795341510:R2 1795341520:R3
 )");
-    const std::string dave = "uid=dave,ou=people,dc=example,dc=com";
+    const std::string dave = person_dn("dave");
     auto root = s->connect();
     REQUIRE(ldap_values(*root, dave, "tallyUsage").size() == 4);
 
     // Totals: 7 + 134, not 5 + 7 + 123 + 134.
     CHECK(usage_on(*s, dave) == 141);
     std::string out;
-    const std::vector<std::string> svc = {"-H", s->uri(), "-x", "-D", kServiceDn, "-w", kPassword};
-    auto with = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), svc.begin(), svc.end());
-        return args;
-    };
-    CHECK(tallyctl(with({"usage", dave}), &out) == 0);
+    const auto svc = bind_options(s->uri(), kServiceDn);
+    CHECK(run_tallyctl(svc, {"usage", dave}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +messages +141 +145 +4\\n(.|\\n)*"));
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-22 +bytes +14100 +unlimited +-\\n(.|\\n)*"));
-    CHECK(tallyctl(with({"report", "-b", "ou=people,dc=example,dc=com"}), &out) == 0);
+    CHECK(run_tallyctl(svc, {"report", "-b", kPeople}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
                                    "+145 +97%\\n(.|\\n)*"));
-    CHECK(tallyctl(with({"top", "-b", "dc=example,dc=com", "-n", "1"}), &out) == 0);
+    CHECK(run_tallyctl(svc, {"top", "-b", "dc=example,dc=com", "-n", "1"}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*\\nuid=dave,ou=people,dc=example,dc=com +day +2026-11-22 +messages +141 "
                                    "+145 +97%\\n"));
 
@@ -366,7 +357,7 @@ tallyRecentCharge: 1795341510:R2 1795341520:R3
     auto hist = ldap_values(*root, dave, "tallyHistory");
     INFO(lines(hist));
     CHECK(count_prefix(hist, "day 2026-11-22 sid=0 ") == 1);
-    CHECK(tallyctl(with({"usage", dave}), &out) == 0);
+    CHECK(run_tallyctl(svc, {"usage", dave}, &out) == 0);
     CHECK_THAT(out, Catch::Matches("(.|\\n)*day +2026-11-23 +messages +1 +145 +144\\n(.|\\n)*"));
 }
 
@@ -375,7 +366,7 @@ TEST_CASE("issue 23: a duplicated own share of an ended period goes into the his
     auto s = one_account("erin", "6e1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d23", R"(tallyUsage: day 2026-11-21 sid=0 messages=30 recipients=30 bytes=3000 byteRecipients=3000
 tallyUsage: day 2026-11-21 sid=0 messages=31 recipients=31 bytes=3100 byteRecipients=3100 limitHit=1795250000
 )");
-    const std::string erin = "uid=erin,ou=people,dc=example,dc=com";
+    const std::string erin = person_dn("erin");
     CHECK(usage_on(*s, erin) == 0);
     auto r = charge_one(*s->connect(kServiceDn, kPassword), erin, 1, 100, "E1");
     CHECK(r.response.verdict == Verdict::accepted);
@@ -397,10 +388,10 @@ tallyUsage: day 2026-11-22 sid=0 messages=7 recipients=7 bytes=700 byteRecipient
 tallyUsage: day 2026-11-22 sid=2 messages=40 recipients=40 bytes=4000 byteRecipients=4000
 tallyUsage: day 2026-11-22 sid=2 messages=41 recipients=41 bytes=4100 byteRecipients=4100
 )");
-    const std::string finn = "uid=finn,ou=people,dc=example,dc=com";
+    const std::string finn = person_dn("finn");
     CHECK(usage_on(*s, finn) == 48);
     std::string out;
-    CHECK(tallyctl({"-H", s->uri(), "-x", "-D", kAdminDn, "-w", kPassword, "reset", finn, "day"}, &out) == 0);
+    CHECK(run_tallyctl(bind_options(s->uri(), kAdminDn), {"reset", finn, "day"}, &out) == 0);
     CHECK(usage_on(*s, finn) == 0);
     auto values = ldap_values(*s->connect(), finn, "tallyUsage");
     INFO(lines(values));

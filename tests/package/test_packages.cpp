@@ -48,7 +48,6 @@ const std::string kSecret = "/etc/tally-milter/ldap.password";
 const std::string kExamples = "/usr/share/doc/tally-slapd/examples";
 const std::string kLock = "/run/lock/tally-package-test.lock";
 const std::string kState = "/var/tmp/tally-package-test.state";  // "installed" [+ "user-created"]
-const std::string kAlice = "uid=alice,ou=people,dc=example,dc=com";
 
 struct Result {
     int rc;
@@ -91,51 +90,16 @@ std::vector<std::string> words(const std::string &s) {
     return w;
 }
 
-/* Child - a process we started, ended by its PID (SIGTERM, then SIGKILL) */
-struct Child {
-    pid_t pid = -1;
-    int status = -1;
-    bool alive() {
-        if (pid <= 0) return false;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            pid = -1;
-            return false;
-        }
-        return true;
-    }
-    void stop() {
-        if (pid <= 0) return;
-        kill(pid, SIGTERM);
-        for (int i = 0; i < 750 && alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            pid = -1;
-        }
-    }
-    ~Child() { stop(); }
-};
-
-/* spawn - fork and exec argv with output to log; as user/group when given
- * (supplementary groups, gid, uid in that order, as systemd's User=) */
-pid_t spawn(const std::vector<std::string> &argv, const std::string &log, const passwd *as = nullptr,
-            gid_t gid = 0) {
-    pid_t pid = fork();
-    if (pid != 0) return pid;
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-    }
-    int in = open("/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    if (as && (initgroups(as->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(as->pw_uid) != 0)) _exit(126);
-    if (chdir("/") != 0) _exit(126);
-    std::vector<char *> args;
-    for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+/* start - argv as a Process with output to log, from /; as user/group when
+ * given (supplementary groups, gid, uid in that order, as systemd's User=) */
+Process start(const std::vector<std::string> &argv, const std::string &log, const passwd *as = nullptr, gid_t gid = 0) {
+    SpawnOptions o;
+    o.log = log;
+    o.in_child = [as, gid] {
+        if (as && (initgroups(as->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(as->pw_uid) != 0)) _exit(126);
+        if (chdir("/") != 0) _exit(126);
+    };
+    return Process(argv, o);
 }
 
 /* Installation - the packages on this machine; purge() restores the machine */
@@ -393,24 +357,21 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     REQUIRE(added.rc == 0);
     const int slapd_port = free_loopback_port();
     const std::string ldap_uri = "ldap://127.0.0.1:" + std::to_string(slapd_port) + "/";
-    Child slapd;
-    slapd.pid = spawn({"/usr/sbin/slapd", "-h", ldap_uri, "-f", sd.path + "/slapd.conf", "-d", "256"},
-                      sd.path + "/slapd.log");
-    inst.pids.push_back(slapd.pid);
+    Process slapd = start({"/usr/sbin/slapd", "-h", ldap_uri, "-f", sd.path + "/slapd.conf", "-d", "256"},
+                          sd.path + "/slapd.log");
+    inst.pids.push_back(slapd.pid());
     inst.dirs = {work.path, sd.path};
     inst.write_state();
-    bool up = false;
-    for (int i = 0; i < 400 && !up && slapd.alive(); ++i) {
-        std::string err;
-        client::ConnectOptions o;
-        o.uri = ldap_uri;
-        o.network_timeout_ms = 500;
-        up = client::Connection::open(o, &err) != nullptr;
-        if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    bool up = wait_ready(slapd.pid(), std::chrono::seconds(20), [&] {
+                  std::string err;
+                  client::ConnectOptions o;
+                  o.uri = ldap_uri;
+                  o.network_timeout_ms = 500;
+                  return client::Connection::open(o, &err) != nullptr;
+              }) == Readiness::ready;
     INFO("slapd log:\n" << read_text(sd.path + "/slapd.log"));
     REQUIRE(up);
-    CHECK_THAT(read_text("/proc/" + std::to_string(slapd.pid) + "/maps"), Catch::Contains("/usr/lib/ldap/tally.so"));
+    CHECK_THAT(read_text("/proc/" + std::to_string(slapd.pid()) + "/maps"), Catch::Contains("/usr/lib/ldap/tally.so"));
 
     // ---- the milter, as the unit starts it ----
     const int milter_port = free_loopback_port();
@@ -422,21 +383,16 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     fs::create_directories(runtime_dir);
     REQUIRE(chown(runtime_dir.c_str(), uid, gid) == 0);
     const std::string milter_log = work.path + "/milter.log";
-    Child milter;
-    milter.pid = spawn(exec, milter_log, getpwnam(kUser.c_str()), gid);
-    inst.pids.push_back(milter.pid);
+    Process milter = start(exec, milter_log, getpwnam(kUser.c_str()), gid);
+    inst.pids.push_back(milter.pid());
     inst.write_state();
-    bool listening = false;
-    for (int i = 0; i < 500 && !listening && milter.alive(); ++i) {
-        listening = loopback_port_open(milter_port);
-        if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    bool listening = wait_listening(milter_port, milter.pid(), std::chrono::seconds(10));
     INFO("milter log:\n" << read_text(milter_log));
     REQUIRE(listening);
     CHECK_THAT(read_text(milter_log), Catch::Contains("tally-milter listening on inet:" + std::to_string(milter_port)));
     std::regex uid_line("\nUid:\\s+" + std::to_string(uid) + "\\s+" + std::to_string(uid) + "\\s");
-    CHECK(std::regex_search(read_text("/proc/" + std::to_string(milter.pid) + "/status"), uid_line));
-    CHECK(read_text(runtime_dir + "/tally-milter.pid") == std::to_string(milter.pid) + "\n");
+    CHECK(std::regex_search(read_text("/proc/" + std::to_string(milter.pid()) + "/status"), uid_line));
+    CHECK(read_text(runtime_dir + "/tally-milter.pid") == std::to_string(milter.pid()) + "\n");
 
     // ---- a message through the installed milter, charged by the installed overlay ----
     CHECK(drive_one(milter_port, work.path, "PKGQ1") == "continue");
@@ -453,8 +409,8 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
 
     // ---- stop (SIGTERM, as systemctl stop): a clean exit that removes its PID file ----
     milter.stop();
-    CHECK(WIFEXITED(milter.status));
-    CHECK(WEXITSTATUS(milter.status) == 0);
+    CHECK(WIFEXITED(milter.status()));
+    CHECK(WEXITSTATUS(milter.status()) == 0);
     CHECK_FALSE(fs::exists(runtime_dir + "/tally-milter.pid"));
     slapd.stop();
 

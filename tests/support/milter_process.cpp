@@ -3,13 +3,9 @@
 /* milter_process.cpp - start and stop tally-milter for tests */
 #include "milter_process.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,7 +24,6 @@ namespace tally::test {
 
 namespace {
 
-
 /* unix_socket_open - the configuration names a unix: socket (set("socket", "unix:PATH"))
  * and something accepts connections on it */
 bool unix_socket_open(const std::string &conf) {
@@ -44,15 +39,6 @@ bool unix_socket_open(const std::string &conf) {
     bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
     if (fd >= 0) close(fd);
     return ok;
-}
-
-void wait_gone(pid_t pid, int seconds) {
-    for (int i = 0; i < seconds * 50; ++i) {
-        if (waitpid(pid, nullptr, WNOHANG) != 0) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
 }
 
 }  // namespace
@@ -111,46 +97,22 @@ MilterProcess::~MilterProcess() {
 void MilterProcess::set(const std::string &key, const std::string &value) { set_config_option(conf_, key, value); }
 
 void MilterProcess::start() {
-    if (pid_ > 0) return;
-    std::string log_path = dir_ + "/milter.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(TALLY_MILTER_PATH, "tally-milter", "-c", conf_.c_str(), "-f", (char *)nullptr);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; ++i) {
-        int status;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            throw std::runtime_error("tally-milter exited at start: " + log());
-        }
-        if (loopback_port_open(port_) || unix_socket_open(conf_) || loopback_port_open(policy_port_)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("tally-milter did not listen within 5 s: " + log());
+    if (process_.pid() > 0) return;
+    SpawnOptions so;
+    so.log = dir_ + "/milter.log";
+    auto listening = [this] {
+        return loopback_port_open(port_) || unix_socket_open(conf_) || loopback_port_open(policy_port_);
+    };
+    process_ = Process::adopt(
+        start_server("tally-milter", {TALLY_MILTER_PATH, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
 }
 
-void MilterProcess::stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    wait_gone(pid_, 15);
-    pid_ = -1;
-}
+void MilterProcess::stop() { process_.stop(std::chrono::seconds(15)); }
 
-void MilterProcess::kill_hard() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    wait_gone(pid_, 5);
-    pid_ = -1;
-}
+void MilterProcess::kill_hard() { process_.kill_hard(); }
 
 void MilterProcess::reload() {
-    if (pid_ > 0) kill(pid_, SIGUSR1);
+    if (process_.pid() > 0) kill(process_.pid(), SIGUSR1);
 }
 
 std::string MilterProcess::log() const { return read_text(dir_ + "/milter.log"); }

@@ -43,7 +43,7 @@ public:
     /* policy_address - a free loopback address for policy_listen (set it to use it) */
     std::string policy_address() const { return "inet:127.0.0.1:" + std::to_string(policy_port_); }
     int policy_port() const { return policy_port_; }
-    pid_t pid() const { return pid_; }  // -1 when not running
+    pid_t pid() const { return process_.pid(); }  // -1 when not running
     std::string socket() const { return "inet:" + std::to_string(port_) + "@127.0.0.1"; }
     std::string log() const;
     const std::string &dir() const { return dir_; }
@@ -54,7 +54,7 @@ private:
     std::string dir_, conf_;
     int port_ = 0;
     int policy_port_ = 0;
-    pid_t pid_ = -1;
+    Process process_;
 };
 
 }  // namespace tally::test

@@ -85,14 +85,6 @@ void chown_path(const std::string &path, uid_t uid, gid_t gid) {
         throw std::runtime_error("chown " + path + ": " + std::strerror(errno));
 }
 
-/* is_zombie - whether /proc says pid is a zombie (or gone) */
-bool is_zombie(pid_t pid) {
-    std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-    auto close_paren = stat.rfind(')');
-    if (close_paren == std::string::npos || close_paren + 2 >= stat.size()) return true;
-    return stat[close_paren + 2] == 'Z' || stat[close_paren + 2] == 'X';
-}
-
 /* group_alive - whether a process group has a live (non-zombie) member, reaping ours on the way */
 bool group_alive(pid_t pgid) {
     while (waitpid(-pgid, nullptr, WNOHANG) > 0) {
@@ -102,7 +94,7 @@ bool group_alive(pid_t pgid) {
         const std::string name = e.path().filename();
         if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
         pid_t pid = static_cast<pid_t>(std::stol(name));
-        if (getpgid(pid) == pgid && !is_zombie(pid)) return true;
+        if (getpgid(pid) == pgid && process_alive(pid)) return true;
     }
     return false;  // only zombies left that are not ours to reap
 }
@@ -129,35 +121,13 @@ void stop_group(pid_t leader, const std::string &config_dir) {
     }
 }
 
-/* stop_child - SIGTERM one child, reap it, SIGKILL it after 5 s */
-void stop_child(pid_t pid) {
-    kill(pid, SIGTERM);
-    auto end = std::chrono::steady_clock::now() + 5s;
-    while (waitpid(pid, nullptr, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, nullptr, 0);
-            return;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-}
-
 /* Socket - a connected TCP socket with a line reader */
 class Socket {
 public:
     /* Socket - connect to 127.0.0.1:port; fd() < 0 and error() on failure */
     explicit Socket(int port) {
-        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-            error_ = std::string("connect: ") + std::strerror(errno);
-            if (fd_ >= 0) close(fd_);
-            fd_ = -1;
-        }
+        fd_ = connect_loopback(port);
+        if (fd_ < 0) error_ = std::string("connect: ") + std::strerror(errno);
     }
     ~Socket() {
         if (fd_ >= 0) close(fd_);
@@ -456,24 +426,12 @@ void Postfix::create_users() {
 
 /* start_sink - smtp-sink as the relay host, one dump file per message in DIR/sink */
 void Postfix::start_sink() {
-    const std::string log_path = dir_ + "/sink.log";
     const std::string tmpl = dir_ + "/sink/msg.";
     const std::string listen = "127.0.0.1:" + std::to_string(sink_port_);
-    sink_pid_ = fork();
-    if (sink_pid_ < 0) throw std::runtime_error("fork failed");
-    if (sink_pid_ == 0) {
-        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        execl(kSinkCmd, "smtp-sink", "-4", "-u", "postfix", "-h", "sink.tally-test.localdomain", "-d", tmpl.c_str(),
-              listen.c_str(), "64", static_cast<char *>(nullptr));
-        _exit(127);
-    }
-    auto alive = [this] { return waitpid(sink_pid_, nullptr, WNOHANG) == 0; };
+    SpawnOptions so;
+    so.log = dir_ + "/sink.log";
+    sink_pid_ = spawn({kSinkCmd, "-4", "-u", "postfix", "-h", "sink.tally-test.localdomain", "-d", tmpl, listen, "64"}, so);
+    auto alive = [this] { return !exited(sink_pid_); };
     if (!wait_greeting(sink_port_, std::chrono::steady_clock::now() + 10s, alive)) {
         if (!alive()) sink_pid_ = -1;
         throw std::runtime_error(failure("smtp-sink did not start on " + listen));
@@ -495,7 +453,7 @@ void Postfix::start_postfix() {
 
 /* wait_smtpd - wait until the smtpd greets with 220 (a milter may still be absent) */
 void Postfix::wait_smtpd() {
-    auto alive = [this] { return kill(master_pid_, 0) == 0 && !is_zombie(master_pid_); };
+    auto alive = [this] { return process_alive(master_pid_); };
     if (!wait_greeting(smtp_port_, std::chrono::steady_clock::now() + 20s, alive))
         throw std::runtime_error(failure("smtpd did not greet on 127.0.0.1:" + std::to_string(smtp_port_)));
 }
@@ -508,7 +466,7 @@ void Postfix::shutdown() noexcept {
     }
     master_pid_ = -1;
     try {
-        if (sink_pid_ > 0) stop_child(sink_pid_);
+        if (sink_pid_ > 0) stop_process(sink_pid_, 5s);
     } catch (...) {
     }
     sink_pid_ = -1;

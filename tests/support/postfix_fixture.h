@@ -29,6 +29,8 @@
  */
 #pragma once
 
+#include "process.h"
+
 #include <sys/types.h>
 
 #include <string>
@@ -39,9 +41,6 @@ namespace tally::test {
 
 inline constexpr const char *kSaslRealm = "example.com";
 inline constexpr const char *kPostfixHostname = "tally-test.localdomain";
-
-/* free_loopback_port - a TCP port on 127.0.0.1 nobody listens on now (slapd_fixture.cpp) */
-int free_loopback_port();
 
 struct PostfixOptions {
     std::string milter;                       // e.g. "inet:127.0.0.1:12345"; empty: no smtpd_milters

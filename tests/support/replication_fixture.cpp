@@ -169,13 +169,8 @@ struct DelayProxy::Impl {
             if (poll(&p, 1, 100) <= 0) continue;
             int in = accept(listen_fd, nullptr, nullptr);
             if (in < 0) continue;
-            int out = socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in a{};
-            a.sin_family = AF_INET;
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            a.sin_port = htons(static_cast<std::uint16_t>(target));
-            if (out < 0 || connect(out, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-                if (out >= 0) close(out);
+            int out = connect_loopback(target);
+            if (out < 0) {
                 close(in);  // the target is not up: the client sees the connection close, as if refused
                 continue;
             }
@@ -282,7 +277,7 @@ void Cluster::start(std::int64_t clock) {
                           p1.dir() + "/sample.ldif"},
                          p1.dir() + "/ldapadd.log");
     if (rc != 0) throw std::runtime_error("ldapadd through p1 failed: " + read_text(p1.dir() + "/ldapadd.log"));
-    const std::string carol = "uid=carol,ou=people,dc=example,dc=com";  // the last entry of the sample
+    const std::string &carol = kCarol;  // the last entry of the sample
     for (Slapd *s : {&p2, &consumer})
         if (s->pid() > 0 && !wait_until([&] { return !ldap_values(*s->connect(), carol, "uid").empty(); }))
             throw std::runtime_error("the sample directory did not replicate to " + s->uri() + ": " + s->log());

@@ -7,17 +7,12 @@
 
 #include "openldap_install.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,21 +29,6 @@ namespace tally::test {
 
 std::string source_path(const std::string &relative) { return std::string(TALLY_SOURCE_DIR) + "/" + relative; }
 
-int free_loopback_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) != 0)
-        throw std::runtime_error("cannot find a free loopback port");
-    int port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 namespace {
 
 void write_file(const std::string &path, const std::string &text) {
@@ -64,17 +44,6 @@ std::string read_text(const std::string &path) {
     std::stringstream s;
     s << f.rdbuf();
     return s.str();
-}
-
-bool loopback_port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return ok;
 }
 
 void set_config_option(const std::string &path, const std::string &key, const std::string &value) {
@@ -115,61 +84,6 @@ static std::vector<std::string> slapd_command(std::vector<std::string> argv) {
     out.insert(out.end(), argv.begin(), argv.end());
     return out;
 }
-
-int run_command(const std::vector<std::string> &argv, const std::string &out_path, const RunOptions &o) {
-    // The input goes into the pipe before the fork: no SIGPIPE race with a
-    // command that exits early.
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    bool written = write(fds[1], o.input.data(), o.input.size()) == static_cast<ssize_t>(o.input.size());
-    close(fds[1]);
-    if (!written) {
-        close(fds[0]);
-        throw std::runtime_error("cannot write to a pipe");
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        throw std::runtime_error("fork failed");
-    }
-    if (pid == 0) {
-        if (o.own_group) setpgid(0, 0);
-        dup2(fds[0], 0);  // dup2 clears FD_CLOEXEC on the copy
-        int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        std::vector<char *> args;
-        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    close(fds[0]);
-    if (o.own_group) setpgid(pid, pid);  // also from here: no race with the child's own call
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (o.own_group)
-        while (waitpid(-pid, nullptr, WNOHANG) > 0) {  // helpers orphaned to us (when we are a subreaper)
-        }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-namespace {
-
-bool wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || r < 0) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-}
-
-}  // namespace
 
 void make_test_ca(const std::string &dir, const std::string &name) {
     fs::create_directories(dir);
@@ -349,61 +263,28 @@ void Slapd::set_clock(std::int64_t epoch_seconds) {
 }
 
 void Slapd::start() {
-    if (pid_ > 0) return;
-    std::string log_path = dir_ + "/slapd.log";
-    std::string clock = dir_ + "/clock";
+    if (process_.pid() > 0) return;
     std::string h = uri();
     if (opt_.ldapi) h += " " + ldapi_uri();
     if (opt_.tls) h += " " + ldaps_uri();
     std::string conf = opt_.config_dir ? dir_ + "/slapd.d" : dir_ + "/slapd.conf";
-    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
-    pid_ = fork();
-    if (pid_ == 0) {
-        if (opt_.controllable_clock) setenv("TALLY_CLOCK_FILE", clock.c_str(), 1);
-        int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        std::vector<char *> args;
-        for (auto &a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < end) {
-        int status;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            throw std::runtime_error("slapd exited at start: " + log());
-        }
+    SpawnOptions so;
+    so.log = dir_ + "/slapd.log";
+    if (opt_.controllable_clock) so.env.emplace_back("TALLY_CLOCK_FILE", dir_ + "/clock");
+    auto answers = [this] {
         std::string err;
         client::ConnectOptions o;
         o.uri = uri();
         o.network_timeout_ms = 500;
-        if (client::Connection::open(o, &err)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    throw std::runtime_error("slapd did not answer within 20 s: " + log());
+        return client::Connection::open(o, &err) != nullptr;
+    };
+    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
+    process_ = Process::adopt(start_server("slapd", argv, so, std::chrono::seconds(20), answers));
 }
 
-void Slapd::stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    if (!wait_exit(pid_, std::chrono::seconds(15))) {
-        kill(pid_, SIGKILL);
-        wait_exit(pid_, std::chrono::seconds(5));
-    }
-    pid_ = -1;
-}
+void Slapd::stop() { process_.stop(std::chrono::seconds(15)); }
 
-void Slapd::kill_hard() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    wait_exit(pid_, std::chrono::seconds(5));
-    pid_ = -1;
-}
+void Slapd::kill_hard() { process_.kill_hard(); }
 
 std::string Slapd::ldapi_uri() const {
     std::string path = dir_ + "/ldapi", url = "ldapi://";

@@ -16,6 +16,8 @@
 
 #include "ldap_client.h"
 #include "openldap_install.h"
+#include "process.h"
+#include "sample_directory.h"
 
 #include <sys/types.h>
 
@@ -26,14 +28,6 @@
 #include <vector>
 
 namespace tally::test {
-
-inline constexpr const char *kSuffix = "dc=example,dc=com";
-inline constexpr const char *kRootDn = "cn=admin,dc=example,dc=com";
-inline constexpr const char *kRootPw = "secret";
-inline constexpr const char *kConfigDn = "cn=admin,cn=config";
-inline constexpr const char *kServiceDn = "cn=tally-milter,ou=services,dc=example,dc=com";
-inline constexpr const char *kAdminDn = "uid=operator,ou=people,dc=example,dc=com";
-inline constexpr const char *kPassword = "secret";  // every sample identity's password
 
 struct SlapdOptions {
     std::string overlay_config;            // lines after "overlay tally"
@@ -68,20 +62,6 @@ struct SlapdOptions {
 
 /* source_path - a path inside the source tree */
 std::string source_path(const std::string &relative);
-
-/* free_loopback_port - a TCP port on 127.0.0.1 nobody listens on now */
-int free_loopback_port();
-
-/* loopback_port_open - something accepts connections on 127.0.0.1:port */
-bool loopback_port_open(int port);
-
-struct RunOptions {
-    std::string input;       // written to the command's stdin (< 4 KiB); empty: /dev/null
-    bool own_group = false;  // run in a new process group, reaping what it leaves behind
-};
-
-/* run_command - run argv[0] with its output appended to out_path; the exit status */
-int run_command(const std::vector<std::string> &argv, const std::string &out_path, const RunOptions &o = {});
 
 /* read_text - a whole file */
 std::string read_text(const std::string &path);
@@ -122,7 +102,7 @@ public:
     const std::string &dir() const { return dir_; }
     const OpenLdapInstall &install() const { return *opt_.openldap; }
     std::string log() const;
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return process_.pid(); }
     int port() const { return port_; }
 
     /* connect - a bound connection (dn empty: anonymous) */
@@ -134,7 +114,7 @@ private:
     std::string dir_;
     int port_ = 0;
     int tls_port_ = 0;
-    pid_t pid_ = -1;
+    Process process_;
 };
 
 /* make_test_ca - a CA and a server certificate for 127.0.0.1 under dir

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* import_mtpolicyd.h - "tallyctl import-mtpolicyd": the LDAP side of the
- * migration from mtpolicyd (the pure part is mtpolicyd_import.h)
+/* import_command.h - "tallyctl import-mtpolicyd": the LDAP side of the
+ * migration from mtpolicyd (the pure part is mtpolicyd_records.h)
  */
 #pragma once
 

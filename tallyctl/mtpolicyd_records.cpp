@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* mtpolicyd_import.cpp - mtpolicyd accounting rows and limits to Tally */
-#include "mtpolicyd_import.h"
+/* mtpolicyd_records.cpp - mtpolicyd accounting rows and limits to Tally */
+#include "mtpolicyd_records.h"
 
 #include "limit_rules.h"
 #include "overlay_config.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* mtpolicyd_import.h - reading mtpolicyd's accounting rows and limit
+/* mtpolicyd_records.h - reading mtpolicyd's accounting rows and limit
  * attributes and turning them into Tally limits and charges, free of LDAP
  *
  * DESCRIPTION

@@ -2,7 +2,7 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // tallyctl import-mtpolicyd, the pure part: reading acct_* exports (CSV and
 // mysql -B), choosing the period, mapping limits, and the import charges.
-#include "mtpolicyd_import.h"
+#include "mtpolicyd_records.h"
 
 #include <catch2/catch.hpp>
 
@@ -17,6 +17,22 @@ Usage usage(std::uint64_t m, std::uint64_t r, std::uint64_t b, std::uint64_t br)
     return u;
 }
 
+/* rows_of - the rows of an export that must parse without errors */
+std::vector<AcctRow> rows_of(std::string_view text, Format format = Format::automatic,
+                             const std::vector<std::string> &columns = {}) {
+    auto r = parse_acct_table(text, format, columns);
+    REQUIRE(r.errors.empty());
+    return r.rows;
+}
+
+/* only_error - the one error of an export that must not parse; nothing of it is imported */
+std::string only_error(std::string_view text) {
+    auto r = parse_acct_table(text);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.rows.empty());  // any bad row: nothing is imported
+    return r.errors[0];
+}
+
 std::string joined(const std::vector<std::string> &v) {
     std::string s;
     for (const auto &x : v) s += x + "\n";
@@ -26,27 +42,23 @@ std::string joined(const std::vector<std::string> &v) {
 }  // namespace
 
 TEST_CASE("a CSV export with a header maps columns by name, in any order", "[tallyctl][mtpolicyd]") {
-    auto r = parse_acct_table("id,time,key,count,count_rcpt,size,size_rcpt\r\n"
-                              "1,2026-11-22,alice@example.com,11,11,147081,147081\r\n"
-                              "2,2026-11-22,\"bob, \"\"the\"\" builder\",10,100,133710,1337100\r\n");
-    REQUIRE(r.errors.empty());
-    REQUIRE(r.rows.size() == 2);
-    CHECK(r.rows[0].key == "alice@example.com");
-    CHECK(r.rows[0].time == "2026-11-22");
-    CHECK(r.rows[0].usage == usage(11, 11, 147081, 147081));
-    CHECK(r.rows[0].line == 2);
-    CHECK(r.rows[1].key == "bob, \"the\" builder");
-    CHECK(r.rows[1].usage == usage(10, 100, 133710, 1337100));
+    auto rows = rows_of("id,time,key,count,count_rcpt,size,size_rcpt\r\n"
+                        "1,2026-11-22,alice@example.com,11,11,147081,147081\r\n"
+                        "2,2026-11-22,\"bob, \"\"the\"\" builder\",10,100,133710,1337100\r\n");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].key == "alice@example.com");
+    CHECK(rows[0].time == "2026-11-22");
+    CHECK(rows[0].usage == usage(11, 11, 147081, 147081));
+    CHECK(rows[0].line == 2);
+    CHECK(rows[1].key == "bob, \"the\" builder");
+    CHECK(rows[1].usage == usage(10, 100, 133710, 1337100));
 }
 
 TEST_CASE("quoted CSV fields may hold newlines, line numbers stay right", "[tallyctl][mtpolicyd]") {
-    auto r = parse_acct_table("\xEF\xBB\xBF`key`,`time`,`count`,`count_rcpt`,`size`,`size_rcpt`\n"
-                              "\"two\nlines\",2026-11-22,1,1,1,1\n"
-                              "\n"
-                              "carol,2026-11-22,x,1,1,1\n");
-    REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors[0] == "line 5: count \"x\" is not a whole number");
-    CHECK(r.rows.empty());  // any bad row: nothing is imported
+    CHECK(only_error("\xEF\xBB\xBF`key`,`time`,`count`,`count_rcpt`,`size`,`size_rcpt`\n"
+                     "\"two\nlines\",2026-11-22,1,1,1,1\n"
+                     "\n"
+                     "carol,2026-11-22,x,1,1,1\n") == "line 5: count \"x\" is not a whole number");
 }
 
 TEST_CASE("bad rows are refused with their line numbers", "[tallyctl][mtpolicyd]") {
@@ -69,13 +81,10 @@ TEST_CASE("bad rows are refused with their line numbers", "[tallyctl][mtpolicyd]
 }
 
 TEST_CASE("a quote that is never closed is an error naming where it opened", "[tallyctl][mtpolicyd]") {
-    auto r = parse_acct_table("key,time,count,count_rcpt,size,size_rcpt\n"
-                              "a,2026-11-22,1,1,1,1\n"
-                              "\"b,2026-11-22,1,1,1,1\n"
-                              "c,2026-11-22,1,1,1,1\n");
-    REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors[0] == "line 3: a quoted field is never closed");
-    CHECK(r.rows.empty());
+    CHECK(only_error("key,time,count,count_rcpt,size,size_rcpt\n"
+                     "a,2026-11-22,1,1,1,1\n"
+                     "\"b,2026-11-22,1,1,1,1\n"
+                     "c,2026-11-22,1,1,1,1\n") == "line 3: a quoted field is never closed");
 }
 
 TEST_CASE("a header without a needed column says which", "[tallyctl][mtpolicyd]") {
@@ -88,27 +97,25 @@ TEST_CASE("a header without a needed column says which", "[tallyctl][mtpolicyd]"
 }
 
 TEST_CASE("mysql -B output: tabs, backslash escapes, NULL", "[tallyctl][mtpolicyd]") {
-    auto r = parse_acct_table("key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\n"
-                              "tab\\there\t2026-11-22\t3\t4\t500\t900\n"
-                              "back\\\\slash\t2026-11-22\t1\t1\t1\t1\n");
-    REQUIRE(r.errors.empty());
-    REQUIRE(r.rows.size() == 2);
-    CHECK(r.rows[0].key == "tab\there");
-    CHECK(r.rows[0].usage == usage(3, 4, 500, 900));
-    CHECK(r.rows[1].key == "back\\slash");
-    r = parse_acct_table("key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\nalice\t2026-11-22\t\\N\t1\t1\t1\n");
+    auto rows = rows_of("key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\n"
+                        "tab\\there\t2026-11-22\t3\t4\t500\t900\n"
+                        "back\\\\slash\t2026-11-22\t1\t1\t1\t1\n");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].key == "tab\there");
+    CHECK(rows[0].usage == usage(3, 4, 500, 900));
+    CHECK(rows[1].key == "back\\slash");
+    auto r = parse_acct_table("key\ttime\tcount\tcount_rcpt\tsize\tsize_rcpt\nalice\t2026-11-22\t\\N\t1\t1\t1\n");
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0] == "line 2: count is NULL");
 }
 
 TEST_CASE("SELECT ... INTO OUTFILE without a header, columns named on the command line", "[tallyctl][mtpolicyd]") {
     std::vector<std::string> cols = {"id", "key", "time", "count", "count_rcpt", "size", "size_rcpt"};
-    auto r = parse_acct_table("7\talice\t2026-11-22\t2\t3\t40\t60\n", Format::automatic, cols);
-    REQUIRE(r.errors.empty());
-    REQUIRE(r.rows.size() == 1);
-    CHECK(r.rows[0].line == 1);
-    CHECK(r.rows[0].usage == usage(2, 3, 40, 60));
-    r = parse_acct_table("alice,2026-11-22,2\n", Format::csv, {"key", "time", "count"});
+    auto rows = rows_of("7\talice\t2026-11-22\t2\t3\t40\t60\n", Format::automatic, cols);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].line == 1);
+    CHECK(rows[0].usage == usage(2, 3, 40, 60));
+    auto r = parse_acct_table("alice,2026-11-22,2\n", Format::csv, {"key", "time", "count"});
     REQUIRE_FALSE(r.errors.empty());
     CHECK_THAT(r.errors[0], Catch::StartsWith("--columns has no column \"count_rcpt\""));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* import_mtpolicyd - copy mtpolicyd limits and the current period's usage into Tally
+/* import_command.cpp - copy mtpolicyd limits and the current period's usage into Tally
  *
  * SYNOPSIS
  *   tallyctl [connection flags] import-mtpolicyd -b BASE [-f FILTER] [-W WINDOW]
@@ -31,12 +31,12 @@
  *   accounts skipped, Tally limits kept). 2: bad input (nothing is written
  *   when any row is bad), LDAP errors.
  */
-#include "import_mtpolicyd.h"
+#include "import_command.h"
 
 #include "ldap_filter.h"
 #include "ldap_ops.h"
 #include "config.h"
-#include "mtpolicyd_import.h"
+#include "mtpolicyd_records.h"
 #include "overlay_config.h"
 
 #include <cerrno>
