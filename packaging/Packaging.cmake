@@ -5,7 +5,8 @@
 #
 #
 #   tally-slapd   tally.so for the exact slapd it was built against, the schema,
-#                 the example slapd.conf, cn=config LDIFs and ACLs, slapo-tally(5)
+#                 the example slapd.conf, cn=config LDIFs, ACLs (both forms) and
+#                 directory, slapo-tally(5)
 #   tally-milter  tally-milter, its default configuration (a conffile), the
 #                 systemd unit, the system user tally-milter, the man pages
 #   tally-tools   tallyctl
@@ -13,7 +14,8 @@
 # Paths follow Debian (slapd's modules in /usr/lib/ldap, its schemas in
 # /etc/ldap/schema), so destinations are relative to "/" and the packages
 # are rooted there. The milter's maintainer scripts, unit and configuration
-# live beside this file in tally-milter/.
+# live beside this file in tally-milter/, tally-slapd's prerm (it refuses
+# removal while slapd's configuration loads tally.so) in tally-slapd/.
 
 set(TALLY_PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(TALLY_MAN_DIR ${PROJECT_SOURCE_DIR}/man)
@@ -47,7 +49,9 @@ if(TARGET tally_overlay)
            \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/etc/ldap/schema/${f}\" SYMBOLIC)" COMPONENT slapd)
   endforeach()
   install(FILES ${PROJECT_SOURCE_DIR}/slapd-conf/slapd.conf ${PROJECT_SOURCE_DIR}/slapd-conf/tally-acl.conf
-                ${PROJECT_SOURCE_DIR}/slapd-conf/tally-module.ldif ${PROJECT_SOURCE_DIR}/slapd-conf/tally-overlay.ldif
+                ${PROJECT_SOURCE_DIR}/slapd-conf/tally-acl.ldif ${PROJECT_SOURCE_DIR}/slapd-conf/tally-module.ldif
+                ${PROJECT_SOURCE_DIR}/slapd-conf/tally-overlay.ldif
+                ${PROJECT_SOURCE_DIR}/slapd-conf/tally-directory-example.ldif
           DESTINATION usr/share/doc/tally-slapd/examples COMPONENT slapd)
   tally_install_man(${TALLY_MAN_DIR}/slapo-tally.5 slapd)
 endif()
@@ -99,6 +103,7 @@ set(CPACK_DEBIAN_SLAPD_PACKAGE_SECTION net)
 # The module refuses to load into any other slapd version (tally_module.cpp).
 set(CPACK_DEBIAN_SLAPD_PACKAGE_DEPENDS "slapd (= ${TALLY_SLAPD_VERSION})")
 set(CPACK_DEBIAN_SLAPD_PACKAGE_SUGGESTS "tally-tools, tally-milter")
+set(CPACK_DEBIAN_SLAPD_PACKAGE_CONTROL_EXTRA "${TALLY_PKG_DIR}/tally-slapd/prerm")
 set(CPACK_COMPONENT_SLAPD_DESCRIPTION "per-account mail quotas kept in LDAP: slapd overlay
 slapo-tally keeps per-account mail counters (messages, recipients, bytes)
 as operational attributes in slapd's own database and answers an atomic

@@ -2,14 +2,29 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // The Debian packages on a real machine: scripts/package builds them from
 // this build, apt installs them, and then everything runs from the installed
-// files only: a slapd from the installed example slapd.conf loading the
-// installed /usr/lib/ldap/tally.so and /etc/ldap/schema/tally.schema, the
-// milter started the way its installed systemd unit says (ExecStart, as
-// User/Group, with its RuntimeDirectory; PID 1 here is not systemd), a
-// message driven through it with miltertest, the charge read back with the
-// installed tallyctl. Then the packages are purged and the machine is as
-// before: also when an assertion fails (the guards below clean up), and
-// after a run that was killed (a state file under /var/tmp says what to undo).
+// files only, as a new administrator would run them:
+//   - slapd from the installed example slapd.conf placed at /etc/ldap/slapd.conf,
+//     loading the installed /usr/lib/ldap/tally.so and schema;
+//   - then slapd from a cn=config database made the way "dpkg-reconfigure
+//     slapd" makes it (Debian's slapd.init.ldif: its olcAccess rules, mdb for
+//     dc=example,dc=com, run as openldap with ldapi:///), into which the
+//     installed schema, module, overlay, ACL (tally-acl.ldif) and example
+//     directory LDIFs are loaded with ldapadd/ldapmodify;
+//   - the milter started the way its installed systemd unit says (ExecStart,
+//     as User/Group, with its RuntimeDirectory; PID 1 here is not systemd),
+//     a message driven through it with miltertest, the charge read back with
+//     the installed tallyctl.
+// Removal: tally-slapd's prerm refuses while slapd.conf or cn=config loads
+// the module and names the commands; the test runs exactly those commands,
+// then the purge succeeds, slapd starts again, and the milter was stopped
+// by tally-milter's prerm through its PID file (no systemd here).
+//
+// The machine's own /etc/ldap, /var/lib/ldap and /run are never touched: the
+// test runs in a private mount namespace in which they are a copy of
+// /etc/ldap, an empty folder and an empty tmpfs (it ends with the process,
+// also a killed one). Everything else is undone too, also when an assertion
+// fails (the guards below clean up), and after a run that was killed (a
+// state file under /var/tmp says what to undo).
 #include "slapd_fixture.h"
 
 #include <catch2/catch.hpp>
@@ -19,14 +34,18 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -57,7 +76,11 @@ struct Result {
 Result run(const std::vector<std::string> &argv) {
     TempDir d;
     int rc = run_command(argv, d.path + "/out");
-    return {rc, read_text(d.path + "/out")};
+    std::string out = read_text(d.path + "/out");
+    // apt runs dpkg (and so the maintainer scripts) on a pseudo-terminal,
+    // whose line ends are "\r\n": the lines as the administrator reads them.
+    out.erase(std::remove(out.begin(), out.end(), '\r'), out.end());
+    return {rc, out};
 }
 
 bool installed(const std::string &package) {
@@ -105,6 +128,7 @@ Process start(const std::vector<std::string> &argv, const std::string &log, cons
 /* Installation - the packages on this machine; purge() restores the machine */
 struct Installation {
     bool user_created = false;
+    bool private_config = false;    // /etc/ldap is the test's copy (PrivateMounts)
     std::vector<pid_t> pids;        // slapd and the milter, for a later run to end if this one is killed
     std::vector<std::string> dirs;  // and the temporary folders, for it to remove
     std::string log;
@@ -161,6 +185,10 @@ struct Installation {
     }
     ~Installation() {
         try {
+            // A failed run may leave the private configuration loading the
+            // module, and tally-slapd's prerm would (rightly) refuse: purge
+            // against the machine's own /etc/ldap, which never loaded it.
+            if (private_config) umount2("/etc/ldap", MNT_DETACH);
             purge();
         } catch (...) {
         }
@@ -181,6 +209,96 @@ struct Lock {
         if (fd >= 0) close(fd);
     }
 };
+
+/* PrivateMounts - this process (and what it starts) in a mount namespace of
+ * its own in which /etc/ldap is a copy of the machine's, /var/lib/ldap an
+ * empty folder and /run an empty tmpfs: slapd's configuration, database and
+ * ldapi socket at Debian's own paths, without touching the machine's. The
+ * mounts end with the process. */
+struct PrivateMounts {
+    TempDir root;
+    std::string error;
+    bool ok = false;
+    PrivateMounts() {
+        if (unshare(CLONE_NEWNS) != 0) {
+            error = std::string("unshare(CLONE_NEWNS): ") + strerror(errno);
+            return;
+        }
+        // Nothing mounted here may reach the machine's namespace.
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+            error = std::string("making / private: ") + strerror(errno);
+            return;
+        }
+        if (run({"/bin/cp", "-a", "/etc/ldap", root.path + "/etc-ldap"}).rc != 0) {
+            error = "copying /etc/ldap";
+            return;
+        }
+        fs::create_directories(root.path + "/var-lib-ldap");
+        fs::create_directories("/var/lib/ldap");  // Debian's slapd package ships it
+        if (mount((root.path + "/etc-ldap").c_str(), "/etc/ldap", nullptr, MS_BIND, nullptr) != 0 ||
+            mount((root.path + "/var-lib-ldap").c_str(), "/var/lib/ldap", nullptr, MS_BIND, nullptr) != 0 ||
+            mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
+            error = std::string("mount: ") + strerror(errno);
+            return;
+        }
+        fs::create_directories("/run/lock");
+        ok = true;
+    }
+};
+
+/* wait_ldap - true once uri answers (an anonymous connection), while child lives */
+bool wait_ldap(const std::string &uri, Process &child) {
+    for (int i = 0; i < 400 && child.running(); ++i) {
+        std::string err;
+        client::ConnectOptions o;
+        o.uri = uri;
+        o.network_timeout_ms = 500;
+        if (client::Connection::open(o, &err)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+/* tally_processes - processes running the installed milter or mapping the
+ * installed tally.so (other developers' tests run theirs from build folders) */
+std::vector<std::string> tally_processes() {
+    std::vector<std::string> found;
+    for (const auto &e : fs::directory_iterator("/proc")) {
+        std::string pid = e.path().filename();
+        if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::error_code ec;
+        auto exe = fs::read_symlink(e.path() / "exe", ec);
+        std::string state = read_text(e.path().string() + "/stat");
+        auto close = state.rfind(')');
+        if (close != std::string::npos && close + 2 < state.size() && state[close + 2] == 'Z') continue;
+        if (!ec && exe.string().rfind("/usr/sbin/tally-milter", 0) == 0) found.push_back(pid + " " + exe.string());
+        if (read_text(e.path().string() + "/maps").find("/usr/lib/ldap/tally.so") != std::string::npos)
+            found.push_back(pid + " maps /usr/lib/ldap/tally.so");
+    }
+    return found;
+}
+
+/* commands_of_step - the commands step `step` ("1. ...") of the prerm's
+ * message tells the administrator to run: the lines from the first one in
+ * column 0 after the step's heading up to the next heading or indented note */
+std::string commands_of_step(const std::string &message, int step) {
+    std::istringstream in(message);
+    std::string out;
+    const std::string heading = std::to_string(step) + ". ";
+    bool inside = false, started = false;
+    for (std::string line; std::getline(in, line);) {
+        if (!inside) {
+            inside = line.rfind(heading, 0) == 0;
+            continue;
+        }
+        bool next_step = std::regex_search(line, std::regex("^[0-9]+\\. "));
+        if (next_step || line.rfind("Details:", 0) == 0 || (started && line.rfind("   ", 0) == 0)) break;
+        if (!started && (line.empty() || line[0] == ' ')) continue;
+        started = true;
+        out += line + "\n";
+    }
+    return out;
+}
 
 /* drive_one - one authenticated message through the milter; miltertest's verdict at end of data */
 std::string drive_one(int port, const std::string &dir, const std::string &qid) {
@@ -221,6 +339,11 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     REQUIRE(lock.fd >= 0);
 
     Installation inst;
+    // Before anything can start a thread (unshare refuses in a threaded process).
+    PrivateMounts mounts;
+    INFO(mounts.error);
+    REQUIRE(mounts.ok);
+    inst.private_config = true;
     if (fs::exists(kState)) {  // a run that was killed: undo what it did
         inst.recover();
         INFO(inst.log);
@@ -287,6 +410,10 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
           "/usr/share/doc/tally-slapd/examples/tally-acl.conf", "/usr/share/doc/tally-slapd/examples/tally-module.ldif",
           "/usr/share/doc/tally-slapd/examples/tally-overlay.ldif"})
         CHECK(fs::is_regular_file(f));
+    for (const std::string f : {"tally-acl.ldif", "tally-directory-example.ldif", "tally-acl.conf"}) {
+        INFO(f);
+        CHECK(read_text(kExamples + "/" + f) == read_text(source_path("slapd-conf/" + f)));
+    }
     for (const std::string p : {"tally-slapd", "tally-milter", "tally-tools"}) {
         INFO(p);
         CHECK(read_text("/usr/share/doc/" + p + "/copyright") == read_text(source_path("packaging/copyright")));
@@ -334,43 +461,37 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     const std::string runtime_dir = "/run/" + svc["RuntimeDirectory"];
     REQUIRE(runtime_dir != "/run/");
 
-    // ---- slapd from the installed example, module and schema ----
-    TempDir sd;
-    fs::create_directories(sd.path + "/db");
+    // ---- slapd from the installed example at /etc/ldap/slapd.conf, module and schema ----
+    // As an administrator would: the example and its ACL file copied to the
+    // paths the example names, only the root password set.
     std::string conf = read_text(kExamples + "/slapd.conf");
     auto replace = [&](const std::string &from, const std::string &to) {
         auto at = conf.find(from);
         REQUIRE(at != std::string::npos);
         conf.replace(at, from.size(), to);
     };
-    replace("/usr/share/tally/schema/tally.schema", "/etc/ldap/schema/tally.schema");
-    replace("/var/lib/ldap", sd.path + "/db");
-    replace("/run/slapd/slapd.pid", sd.path + "/slapd.pid");
-    replace("/run/slapd/slapd.args", sd.path + "/slapd.args");
     replace("{SSHA}change-me", kRootPw);
-    replace("/etc/ldap/tally-acl.conf", kExamples + "/tally-acl.conf");
     CHECK_THAT(conf, Catch::Contains("moduleload      tally.so"));  // from modulepath /usr/lib/ldap
-    std::ofstream(sd.path + "/slapd.conf") << conf;
+    CHECK_THAT(conf, Catch::Contains("include         /etc/ldap/tally-acl.conf"));
+    std::ofstream("/etc/ldap/slapd.conf") << conf;
+    fs::copy_file(kExamples + "/tally-acl.conf", "/etc/ldap/tally-acl.conf");
+    fs::create_directories("/run/slapd");
+    TempDir sd;
     std::ofstream(sd.path + "/data.ldif") << sample_ldif();
-    auto added = run({"/usr/sbin/slapadd", "-q", "-f", sd.path + "/slapd.conf", "-l", sd.path + "/data.ldif"});
+    auto added = run({"/usr/sbin/slapadd", "-q", "-f", "/etc/ldap/slapd.conf", "-l", sd.path + "/data.ldif"});
     INFO(added.out);
     REQUIRE(added.rc == 0);
     const int slapd_port = free_loopback_port();
-    const std::string ldap_uri = "ldap://127.0.0.1:" + std::to_string(slapd_port) + "/";
-    Process slapd = start({"/usr/sbin/slapd", "-h", ldap_uri, "-f", sd.path + "/slapd.conf", "-d", "256"},
+    std::string ldap_uri = "ldap://127.0.0.1:" + std::to_string(slapd_port) + "/";
+    Process slapd = start({"/usr/sbin/slapd", "-h", ldap_uri, "-f", "/etc/ldap/slapd.conf", "-d", "256"},
                           sd.path + "/slapd.log");
     inst.pids.push_back(slapd.pid());
-    inst.dirs = {work.path, sd.path};
+    inst.dirs = {work.path, sd.path, mounts.root.path};
     inst.write_state();
-    bool up = wait_ready(slapd.pid(), std::chrono::seconds(20), [&] {
-                  std::string err;
-                  client::ConnectOptions o;
-                  o.uri = ldap_uri;
-                  o.network_timeout_ms = 500;
-                  return client::Connection::open(o, &err) != nullptr;
-              }) == Readiness::ready;
-    INFO("slapd log:\n" << read_text(sd.path + "/slapd.log"));
-    REQUIRE(up);
+    {
+        INFO("slapd log:\n" << read_text(sd.path + "/slapd.log"));
+        REQUIRE(wait_ldap(ldap_uri, slapd));
+    }
     CHECK_THAT(read_text("/proc/" + std::to_string(slapd.pid()) + "/maps"), Catch::Contains("/usr/lib/ldap/tally.so"));
 
     // ---- the milter, as the unit starts it ----
@@ -414,6 +535,168 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     CHECK_FALSE(fs::exists(runtime_dir + "/tally-milter.pid"));
     slapd.stop();
 
+    // ---- removal refused while slapd.conf loads the module ----
+    auto refused = run({"/usr/bin/apt-get", "-o", "DPkg::Lock::Timeout=300", "purge", "-y", "-q", "tally-slapd"});
+    {
+        INFO(refused.out);
+        CHECK(refused.rc != 0);
+        CHECK_THAT(refused.out, Catch::Contains("tally-slapd: slapd's configuration still uses Tally"));
+        CHECK_THAT(refused.out, Catch::Contains("/etc/ldap/slapd.conf line") &&
+                                    Catch::Contains(": moduleload      tally.so") &&
+                                    Catch::Contains(": overlay         tally") &&
+                                    Catch::Contains(": include         /usr/share/tally/schema/tally.schema"));
+        // the rules naming the module's attributes, in the included ACL file
+        CHECK_THAT(refused.out, Catch::Contains("/etc/ldap/tally-acl.conf line") &&
+                                    Catch::Contains("attrs=tallyCharge") && Catch::Contains("attrs=tallyReset"));
+        CHECK_THAT(refused.out, Catch::Contains("slaptest -u -f /etc/ldap/slapd.conf"));
+        REQUIRE(installed("tally-slapd"));
+    }
+    // The administrator moves to cn=config (below): the old files go.
+    fs::remove("/etc/ldap/slapd.conf");
+    fs::remove("/etc/ldap/tally-acl.conf");
+    for (const auto &e : fs::directory_iterator("/var/lib/ldap")) fs::remove_all(e.path());
+
+    // ---- cn=config as "dpkg-reconfigure slapd" makes it (slapd.postinst's
+    //      create_new_configuration: slapd.init.ldif, the suffix's entry) ----
+    const std::string admin_dn = "cn=admin,dc=example,dc=com";
+    {
+        std::string init = read_text("/usr/share/slapd/slapd.init.ldif");
+        REQUIRE_FALSE(init.empty());
+        auto hashed = run({"/usr/sbin/slappasswd", "-s", kRootPw});
+        REQUIRE(hashed.rc == 0);
+        std::string hashed_pw = hashed.out.substr(0, hashed.out.find('\n'));
+        for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{{"@SUFFIX@", "dc=example,dc=com"},
+                                                                                 {"@PASSWORD@", hashed_pw}})
+            for (auto at = init.find(from); at != std::string::npos; at = init.find(from, at + to.size()))
+                init.replace(at, from.size(), to);
+        std::ofstream(sd.path + "/init.ldif") << init;
+        std::ofstream(sd.path + "/base.ldif") << "dn: dc=example,dc=com\nobjectClass: top\nobjectClass: dcObject\n"
+                                                 "objectClass: organization\no: example.com\ndc: example\n\n";
+        fs::create_directories("/etc/ldap/slapd.d");
+        auto c = run({"/usr/sbin/slapadd", "-F", "/etc/ldap/slapd.d", "-b", "cn=config", "-l", sd.path + "/init.ldif"});
+        INFO(c.out);
+        REQUIRE(c.rc == 0);
+        auto b = run({"/usr/sbin/slapadd", "-F", "/etc/ldap/slapd.d", "-b", "dc=example,dc=com", "-l",
+                      sd.path + "/base.ldif"});
+        INFO(b.out);
+        REQUIRE(b.rc == 0);
+        for (const std::string d : {"/etc/ldap/slapd.d", "/var/lib/ldap", "/run/slapd"})
+            REQUIRE(run({"/bin/chown", "-R", "openldap:openldap", d}).rc == 0);
+    }
+    // As Debian's init script starts it (SLAPD_SERVICES on loopback only).
+    const int cfg_port = free_loopback_port();
+    ldap_uri = "ldap://127.0.0.1:" + std::to_string(cfg_port) + "/";
+    auto start_cn_config_slapd = [&](Process &c, const std::string &log) {
+        c = start({"/usr/sbin/slapd", "-h", ldap_uri + " ldapi:///", "-g", "openldap", "-u", "openldap", "-F",
+                   "/etc/ldap/slapd.d", "-d", "256"},
+                  log);
+        inst.pids.push_back(c.pid());
+        inst.write_state();
+        return wait_ldap(ldap_uri, c);
+    };
+    Process cfg_slapd;
+    {
+        INFO("slapd log:\n" << read_text(sd.path + "/cfg-slapd.log"));
+        REQUIRE(start_cn_config_slapd(cfg_slapd, sd.path + "/cfg-slapd.log"));
+    }
+    auto ldap = [&](const std::vector<std::string> &argv) {
+        auto r = run(argv);
+        INFO(argv[0] << " " << (argv.size() > 1 ? argv.back() : "") << ":\n" << r.out);
+        CHECK(r.rc == 0);
+        return r;
+    };
+    const std::vector<std::string> external = {"-Q", "-Y", "EXTERNAL", "-H", "ldapi:///"};
+    auto with = [](std::vector<std::string> a, const std::vector<std::string> &b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    };
+    // The installed files, in the order the README gives, unchanged.
+    ldap(with({"/usr/bin/ldapadd"}, with(external, {"-f", "/etc/ldap/schema/tally.ldif"})));
+    ldap(with({"/usr/bin/ldapadd"}, with(external, {"-f", kExamples + "/tally-module.ldif"})));
+    ldap(with({"/usr/bin/ldapadd"}, with(external, {"-f", kExamples + "/tally-overlay.ldif"})));
+    ldap(with({"/usr/bin/ldapmodify"}, with(external, {"-f", kExamples + "/tally-acl.ldif"})));
+    ldap({"/usr/bin/ldapadd", "-x", "-D", admin_dn, "-w", kRootPw, "-H", ldap_uri, "-f",
+          kExamples + "/tally-directory-example.ldif"});
+    // Tally's rules first, Debian's behind them.
+    auto acl = ldap(with({"/usr/bin/ldapsearch", "-LLL", "-o", "ldif-wrap=no"},
+                         with(external, {"-b", "olcDatabase={1}mdb,cn=config", "-s", "base", "olcAccess"})));
+    CHECK_THAT(acl.out, Catch::Contains("olcAccess: {1}to dn.subtree=\"dc=example,dc=com\" attrs=tallyCharge"));
+    CHECK_THAT(acl.out, Catch::Contains("olcAccess: {9}to attrs=userPassword"));
+    CHECK_THAT(acl.out, Catch::Contains("olcAccess: {11}to * by * read"));
+    CHECK_THAT(read_text("/proc/" + std::to_string(cfg_slapd.pid()) + "/maps"),
+               Catch::Contains("/usr/lib/ldap/tally.so"));
+
+    // ---- the milter against it, with the example directory's service identity ----
+    set_config_option(kConf, "ldap_uri", ldap_uri);
+    std::ofstream(kSecret) << "change-me\n";  // the example directory's password
+    fs::create_directories(runtime_dir);
+    REQUIRE(chown(runtime_dir.c_str(), uid, gid) == 0);
+    const std::string milter_log2 = work.path + "/milter2.log";
+    Process milter2 = start(exec, milter_log2, getpwnam(kUser.c_str()), gid);
+    const pid_t milter2_pid = milter2.pid();
+    inst.pids.push_back(milter2_pid);
+    inst.write_state();
+    listening = false;
+    for (int i = 0; i < 500 && !listening && milter2.running(); ++i) {
+        listening = loopback_port_open(milter_port);
+        if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    {
+        INFO("milter log:\n" << read_text(milter_log2));
+        REQUIRE(listening);
+        CHECK(drive_one(milter_port, work.path, "PKGQ2") == "continue");
+        CHECK_THAT(read_text(milter_log2), Catch::Contains("qid=PKGQ2 login=\"alice\""));
+    }
+    // Charged through the ACLs of tally-acl.ldif: the service may (rule 1,
+    // before Debian's "to * by * read"), alice may not charge herself, and
+    // anonymous callers do not see the counters.
+    auto usage2 = run({"/usr/bin/tallyctl", "-H", ldap_uri, "-x", "-D", kServiceDn, "-y", kSecret, "usage", kAlice});
+    INFO(usage2.out);
+    CHECK(usage2.rc == 0);
+    CHECK(std::regex_search(usage2.out, std::regex("\nday +\\S+ +messages +1 +500 ")));
+    auto self_charge = run({"/usr/bin/tallyctl", "-H", ldap_uri, "-x", "-D", kAlice, "-w", "change-me", "charge", kAlice});
+    INFO(self_charge.out);
+    CHECK(self_charge.rc != 0);
+    CHECK_THAT(self_charge.out, Catch::Contains("nsufficient"));
+    auto service_reads = run({"/usr/bin/ldapsearch", "-LLL", "-x", "-D", kServiceDn, "-w", "change-me", "-H", ldap_uri,
+                              "-b", kAlice, "-s", "base", "tallyUsage"});
+    CHECK_THAT(service_reads.out, Catch::Contains("tallyUsage: day "));
+    auto anon = run({"/usr/bin/ldapsearch", "-LLL", "-x", "-H", ldap_uri, "-b", kAlice, "-s", "base", "tallyUsage"});
+    CHECK_THAT(anon.out, !Catch::Contains("tallyUsage"));
+
+    // ---- removal refused while cn=config loads the module: the message names the commands ----
+    auto refused2 = run({"/usr/bin/apt-get", "-o", "DPkg::Lock::Timeout=300", "purge", "-y", "-q", "tally-slapd"});
+    INFO(refused2.out);
+    CHECK(refused2.rc != 0);
+    REQUIRE(installed("tally-slapd"));
+    CHECK_THAT(refused2.out, Catch::Contains("/etc/ldap/slapd.d: cn=tally-module{1},cn=config: olcModuleLoad: {0}tally.so"));
+    CHECK_THAT(refused2.out, Catch::Contains("olcOverlay={0}tally,olcDatabase={1}mdb,cn=config: olcOverlay: {0}tally"));
+    CHECK_THAT(refused2.out, Catch::Contains("ldapdelete -Y EXTERNAL -H ldapi:/// "
+                                             "'olcOverlay={0}tally,olcDatabase={1}mdb,cn=config'"));
+    CHECK_THAT(refused2.out, Catch::Contains("slapmodify -F /etc/ldap/slapd.d -n 0 <<'EOF'"));
+    CHECK(cfg_slapd.running());  // the refusal changed nothing
+    // The administrator runs what it says: online, then slapd stopped (as
+    // systemctl stop does: SIGTERM), offline, slapd started.
+    const std::string online = commands_of_step(refused2.out, 1);
+    const std::string offline = commands_of_step(refused2.out, 3);
+    CHECK_THAT(online, Catch::Contains("olcAccess: {3}\n-\ndelete: olcAccess\nolcAccess: {2}\n-\n"
+                                       "delete: olcAccess\nolcAccess: {1}\nEOF"));
+    REQUIRE_THAT(offline, Catch::Contains("dn: cn=tally-module{1},cn=config\nchangetype: delete"));
+    ldap({"/bin/sh", "-ec", online});
+    CHECK(cfg_slapd.running());
+    cfg_slapd.stop();
+    ldap({"/bin/sh", "-ec", offline});
+    Process cfg_slapd2;
+    {
+        INFO("slapd log:\n" << read_text(sd.path + "/cfg-slapd2.log"));
+        REQUIRE(start_cn_config_slapd(cfg_slapd2, sd.path + "/cfg-slapd2.log"));
+    }
+    CHECK_THAT(read_text("/proc/" + std::to_string(cfg_slapd2.pid()) + "/maps"),
+               !Catch::Contains("/usr/lib/ldap/tally.so"));
+
+    // ---- purge: now allowed; the milter's prerm stops it through its PID file ----
+    CHECK(milter2.running());
+    CHECK(fs::exists(runtime_dir + "/tally-milter.pid"));
     // ---- purge: nothing of ours is left ----
     inst.purge();
     INFO(inst.log);
@@ -427,4 +710,30 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
         CHECK(getgrnam(kUser.c_str()) == nullptr);
     }
     CHECK_FALSE(fs::exists(kState));
+    CHECK_THAT(inst.log, Catch::Contains("Stopping tally-milter (PID " + std::to_string(milter2_pid)));
+    for (int i = 0; i < 100 && milter2.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK_FALSE(milter2.running());
+    CHECK(WIFEXITED(milter2.status()));  // SIGTERM was enough: a clean exit
+    CHECK(WEXITSTATUS(milter2.status()) == 0);
+
+    // ---- slapd starts again after the purge, and serves the directory ----
+    cfg_slapd2.stop();
+    Process cfg_slapd3;
+    {
+        INFO("slapd log:\n" << read_text(sd.path + "/cfg-slapd3.log"));
+        REQUIRE(start_cn_config_slapd(cfg_slapd3, sd.path + "/cfg-slapd3.log"));
+    }
+    auto after = run({"/usr/bin/ldapsearch", "-LLL", "-x", "-D", admin_dn, "-w", kRootPw, "-H", ldap_uri, "-b", kAlice,
+                      "-s", "base", "uid"});
+    INFO(after.out);
+    CHECK(after.rc == 0);
+    CHECK_THAT(after.out, Catch::Contains("uid: alice"));
+    cfg_slapd3.stop();
+
+    // ---- nothing of Tally runs ----
+    auto running = tally_processes();
+    std::string listed;
+    for (const auto &r : running) listed += r + "\n";
+    INFO("running:\n" << listed);
+    CHECK(running.empty());
 }
