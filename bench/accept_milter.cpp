@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* accept_milter - a milter that accepts everything: the ceiling tally-milter is compared with
+/* accept_milter - a milter that accepts everything: the ceiling tallyd is compared with
  *
  * SYNOPSIS
  *   accept_milter inet:PORT@127.0.0.1
  *
- * It asks for the same macros and sees the same stages as tally-milter
+ * It asks for the same macros and sees the same stages as tallyd
  * (envelope, headers, body, end of data) and does no work.
  */
 #include <libmilter/mfapi.h>

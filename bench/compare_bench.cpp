@@ -27,7 +27,7 @@
  *     dbnosync, MariaDB innodb_flush_log_at_trx_commit=1) and without
  *     (dbnosync, =2). The durability is switched through cn=config.
  *   2 end to end: SMTP through four private Postfix instances (no milter,
- *     accept-everything milter, tally-milter, mtpolicyd at end of data),
+ *     accept-everything milter, tallyd, mtpolicyd at end of data),
  *     identities through XCLIENT LOGIN, concurrency 1, 8, 32, messages of
  *     1 to 3 recipients and 2 to 50 KB.
  *   3 exactness: one account limited to 50 messages a day, 200 messages
@@ -216,7 +216,7 @@ std::string services_ldif() {
            "\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mtpolicyd\nuserPassword: secret\n";
 }
 
-/* configure_bench_daemon - tally-milter for the directory profiled for mtpolicyd: accounts
+/* configure_bench_daemon - tallyd for the directory profiled for mtpolicyd: accounts
  * found with mtpolicyd's own filter, one log line per message as in production */
 void configure_bench_daemon(MilterProcess &m) {
     m.set("search_filter", "(&(uid=%u)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))");
@@ -234,7 +234,7 @@ SlapdOptions directory_options(int history_days, const std::string &envflags, in
                        "tally-history " +
                        std::to_string(std::max(history_days, 1)) + "\n";
     // mtpolicyd's own service identity reads the accounts (the sample ACLs give @tallyAccount,
-    // objectClass included, only to tally-milter's identity); then the sample rules apply.
+    // objectClass included, only to tallyd's identity); then the sample rules apply.
     o.extra_database_config = "index objectClass eq\nindex uid eq\n"
                               "access to dn.subtree=\"ou=people,dc=example,dc=com\" attrs=entry,objectClass,uid,"
                               "mailUserStatus,mtpolicydMailMessageLimit,mtpolicydMailRecipientLimit\n"
@@ -356,7 +356,7 @@ void memory_now(const std::vector<Component> &cs, std::map<std::string, Cost> &c
     }
 }
 
-/* child_running - the PID of our child process running binary (tally-milter under MilterProcess) */
+/* child_running - the PID of our child process running binary (tallyd under MilterProcess) */
 pid_t child_running(const std::string &binary) {
     for (const auto &[pid, s] : all_procs()) {
         if (s.ppid != getpid()) continue;
@@ -691,7 +691,7 @@ int run(int argc, char **argv) {
     mo.password = kPassword;
     MtPolicydStack mtp(mo);
 
-    // ---- tally-milter serving the policy protocol alone, for the like-for-like comparison with mtpolicyd
+    // ---- tallyd serving the policy protocol alone, for the like-for-like comparison with mtpolicyd
     MilterProcess tally_policy(slapd);
     configure_bench_daemon(tally_policy);
     tally_policy.set("policy_listen", tally_policy.policy_address());
@@ -739,10 +739,10 @@ int run(int argc, char **argv) {
         rep.line("## 1. Decision path\n");
         rep.line("Decisions per second and latency per decision over 1,000 accounts (1 to 3 recipients, 2 to 50 KB "
                  "each), medians of " + std::to_string(o.rounds) + " alternating rounds of " + fmt("%.0f", o.seconds) +
-                 " s. *Tally charge*: the charge extended operation by account DN (tally-milter caches the DN), "
+                 " s. *Tally charge*: the charge extended operation by account DN (tallyd caches the DN), "
                  "as the service identity through the ACLs, with a queue id. *Tally search + charge*: the account "
                  "search with mtpolicyd's filter, then the charge (an uncached milter). *Tally policy protocol*: "
-                 "tally-milter's policy door (policy_listen) answering the same END-OF-MESSAGE request as mtpolicyd, "
+                 "tallyd's policy door (policy_listen) answering the same END-OF-MESSAGE request as mtpolicyd, "
                  "over the same persistent connections (account lookup cached, as in production; one log line per "
                  "message). *mtpolicyd*: an END-OF-MESSAGE policy request over persistent connections. fsync: slapd without dbnosync and "
                  "MariaDB innodb_flush_log_at_trx_commit=1; dbnosync: slapd dbnosync and =2. mtpolicyd's errors are "
@@ -853,7 +853,7 @@ int run(int argc, char **argv) {
     rep.save();
     // ---- workloads 2 and 4: end to end, and what it costs
     if (o.workloads.count(2) || o.workloads.count(4)) {
-        progress("starting tally-milter, accept_milter and five Postfix instances");
+        progress("starting tallyd, accept_milter and five Postfix instances");
         MilterProcess milter(slapd);
         configure_bench_daemon(milter);
         milter.start();
@@ -879,15 +879,15 @@ int run(int argc, char **argv) {
             {"Postfix alone", &p_plain, {{"Postfix", p_plain.master_pid()}}},
             {"Postfix + accept-everything milter", &p_accept,
              {{"Postfix", p_accept.master_pid()}, {"accept_milter", accept.pid()}}},
-            {"Postfix + tally-milter + slapd", &p_tally,
-             {{"Postfix", p_tally.master_pid()}, {"tally-milter", milter_pid}, {"slapd", slapd.pid()}}},
+            {"Postfix + tallyd + slapd", &p_tally,
+             {{"Postfix", p_tally.master_pid()}, {"tallyd", milter_pid}, {"slapd", slapd.pid()}}},
             {"Postfix + mtpolicyd", &p_mtp, {{"Postfix", p_mtp.master_pid()}}},
         };
         for (const auto &[n, pid] : mtp.daemons()) systems[3].daemons.push_back({n, pid});
         systems[3].daemons.push_back({"slapd", slapd.pid()});
         // appended, so e2e.dat's columns before it stay where the charts expect them
         systems.push_back({"Postfix + Tally policy protocol + slapd", &p_tpol,
-                           {{"Postfix", p_tpol.master_pid()}, {"tally-milter", tally_policy.pid()}, {"slapd", slapd.pid()}}});
+                           {{"Postfix", p_tpol.master_pid()}, {"tallyd", tally_policy.pid()}, {"slapd", slapd.pid()}}});
 
         const std::vector<int> conc_list = {1, 8, 32};
         std::map<std::string, std::vector<E2eCell>> cells;

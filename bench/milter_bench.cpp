@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* milter_bench - end to end: Postfix + tally-milter + slapd vs Postfix + a milter that accepts everything
+/* milter_bench - end to end: Postfix + tallyd + slapd vs Postfix + a milter that accepts everything
  *
  * SYNOPSIS
  *   milter_bench [--seconds S] [--rounds R] [--concurrency N] [--markdown FILE]
  *
  * DESCRIPTION
  *   Two private Postfix instances on loopback, each relaying to its own
- *   smtp-sink: one calls tally-milter (against slapd with the overlay,
+ *   smtp-sink: one calls tallyd (against slapd with the overlay,
  *   dbnosync, limits that are never reached), the other calls
  *   accept_milter. N client threads each send one authenticated message
  *   per SMTP session (AUTH PLAIN as their own user, 1 recipient, ~2 KB) as
  *   fast as Postfix accepts them. The systems alternate for several
  *   rounds; the report gives median messages/s, the ratio, and the p50/p99
- *   of the time tally-milter spent at end of data (eom_ms in its log).
+ *   of the time tallyd spent at end of data (eom_ms in its log).
  */
 #include "accept_milter_process.h"
 #include "milter_process.h"
@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
                   "| system | msg/s (median of %d) | ratio | refused/failed sessions | milter at end of data p50 / p99 ms |\n"
                   "|---|---|---|---|---|\n"
                   "| Postfix + accept-everything milter | %.0f | 1.00 | %ld | - |\n"
-                  "| Postfix + tally-milter + slapd | %.0f | %.2f | %ld | %.2f / %.2f (%zu messages) |\n",
+                  "| Postfix + tallyd + slapd | %.0f | %.2f | %ld | %.2f / %.2f (%zu messages) |\n",
                   rounds, ma, err_accept, mt, ma > 0 ? mt / ma : 0, err_tally, pct(eom, 0.5), pct(eom, 0.99),
                   eom.size());
     std::printf("%s", buf);

@@ -39,7 +39,7 @@ using engine::LookupResult;
 std::optional<std::string> check_password_file(const engine::Config &c);
 
 /* check_binds - connect and bind to each ldap_uri as the service identity:
- * one line each; *any_bound when one of them worked (tally-milter -n -b) */
+ * one line each; *any_bound when one of them worked (tallyd -n -b) */
 std::vector<std::string> check_binds(const engine::Config &c, bool *any_bound);
 
 class Directory {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* tally-milter - per-account quotas and sender restrictions for Postfix and Exim, kept in LDAP
+/* tallyd - per-account quotas and sender restrictions for Postfix and Exim, kept in LDAP
  *
  * SYNOPSIS
- *   tally-milter -c FILE [-f] [-n [-b]]
+ *   tallyd -c FILE [-f] [-n [-b]]
  *
  * DESCRIPTION
  *   One daemon, two front doors to one decision flow (engine/):
@@ -15,7 +15,7 @@
  *   charges the account through slapo-tally's charge operation, once, with
  *   the queue id as charge id. The answer follows the verdict.
  *
- *   -c FILE  configuration (tally-milter.conf(5))
+ *   -c FILE  configuration (tallyd.conf(5))
  *   -f       stay in the foreground
  *   -n       check the configuration (and the password file) and exit
  *            (0: fine, 1: errors listed)
@@ -67,11 +67,11 @@ int drop_privileges(const std::string &user) {
     if (user.empty()) return 0;
     struct passwd *pw = getpwnam(user.c_str());
     if (!pw) {
-        std::fprintf(stderr, "tally-milter: no such user \"%s\"\n", user.c_str());
+        std::fprintf(stderr, "tallyd: no such user \"%s\"\n", user.c_str());
         return -1;
     }
     if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-        std::fprintf(stderr, "tally-milter: cannot become user \"%s\": %s\n", user.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "tallyd: cannot become user \"%s\": %s\n", user.c_str(), std::strerror(errno));
         return -1;
     }
     return 0;
@@ -83,7 +83,7 @@ bool start_runtime(const engine::Config &cfg) {
         install_runtime(std::make_shared<Runtime>(cfg));
         return true;
     } catch (const std::exception &e) {
-        std::fprintf(stderr, "tally-milter: %s\n", e.what());
+        std::fprintf(stderr, "tallyd: %s\n", e.what());
         return false;
     }
 }
@@ -142,7 +142,7 @@ int run(const engine::Config &cfg) {
     const bool with_milter = cfg.socket != "none";
     std::string error;
     if (with_milter && !milter::open(cfg.socket, &error)) {
-        std::fprintf(stderr, "tally-milter: %s\n", error.c_str());
+        std::fprintf(stderr, "tallyd: %s\n", error.c_str());
         return 1;
     }
     std::unique_ptr<policy::PolicyServer> policy_server;
@@ -154,7 +154,7 @@ int run(const engine::Config &cfg) {
         policy_server = std::make_unique<policy::PolicyServer>(*engine::parse_listen_address(cfg.policy_listen), limits,
                                                                policy_handler(), [] { return current_runtime()->log; });
         if (!policy_server->open(&error)) {
-            std::fprintf(stderr, "tally-milter: %s\n", error.c_str());
+            std::fprintf(stderr, "tallyd: %s\n", error.c_str());
             return 1;
         }
     }
@@ -202,7 +202,7 @@ int run(const engine::Config &cfg) {
     }
     if (policy_server) policy_server->start();
     auto rt = current_runtime();
-    rt->log->info("tally-milter listening on {}{}{}", with_milter ? "milter " + cfg.socket : std::string(),
+    rt->log->info("tallyd listening on {}{}{}", with_milter ? "milter " + cfg.socket : std::string(),
                   with_milter && policy_server ? " and " : "",
                   policy_server ? "policy " + engine::parse_listen_address(cfg.policy_listen)->text() : std::string());
     rt.reset();
@@ -213,7 +213,7 @@ int run(const engine::Config &cfg) {
         if (with_milter && milter_done) break;  // libmilter took the signal, or failed
     }
     auto log = current_runtime()->log;
-    log->info("tally-milter stopping");
+    log->info("tallyd stopping");
     if (policy_server) policy_server->stop();  // requests being answered finish first
     // smfi_stop() waits for libmilter's listener, which looks up only every
     // few seconds: it runs aside, while a message in flight is given its
@@ -222,7 +222,7 @@ int run(const engine::Config &cfg) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.ldap_timeout_ms + 1000);
     while (!milter_done && milter::messages_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    log->info("tally-milter stopped");
+    log->info("tallyd stopped");
     if (!cfg.pid_file.empty()) unlink(cfg.pid_file.c_str());
     if (!milter_done) {
         // libmilter's threads still run; returning would destroy what they use.
@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
         case 'b': bind_check = true; break;
         default:
             std::fprintf(opt == 'h' ? stdout : stderr,
-                         "usage: tally-milter -c FILE [-f] [-n [-b]]\n\noptions of FILE (key = value):\n");
+                         "usage: tallyd -c FILE [-f] [-n [-b]]\n\noptions of FILE (key = value):\n");
             for (const auto &o : engine::option_table())
                 std::fprintf(opt == 'h' ? stdout : stderr, "  %-26s %s (default: %s)\n", o.name.c_str(),
                              o.help.c_str(), o.default_value.empty() ? "none" : o.default_value.c_str());
@@ -259,28 +259,28 @@ int main(int argc, char **argv) {
         }
     }
     if (g_config_path.empty()) {
-        std::fprintf(stderr, "tally-milter: -c FILE is required\n");
+        std::fprintf(stderr, "tallyd: -c FILE is required\n");
         return 2;
     }
     if (bind_check && !check_only) {
-        std::fprintf(stderr, "tally-milter: -b goes with -n\n");
+        std::fprintf(stderr, "tallyd: -b goes with -n\n");
         return 2;
     }
     std::vector<std::string> errors;
     auto cfg = engine::load_config(g_config_path, errors);
-    for (const auto &e : errors) std::fprintf(stderr, "tally-milter: %s\n", e.c_str());
+    for (const auto &e : errors) std::fprintf(stderr, "tallyd: %s\n", e.c_str());
     if (!cfg) return 1;
     if (check_only) {
         if (auto e = check_password_file(*cfg)) {
-            std::fprintf(stderr, "tally-milter: %s\n", e->c_str());
+            std::fprintf(stderr, "tallyd: %s\n", e->c_str());
             return 1;
         }
         if (bind_check) {
             bool bound = false;
-            for (const auto &line : check_binds(*cfg, &bound)) std::printf("tally-milter: %s\n", line.c_str());
+            for (const auto &line : check_binds(*cfg, &bound)) std::printf("tallyd: %s\n", line.c_str());
             if (!bound) return 1;
         }
-        std::printf("tally-milter: %s is valid\n", g_config_path.c_str());
+        std::printf("tallyd: %s is valid\n", g_config_path.c_str());
         return 0;
     }
     if (foreground) cfg->foreground = true;

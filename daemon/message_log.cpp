@@ -28,20 +28,20 @@ std::shared_ptr<spdlog::logger> make_logger(const engine::Config &c) {
     if (target != c.log_target) {
         static std::atomic<bool> said{false};  // once, not again on every reload
         if (!said.exchange(true))
-            std::fprintf(stderr, "tally-milter: no syslog daemon listens on /dev/log; logging to %s (log_fallback)\n",
+            std::fprintf(stderr, "tallyd: no syslog daemon listens on /dev/log; logging to %s (log_fallback)\n",
                          target.c_str());
     }
     std::shared_ptr<spdlog::logger> log;
     if (target == "syslog") {
-        auto sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("tally-milter", LOG_PID, LOG_MAIL, false);
-        log = std::make_shared<spdlog::logger>("tally-milter", sink);
+        auto sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("tallyd", LOG_PID, LOG_MAIL, false);
+        log = std::make_shared<spdlog::logger>("tallyd", sink);
         log->set_pattern("%l: %v");
     } else {
         spdlog::sink_ptr sink;
         if (target == "stderr") sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
         else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target);  // appends; throws when it cannot
-        log = std::make_shared<spdlog::logger>("tally-milter", sink);
-        log->set_pattern("%Y-%m-%d %H:%M:%S.%e tally-milter[%P] %l: %v");
+        log = std::make_shared<spdlog::logger>("tallyd", sink);
+        log->set_pattern("%Y-%m-%d %H:%M:%S.%e tallyd[%P] %l: %v");
     }
     log->set_level(spdlog::level::from_str(c.log_level == "warning" ? "warn" : c.log_level));
     log->flush_on(spdlog::level::trace);

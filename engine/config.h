@@ -5,9 +5,9 @@
  * DESCRIPTION
  *   "key = value" lines; '#' starts a comment; blank lines are ignored.
  *   Unknown keys and bad values are errors naming the file and line (as
- *   OpenDKIM's configuration does); "tally-milter -n" checks a file and
+ *   OpenDKIM's configuration does); "tallyd -n" checks a file and
  *   exits. option_table() lists every key with its default and meaning;
- *   tally-milter.conf(5) is written from it.
+ *   tallyd.conf(5) is written from it.
  */
 #pragma once
 

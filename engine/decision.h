@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* policy.h - what tally-milter answers, decided without libmilter or LDAP
+/* policy.h - what tallyd answers, decided without libmilter or LDAP
  *
  * DESCRIPTION
  *   The milter glue gathers facts (the account found for the login, the

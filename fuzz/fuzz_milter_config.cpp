@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* fuzz_milter_config - tally-milter.conf parsing on arbitrary text
+/* fuzz_milter_config - tallyd.conf parsing on arbitrary text
  *
  * DESCRIPTION
  *   parse_config_text must never crash, hang or leak on any file (the
- *   operator's "tally-milter -n" and every reload read one); a refused file
+ *   operator's "tallyd -n" and every reload read one); a refused file
  *   names at least one line, and errors name lines that exist.
  *   Seeds: fuzz/corpus/fuzz_milter_config (the example file, single
  *   options, edge values).

@@ -175,7 +175,7 @@ sfsistat cb_close(SMFICTX *ctx) {
 }
 
 struct smfiDesc g_desc = {
-    const_cast<char *>("tally-milter"),
+    const_cast<char *>("tallyd"),
     SMFI_VERSION,
     SMFIF_ADDHDRS,
     cb_connect,

@@ -7,14 +7,14 @@
 #   tally-slapd   tally.so for the exact slapd it was built against, the schema,
 #                 the example slapd.conf, cn=config LDIFs, ACLs (both forms) and
 #                 directory, slapo-tally(5)
-#   tally-milter  tally-milter, its default configuration (a conffile), the
-#                 systemd unit, the system user tally-milter, the man pages
+#   tallyd        tallyd, its default configuration (a conffile), the
+#                 systemd unit, the system user tallyd, the man pages
 #   tally-tools   tallyctl
 #
 # Paths follow Debian (slapd's modules in /usr/lib/ldap, its schemas in
 # /etc/ldap/schema), so destinations are relative to "/" and the packages
 # are rooted there. The milter's maintainer scripts, unit and configuration
-# live beside this file in tally-milter/, tally-slapd's prerm (it refuses
+# live beside this file in tallyd/, tally-slapd's prerm (it refuses
 # removal while slapd's configuration loads tally.so) in tally-slapd/.
 
 set(TALLY_PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
@@ -56,22 +56,25 @@ if(TARGET tally_overlay)
   tally_install_man(${TALLY_MAN_DIR}/slapo-tally.5 slapd)
 endif()
 
-# ---- tally-milter ----
-install(TARGETS tally-milter RUNTIME DESTINATION usr/sbin COMPONENT milter)
-install(FILES ${TALLY_PKG_DIR}/tally-milter/tally-milter.conf DESTINATION etc/tally-milter COMPONENT milter)
-install(FILES ${TALLY_PKG_DIR}/tally-milter/tally-milter.service DESTINATION lib/systemd/system COMPONENT milter)
-install(FILES ${PROJECT_SOURCE_DIR}/milter/tally-milter.conf
-        DESTINATION usr/share/doc/tally-milter/examples COMPONENT milter)
-tally_install_man(${TALLY_MAN_DIR}/tally-milter.8 milter)
-tally_install_man(${TALLY_MAN_DIR}/tally-milter.conf.5 milter)
+# ---- tallyd ----
+install(TARGETS tallyd RUNTIME DESTINATION usr/sbin COMPONENT milter)
+install(FILES ${TALLY_PKG_DIR}/tallyd/tallyd.conf DESTINATION etc/tallyd COMPONENT milter)
+install(FILES ${TALLY_PKG_DIR}/tallyd/tallyd.service DESTINATION lib/systemd/system COMPONENT milter)
+install(FILES ${PROJECT_SOURCE_DIR}/daemon/tallyd.conf ${PROJECT_SOURCE_DIR}/exim/tally-exim.conf
+        DESTINATION usr/share/doc/tallyd/examples COMPONENT milter)
+tally_install_man(${TALLY_MAN_DIR}/tallyd.8 milter)
+tally_install_man(${TALLY_MAN_DIR}/tallyd.conf.5 milter)
 
 # ---- tally-tools ----
 install(TARGETS tallyctl RUNTIME DESTINATION usr/bin COMPONENT tools)
 tally_install_man(${TALLY_MAN_DIR}/tallyctl.1 tools)
 
 # ---- every package: the machine-readable copyright file (Debian policy 12.5) ----
-foreach(component slapd milter tools)
-  install(FILES ${TALLY_PKG_DIR}/copyright DESTINATION usr/share/doc/tally-${component} COMPONENT ${component})
+foreach(pair slapd:tally-slapd milter:tallyd tools:tally-tools)
+  string(REPLACE ":" ";" pair "${pair}")
+  list(GET pair 0 component)
+  list(GET pair 1 package)
+  install(FILES ${TALLY_PKG_DIR}/copyright DESTINATION usr/share/doc/${package} COMPONENT ${component})
 endforeach()
 
 # ---- CPack ----
@@ -102,30 +105,34 @@ set(CPACK_DEBIAN_SLAPD_PACKAGE_NAME tally-slapd)
 set(CPACK_DEBIAN_SLAPD_PACKAGE_SECTION net)
 # The module refuses to load into any other slapd version (tally_module.cpp).
 set(CPACK_DEBIAN_SLAPD_PACKAGE_DEPENDS "slapd (= ${TALLY_SLAPD_VERSION})")
-set(CPACK_DEBIAN_SLAPD_PACKAGE_SUGGESTS "tally-tools, tally-milter")
+set(CPACK_DEBIAN_SLAPD_PACKAGE_SUGGESTS "tally-tools, tallyd")
 set(CPACK_DEBIAN_SLAPD_PACKAGE_CONTROL_EXTRA "${TALLY_PKG_DIR}/tally-slapd/prerm")
 set(CPACK_COMPONENT_SLAPD_DESCRIPTION "per-account mail quotas kept in LDAP: slapd overlay
 slapo-tally keeps per-account mail counters (messages, recipients, bytes)
 as operational attributes in slapd's own database and answers an atomic
-check-and-charge extended operation for the Tally milter. Contains
+check-and-charge extended operation for tallyd. Contains
 tally.so for slapd ${TALLY_SLAPD_VERSION} only, the schema
 (/etc/ldap/schema/tally.schema, tally.ldif) and example configuration.")
 
-set(CPACK_DEBIAN_MILTER_PACKAGE_NAME tally-milter)
+set(CPACK_DEBIAN_MILTER_PACKAGE_NAME tallyd)
 set(CPACK_DEBIAN_MILTER_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_MILTER_PACKAGE_RECOMMENDS "tally-tools")
-set(CPACK_DEBIAN_MILTER_PACKAGE_SUGGESTS "postfix, tally-slapd")
+set(CPACK_DEBIAN_MILTER_PACKAGE_SUGGESTS "postfix | exim4, tally-slapd")
+# tallyd was the package tally-milter before it spoke the policy protocol too.
+set(CPACK_DEBIAN_MILTER_PACKAGE_CONFLICTS "tally-milter")
+set(CPACK_DEBIAN_MILTER_PACKAGE_REPLACES "tally-milter")
 set(CPACK_DEBIAN_MILTER_PACKAGE_CONTROL_EXTRA
-    "${TALLY_PKG_DIR}/tally-milter/postinst;${TALLY_PKG_DIR}/tally-milter/prerm;${TALLY_PKG_DIR}/tally-milter/postrm;${TALLY_PKG_DIR}/tally-milter/conffiles")
-set(CPACK_COMPONENT_MILTER_DESCRIPTION "per-account mail quotas kept in LDAP: Postfix milter
-tally-milter finds the account of a SASL login in the directory, applies
+    "${TALLY_PKG_DIR}/tallyd/postinst;${TALLY_PKG_DIR}/tallyd/prerm;${TALLY_PKG_DIR}/tallyd/postrm;${TALLY_PKG_DIR}/tallyd/conffiles")
+set(CPACK_COMPONENT_MILTER_DESCRIPTION "per-account mail quotas kept in LDAP: milter and policy service
+tallyd finds the account of a SASL login in the directory, applies
 sender restrictions and charges each message through slapo-tally's charge
-operation, answering accept, 550 or 451. Runs as the system user
-tally-milter under systemd (tally-milter.service).")
+operation, answering accept, 550 or 451. Postfix reaches it as a milter or
+through check_policy_service, Exim through readsocket (example ACLs
+included). Runs as the system user tallyd under systemd (tallyd.service).")
 
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME tally-tools)
 set(CPACK_COMPONENT_TOOLS_DESCRIPTION "per-account mail quotas kept in LDAP: tallyctl
 tallyctl shows usage and reports, charges and resets Tally counters and
-answers what tally-milter would do with a message.")
+answers what tallyd would do with a message.")
 
 include(CPack)

@@ -3,7 +3,7 @@
 /* tally-sandbox - the whole product on loopback, for users, tests and benchmarks
  *
  * SYNOPSIS
- *   tally-sandbox start DIR      start slapd + tally-milter + Postfix (SASL) + smtp-sink
+ *   tally-sandbox start DIR      start slapd + tallyd + Postfix (SASL) + smtp-sink
  *   tally-sandbox status DIR     say whether it runs; print its variables
  *   tally-sandbox stop DIR       end exactly what start started
  *   tally-sandbox send DIR LOGIN FROM TO[,TO...] [BYTES]
@@ -11,7 +11,7 @@
  *
  * DESCRIPTION
  *   start forks a supervisor that owns the three fixtures the tests use
- *   (slapd with the overlay and a sample directory, tally-milter, a private
+ *   (slapd with the overlay and a sample directory, tallyd, a private
  *   Postfix with Cyrus SASL relaying to smtp-sink), waits until each really
  *   answers, writes DIR/env.sh (shell-sourceable: URIs, bind DNs, password
  *   file, SMTP port, sample users, binaries) and prints it. stop sends

@@ -25,7 +25,7 @@
  *   (default filter (objectClass=tallyAccount)) with its usage and limit of
  *   one window and metric, highest first, as a table or CSV (-c); "top"
  *   lists the N accounts nearest to or over any of their limits. "check"
- *   asks what tally-milter would answer to a message (what policyd-client
+ *   asks what tallyd would answer to a message (what policyd-client
  *   is for mtpolicyd): it reads the milter's configuration, looks the login
  *   up, applies the sender restrictions and sends a check-mode charge, which
  *   counts nothing. LOGIN "-" means an unauthenticated client.

@@ -3,7 +3,7 @@
 // End to end with Debian 12's real Exim (exim4-daemon-light, extracted by
 // scripts/setup, not installed: it would remove Postfix), running the shipped
 // exim/tally-exim.conf: `exim4 -bh` plays whole SMTP sessions through its
-// ACLs, which ask tally-milter's policy door with ${readsocket}; slapd with
+// ACLs, which ask tallyd's policy door with ${readsocket}; slapd with
 // the overlay counts.
 #include "milter_process.h"
 #include "slapd_fixture.h"

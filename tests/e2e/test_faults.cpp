@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// End to end under load and faults: a real Postfix with SASL, tally-milter and
+// End to end under load and faults: a real Postfix with SASL, tallyd and
 // slapd with the overlay, many SMTP sessions at once, and slapd or the milter
 // killed, hung or out of space in the middle. What the incumbent got wrong
 // (mtpolicyd: 53-61 of 200 messages accepted against a limit of 50, workers

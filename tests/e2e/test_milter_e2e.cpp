@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// End to end: a real Postfix authenticating with SASL, tally-milter, and slapd
+// End to end: a real Postfix authenticating with SASL, tallyd, and slapd
 // with the overlay. What a user of the submission service sees.
 #include "mail_stack.h"
 #include "milter_process.h"
@@ -21,7 +21,7 @@ using namespace tally::test;
 
 namespace {
 
-/* options - the stack with these tally-milter options, and mallory (no account) among the SASL users */
+/* options - the stack with these tallyd options, and mallory (no account) among the SASL users */
 MailStackOptions options(std::vector<std::pair<std::string, std::string>> milter = {}) {
     MailStackOptions o;
     o.milter = std::move(milter);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// End to end through the policy protocol: a real Postfix asking tally-milter's
+// End to end through the policy protocol: a real Postfix asking tallyd's
 // policy door with check_policy_service (smtpd_recipient_restrictions and
 // smtpd_end_of_data_restrictions, as mtpolicyd's users configure it), slapd
 // with the overlay. No milter in this Postfix.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// What a new administrator's first mistakes get from tally-milter: an empty or
+// What a new administrator's first mistakes get from tallyd: an empty or
 // missing password file fails -n and startup, -n -b says whether the service
 // identity can bind, and without a syslog daemon the lines are not lost.
 #include "milter_process.h"
@@ -70,7 +70,7 @@ TEST_CASE("daemon: without a syslog daemon the lines go to log_fallback, said at
         CHECK_THAT(m.log(), !Catch::Contains("no syslog daemon"));
     } else {
         CHECK_THAT(m.log(), Catch::Contains("no syslog daemon listens on /dev/log; logging to " + fallback));
-        CHECK_THAT(read_text(fallback), Catch::Contains("tally-milter listening on") &&
-                                            Catch::Contains("tally-milter stopped"));
+        CHECK_THAT(read_text(fallback), Catch::Contains("tallyd listening on") &&
+                                            Catch::Contains("tallyd stopped"));
     }
 }

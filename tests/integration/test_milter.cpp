@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// tally-milter driven through the milter protocol stage by stage (Debian's
+// tallyd driven through the milter protocol stage by stage (Debian's
 // miltertest), against the real slapd with the overlay: lookups, sender
 // restrictions, charges, replies, failure policy, hostile logins, reload.
 #include "milter_process.h"
@@ -233,13 +233,13 @@ TEST_CASE("milter: -n checks the configuration, reload keeps a good one", "[inte
 
 TEST_CASE("milter: the example configuration is valid", "[integration][milter][config]") {
     TempDir d;
-    std::string conf = read_text(source_path("milter/tally-milter.conf"));
+    std::string conf = read_text(source_path("daemon/tallyd.conf"));
     std::ofstream(d.path + "/pw") << "secret\n";
-    auto at = conf.find("/etc/tally-milter/ldap.password");
+    auto at = conf.find("/etc/tallyd/ldap.password");
     REQUIRE(at != std::string::npos);
-    conf.replace(at, std::string("/etc/tally-milter/ldap.password").size(), d.path + "/pw");
-    std::ofstream(d.path + "/tally-milter.conf") << conf;
-    int rc = run_command({MilterProcess::binary(), "-n", "-c", d.path + "/tally-milter.conf"}, d.path + "/out");
+    conf.replace(at, std::string("/etc/tallyd/ldap.password").size(), d.path + "/pw");
+    std::ofstream(d.path + "/tallyd.conf") << conf;
+    int rc = run_command({MilterProcess::binary(), "-n", "-c", d.path + "/tallyd.conf"}, d.path + "/out");
     INFO(read_text(d.path + "/out"));
     CHECK(rc == 0);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// tally-milter's policy-protocol door (policy_listen) against the real slapd
+// tallyd's policy-protocol door (policy_listen) against the real slapd
 // with the overlay, spoken to over loopback as Postfix's smtpd does: the
 // decisions, exactness under concurrency, the directory going away, and every
 // kind of bad input on the listener.
@@ -235,7 +235,7 @@ TEST_CASE("policy: the policy door alone (socket = none)", "[integration][policy
     auto t0 = std::chrono::steady_clock::now();
     m.stop();
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
-    CHECK_THAT(m.log(), Catch::Contains("tally-milter stopped"));
+    CHECK_THAT(m.log(), Catch::Contains("tallyd stopped"));
 }
 
 TEST_CASE("policy: bad input closes the connection or defers, and the listener keeps serving",

@@ -123,7 +123,7 @@ TEST_CASE("two providers: one stops during load, charges fail over, it comes bac
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
-            // As tally-milter does: the first provider, else the second; a
+            // As tallyd does: the first provider, else the second; a
             // charge whose answer was lost is retried once with the same id.
             std::unique_ptr<client::Connection> conn;
             for (int i = 0; i < 60; ++i) {
@@ -422,7 +422,7 @@ struct PauseDir {
     }
 };
 
-/* FailoverLoad - threads charging like tally-milter: each to its home
+/* FailoverLoad - threads charging like tallyd: each to its home
  * provider, a charge whose answer was lost retried once on the other with
  * the same charge id, a connection that fails reopened on the next charge */
 struct FailoverLoad {

@@ -17,7 +17,7 @@
 // Removal: tally-slapd's prerm refuses while slapd.conf or cn=config loads
 // the module and names the commands; the test runs exactly those commands,
 // then the purge succeeds, slapd starts again, and the milter was stopped
-// by tally-milter's prerm through its PID file (no systemd here).
+// by tallyd's prerm through its PID file (no systemd here).
 //
 // The machine's own /etc/ldap, /var/lib/ldap and /run are never touched: the
 // test runs in a private mount namespace in which they are a copy of
@@ -59,11 +59,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kPackages = {"tally-slapd", "tally-milter", "tally-tools"};
-const std::string kUser = "tally-milter";
-const std::string kUnit = "/lib/systemd/system/tally-milter.service";
-const std::string kConf = "/etc/tally-milter/tally-milter.conf";
-const std::string kSecret = "/etc/tally-milter/ldap.password";
+const std::vector<std::string> kPackages = {"tally-slapd", "tallyd", "tally-tools"};
+const std::string kUser = "tallyd";
+const std::string kUnit = "/lib/systemd/system/tallyd.service";
+const std::string kConf = "/etc/tallyd/tallyd.conf";
+const std::string kSecret = "/etc/tallyd/ldap.password";
 const std::string kExamples = "/usr/share/doc/tally-slapd/examples";
 const std::string kLock = "/run/lock/tally-package-test.lock";
 const std::string kState = "/var/tmp/tally-package-test.state";  // "installed" [+ "user-created"]
@@ -153,7 +153,7 @@ struct Installation {
             if (line.rfind("pid ", 0) != 0) continue;
             pid_t p = std::stoi(line.substr(4));
             std::string cmd = read_text("/proc/" + std::to_string(p) + "/cmdline");
-            if (cmd.rfind("/usr/sbin/slapd", 0) == 0 || cmd.rfind("/usr/sbin/tally-milter", 0) == 0) kill(p, SIGKILL);
+            if (cmd.rfind("/usr/sbin/slapd", 0) == 0 || cmd.rfind("/usr/sbin/tallyd", 0) == 0) kill(p, SIGKILL);
         }
         purge();
     }
@@ -271,7 +271,7 @@ std::vector<std::string> tally_processes() {
         std::string state = read_text(e.path().string() + "/stat");
         auto close = state.rfind(')');
         if (close != std::string::npos && close + 2 < state.size() && state[close + 2] == 'Z') continue;
-        if (!ec && exe.string().rfind("/usr/sbin/tally-milter", 0) == 0) found.push_back(pid + " " + exe.string());
+        if (!ec && exe.string().rfind("/usr/sbin/tallyd", 0) == 0) found.push_back(pid + " " + exe.string());
         if (read_text(e.path().string() + "/maps").find("/usr/lib/ldap/tally.so") != std::string::npos)
             found.push_back(pid + " maps /usr/lib/ldap/tally.so");
     }
@@ -377,7 +377,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     };
     CHECK_THAT(field("tally-slapd", "Depends"),
                Catch::StartsWith(std::string("slapd (= ") + TALLY_SLAPD_VERSION + ")"));
-    CHECK_THAT(field("tally-milter", "Depends"), Catch::Contains("adduser") && Catch::Contains("libmilter"));
+    CHECK_THAT(field("tallyd", "Depends"), Catch::Contains("adduser") && Catch::Contains("libmilter"));
 
     // ---- install: nothing but our three packages may come with them ----
     std::vector<std::string> install = {"/usr/bin/apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q",
@@ -392,7 +392,8 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     std::istringstream sim_lines(sim.out);
     for (std::string line; std::getline(sim_lines, line);) {
         std::smatch m;
-        if (std::regex_search(line, m, inst_line)) REQUIRE_THAT(m[1].str(), Catch::StartsWith("tally-"));
+        // nothing but our own packages (tally-slapd, tally-tools, tallyd) is installed
+        if (std::regex_search(line, m, inst_line)) REQUIRE_THAT(m[1].str(), Catch::StartsWith("tally"));
     }
     inst.write_state();
     auto ins = run(install);
@@ -403,10 +404,10 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     // ---- files ----
     for (const std::string f :
          {"/usr/lib/ldap/tally.so", "/usr/share/tally/schema/tally.schema", "/usr/share/tally/schema/tally.ldif",
-          "/usr/sbin/tally-milter", "/usr/bin/tallyctl", kConf.c_str(), kUnit.c_str(),
-          "/usr/share/man/man5/slapo-tally.5.gz", "/usr/share/man/man8/tally-milter.8.gz",
-          "/usr/share/man/man5/tally-milter.conf.5.gz", "/usr/share/man/man1/tallyctl.1.gz",
-          "/usr/share/doc/tally-milter/examples/tally-milter.conf", "/usr/share/doc/tally-slapd/examples/slapd.conf",
+          "/usr/sbin/tallyd", "/usr/bin/tallyctl", kConf.c_str(), kUnit.c_str(),
+          "/usr/share/man/man5/slapo-tally.5.gz", "/usr/share/man/man8/tallyd.8.gz",
+          "/usr/share/man/man5/tallyd.conf.5.gz", "/usr/share/man/man1/tallyctl.1.gz",
+          "/usr/share/doc/tallyd/examples/tallyd.conf", "/usr/share/doc/tally-slapd/examples/slapd.conf",
           "/usr/share/doc/tally-slapd/examples/tally-acl.conf", "/usr/share/doc/tally-slapd/examples/tally-module.ldif",
           "/usr/share/doc/tally-slapd/examples/tally-overlay.ldif"})
         CHECK(fs::is_regular_file(f));
@@ -414,7 +415,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
         INFO(f);
         CHECK(read_text(kExamples + "/" + f) == read_text(source_path("slapd-conf/" + f)));
     }
-    for (const std::string p : {"tally-slapd", "tally-milter", "tally-tools"}) {
+    for (const std::string p : {"tally-slapd", "tallyd", "tally-tools"}) {
         INFO(p);
         CHECK(read_text("/usr/share/doc/" + p + "/copyright") == read_text(source_path("packaging/copyright")));
     }
@@ -423,10 +424,13 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
         CHECK(fs::is_symlink("/etc/ldap/schema/" + f));
         CHECK(read_text("/etc/ldap/schema/" + f) == read_text(source_path("schema/" + f)));
     }
-    CHECK_THAT(run({"/usr/bin/dpkg-query", "-W", "-f=${Conffiles}", "tally-milter"}).out, Catch::Contains(kConf));
-    auto valid = run({"/usr/sbin/tally-milter", "-n", "-c", kConf});
-    INFO(valid.out);
-    CHECK(valid.rc == 0);  // the default configuration is valid as shipped
+    CHECK_THAT(run({"/usr/bin/dpkg-query", "-W", "-f=${Conffiles}", "tallyd"}).out, Catch::Contains(kConf));
+    // As shipped, the configuration is valid but its password file (made by
+    // postinst) is still empty: -n says so, as the daemon would at start.
+    auto as_shipped = run({"/usr/sbin/tallyd", "-n", "-c", kConf});
+    INFO(as_shipped.out);
+    CHECK(as_shipped.rc == 1);
+    CHECK_THAT(as_shipped.out, Catch::Contains("password file " + kSecret + " is empty"));
 
     // ---- the system user, the password file, the unit ----
     const passwd *pw = getpwnam(kUser.c_str());
@@ -445,7 +449,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     CHECK(st.st_uid == 0);
     CHECK(st.st_gid == gid);
     CHECK(st.st_size == 0);
-    CHECK(fs::is_symlink("/etc/systemd/system/multi-user.target.wants/tally-milter.service"));  // enabled
+    CHECK(fs::is_symlink("/etc/systemd/system/multi-user.target.wants/tallyd.service"));  // enabled
     if (fs::exists("/usr/bin/systemd-analyze")) {
         auto verify = run({"/usr/bin/systemd-analyze", "verify", kUnit});
         INFO(verify.out);
@@ -457,7 +461,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     REQUIRE(svc["Group"] == kUser);
     auto exec = words(svc["ExecStart"]);
     REQUIRE(exec.size() >= 2);
-    CHECK(exec[0] == "/usr/sbin/tally-milter");
+    CHECK(exec[0] == "/usr/sbin/tallyd");
     const std::string runtime_dir = "/run/" + svc["RuntimeDirectory"];
     REQUIRE(runtime_dir != "/run/");
 
@@ -500,6 +504,9 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     set_config_option(kConf, "ldap_uri", ldap_uri);
     set_config_option(kConf, "log_target", "stderr");  // what the journal would hold
     std::ofstream(kSecret) << kPassword << "\n";
+    auto valid = run({"/usr/sbin/tallyd", "-n", "-c", kConf});
+    INFO(valid.out);
+    CHECK(valid.rc == 0);  // with its password, the default configuration is valid
     // systemd makes RuntimeDirectory= at each start, owned by User=
     fs::create_directories(runtime_dir);
     REQUIRE(chown(runtime_dir.c_str(), uid, gid) == 0);
@@ -510,10 +517,10 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     bool listening = wait_listening(milter_port, milter.pid(), std::chrono::seconds(10));
     INFO("milter log:\n" << read_text(milter_log));
     REQUIRE(listening);
-    CHECK_THAT(read_text(milter_log), Catch::Contains("tally-milter listening on inet:" + std::to_string(milter_port)));
+    CHECK_THAT(read_text(milter_log), Catch::Contains("tallyd listening on milter inet:" + std::to_string(milter_port)));
     std::regex uid_line("\nUid:\\s+" + std::to_string(uid) + "\\s+" + std::to_string(uid) + "\\s");
     CHECK(std::regex_search(read_text("/proc/" + std::to_string(milter.pid()) + "/status"), uid_line));
-    CHECK(read_text(runtime_dir + "/tally-milter.pid") == std::to_string(milter.pid()) + "\n");
+    CHECK(read_text(runtime_dir + "/tallyd.pid") == std::to_string(milter.pid()) + "\n");
 
     // ---- a message through the installed milter, charged by the installed overlay ----
     CHECK(drive_one(milter_port, work.path, "PKGQ1") == "continue");
@@ -532,7 +539,7 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
     milter.stop();
     CHECK(WIFEXITED(milter.status()));
     CHECK(WEXITSTATUS(milter.status()) == 0);
-    CHECK_FALSE(fs::exists(runtime_dir + "/tally-milter.pid"));
+    CHECK_FALSE(fs::exists(runtime_dir + "/tallyd.pid"));
     slapd.stop();
 
     // ---- removal refused while slapd.conf loads the module ----
@@ -696,21 +703,21 @@ TEST_CASE("the Debian packages install, run from their installed files and purge
 
     // ---- purge: now allowed; the milter's prerm stops it through its PID file ----
     CHECK(milter2.running());
-    CHECK(fs::exists(runtime_dir + "/tally-milter.pid"));
+    CHECK(fs::exists(runtime_dir + "/tallyd.pid"));
     // ---- purge: nothing of ours is left ----
     inst.purge();
     INFO(inst.log);
     for (const auto &p : kPackages) CHECK(run({"/usr/bin/dpkg-query", "-W", p}).rc != 0);
-    for (const std::string f : {"/usr/lib/ldap/tally.so", "/etc/ldap/schema/tally.schema", "/etc/tally-milter",
-                                "/run/tally-milter", "/usr/sbin/tally-milter", "/usr/bin/tallyctl", "/usr/share/tally",
-                                "/etc/systemd/system/multi-user.target.wants/tally-milter.service"})
+    for (const std::string f : {"/usr/lib/ldap/tally.so", "/etc/ldap/schema/tally.schema", "/etc/tallyd",
+                                "/run/tallyd", "/usr/sbin/tallyd", "/usr/bin/tallyctl", "/usr/share/tally",
+                                "/etc/systemd/system/multi-user.target.wants/tallyd.service"})
         CHECK_FALSE(fs::exists(fs::symlink_status(f)));
     if (inst.user_created) {
         CHECK(getpwnam(kUser.c_str()) == nullptr);
         CHECK(getgrnam(kUser.c_str()) == nullptr);
     }
     CHECK_FALSE(fs::exists(kState));
-    CHECK_THAT(inst.log, Catch::Contains("Stopping tally-milter (PID " + std::to_string(milter2_pid)));
+    CHECK_THAT(inst.log, Catch::Contains("Stopping tallyd (PID " + std::to_string(milter2_pid)));
     for (int i = 0; i < 100 && milter2.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     CHECK_FALSE(milter2.running());
     CHECK(WIFEXITED(milter2.status()));  // SIGTERM was enough: a clean exit

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* mail_stack.cpp - slapd, tally-milter and Postfix brought up together */
+/* mail_stack.cpp - slapd, tallyd and Postfix brought up together */
 #include "mail_stack.h"
 
 namespace tally::test {

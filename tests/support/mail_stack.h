@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* mail_stack.h - slapd, tally-milter and Postfix brought up together
+/* mail_stack.h - slapd, tallyd and Postfix brought up together
  *
  * DESCRIPTION
  *   The end-to-end tests start the same stack again and again: a Slapd with
@@ -30,7 +30,7 @@ PostfixOptions postfix_for(const MilterProcess &m, const std::vector<std::string
 struct MailStackOptions {
     SlapdOptions slapd = milter_test_directory();
     std::int64_t clock = 0;  // slapd's clock at start (0: now)
-    /* milter - tally-milter.conf options given before it starts (MilterProcess::set) */
+    /* milter - tallyd.conf options given before it starts (MilterProcess::set) */
     std::vector<std::pair<std::string, std::string>> milter;
     std::vector<std::string> logins = {"alice", "bob", "dora"};  // SASL users (password kPassword)
     PostfixOptions postfix;  // milter and users are filled in

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* milter_process.cpp - start and stop tally-milter for tests */
+/* milter_process.cpp - start and stop tallyd for tests */
 #include "milter_process.h"
 
 #include <signal.h>
@@ -65,13 +65,13 @@ userPassword: secret
 std::string MilterProcess::binary() { return TALLY_MILTER_PATH; }
 
 MilterProcess::MilterProcess(const Slapd &slapd, const std::string &extra_config) {
-    char tmpl[] = "/tmp/tally-milter-XXXXXX";
+    char tmpl[] = "/tmp/tallyd-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     port_ = free_loopback_port();
     policy_port_ = free_loopback_port();
     std::ofstream(dir_ + "/password") << kPassword << "\n";
-    conf_ = dir_ + "/tally-milter.conf";
+    conf_ = dir_ + "/tallyd.conf";
     std::ofstream(conf_) << "socket = " << socket() << "\n"
                          << "foreground = yes\n"
                          << "log_target = stderr\n"
@@ -104,7 +104,7 @@ void MilterProcess::start() {
         return loopback_port_open(port_) || unix_socket_open(conf_) || loopback_port_open(policy_port_);
     };
     process_ = Process::adopt(
-        start_server("tally-milter", {TALLY_MILTER_PATH, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
+        start_server("tallyd", {TALLY_MILTER_PATH, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
 }
 
 void MilterProcess::stop() { process_.stop(std::chrono::seconds(15)); }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-/* milter_process.h - run the built tally-milter against a test slapd
+/* milter_process.h - run the built tallyd against a test slapd
  *
  * DESCRIPTION
- *   Writes a tally-milter.conf for a Slapd fixture (service identity,
+ *   Writes a tallyd.conf for a Slapd fixture (service identity,
  *   sample accounts under ou=people) plus any extra lines, starts
- *   tally-milter in the foreground on a free loopback port (and, when the
+ *   tallyd in the foreground on a free loopback port (and, when the
  *   test sets policy_listen = policy_address(), a second one for the policy
  *   protocol), waits until it accepts connections, and ends exactly that
  *   process on destruction.

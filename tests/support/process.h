@@ -3,7 +3,7 @@
 /* process.h - start and stop the processes a test runs, and find loopback ports for them
  *
  * DESCRIPTION
- *   Every server a test, benchmark or the sandbox starts (slapd, tally-milter,
+ *   Every server a test, benchmark or the sandbox starts (slapd, tallyd,
  *   smtp-sink, mtpolicyd, ...) is a child started with spawn() and ended by
  *   its PID with stop_process() (SIGTERM, a grace period, then SIGKILL),
  *   reaped either way, so that nothing outlives the test that started it,

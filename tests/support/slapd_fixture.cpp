@@ -126,7 +126,7 @@ ou: groups
 dn: cn=tally-milter,ou=services,dc=example,dc=com
 objectClass: applicationProcess
 objectClass: simpleSecurityObject
-cn: tally-milter
+cn: tallyd
 userPassword: secret
 
 dn: uid=operator,ou=people,dc=example,dc=com

@@ -51,7 +51,7 @@ TEST_CASE("without a syslog socket, lines go to log_fallback", "[log]") {
         std::ifstream in(c.log_target);
         std::stringstream text;
         text << in.rdbuf();
-        CHECK_THAT(text.str(), Catch::Contains("tally-milter[") && Catch::Contains("info: qid=Q1 verdict=accept"));
+        CHECK_THAT(text.str(), Catch::Contains("tallyd[") && Catch::Contains("info: qid=Q1 verdict=accept"));
     }
     std::filesystem::remove_all(dir);
 }

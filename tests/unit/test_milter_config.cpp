@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: OLDAP-2.8
 // Copyright 2026 The Tally authors. See LICENSE.
-// tally-milter.conf: the option table, errors naming lines, defaults.
+// tallyd.conf: the option table, errors naming lines, defaults.
 #include "config.h"
 
 #include <catch2/catch.hpp>
@@ -90,9 +90,9 @@ TEST_CASE("whole-file checks", "[milter][config]") {
 
 TEST_CASE("load_config prefixes file and line", "[milter][config]") {
     std::vector<std::string> errors;
-    CHECK_FALSE(load_config("/nonexistent/tally-milter.conf", errors));
+    CHECK_FALSE(load_config("/nonexistent/tallyd.conf", errors));
     REQUIRE(errors.size() == 1);
-    CHECK_THAT(errors[0], Catch::StartsWith("/nonexistent/tally-milter.conf: "));
+    CHECK_THAT(errors[0], Catch::StartsWith("/nonexistent/tallyd.conf: "));
 }
 
 TEST_CASE("the option table documents every option with its default", "[milter][config]") {
