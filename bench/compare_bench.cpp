@@ -217,10 +217,13 @@ std::string services_ldif() {
 }
 
 /* configure_bench_daemon - tallyd for the directory profiled for mtpolicyd: accounts
- * found with mtpolicyd's own filter, one log line per message as in production */
+ * found with mtpolicyd's own filter, one log line per message as in production,
+ * and as many LDAP connections as the 16 client connections (mtpolicyd's
+ * prefork children each hold their own), as README's tuning says */
 void configure_bench_daemon(MilterProcess &m) {
     m.set("search_filter", "(&(uid=%u)(objectClass=mailRecipient)(objectclass=mtpolicyd)(mailUserStatus=active))");
     m.set("log_level", "info");
+    m.set("ldap_pool_size", "16");
 }
 
 SlapdOptions directory_options(int history_days, const std::string &envflags, int threads,
