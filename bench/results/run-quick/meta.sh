@@ -1,4 +1,4 @@
-COMMAND=bench/run\ --quick
-WHEN=2026-11-22T03:34Z
+COMMAND=bench/run\ --quick\ --workloads\ 1\,2
+WHEN=2026-12-04T21:49Z
 MINUTES=4
-status=1
+status=0

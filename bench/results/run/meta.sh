@@ -1,4 +1,0 @@
-COMMAND=bench/run\ 
-WHEN=2026-12-02T14:29Z
-MINUTES=23
-status=0
