@@ -150,8 +150,19 @@ int run(const engine::Config &cfg) {
     if (!start_runtime(cfg)) return 1;
     if (!cfg.foreground) install_runtime(nullptr);
 
-    const bool with_milter = cfg.socket != "none";
+    // civetweb's threads would not survive the fork: the metrics listener
+    // starts after it. Its address is tried here, so that a port in use
+    // fails the start with its message and exit status.
     std::string error;
+    std::optional<engine::ListenAddress> metrics_address;
+    if (!cfg.metrics_listen.empty()) {
+        metrics_address = engine::parse_http_listen_address(cfg.metrics_listen);
+        if (!can_listen(*metrics_address, &error)) {
+            std::fprintf(stderr, "tally-milter: metrics_listen %s\n", error.c_str());
+            return 1;
+        }
+    }
+    const bool with_milter = cfg.socket != "none";
     if (with_milter && !milter::open(cfg.socket, &error)) {
         std::fprintf(stderr, "tally-milter: %s\n", error.c_str());
         return 1;
@@ -166,17 +177,6 @@ int run(const engine::Config &cfg) {
                                                                policy_handler(), [] { return current_runtime()->log; });
         if (!policy_server->open(&error)) {
             std::fprintf(stderr, "tally-milter: %s\n", error.c_str());
-            return 1;
-        }
-    }
-    // civetweb's threads would not survive the fork: the metrics listener
-    // starts after it. Its address is tried here, so that a port in use
-    // fails the start with its message and exit status.
-    std::optional<engine::ListenAddress> metrics_address;
-    if (!cfg.metrics_listen.empty()) {
-        metrics_address = engine::parse_http_listen_address(cfg.metrics_listen);
-        if (!can_listen(*metrics_address, &error)) {
-            std::fprintf(stderr, "tally-milter: metrics_listen %s\n", error.c_str());
             return 1;
         }
     }
