@@ -43,6 +43,7 @@ struct Job {
     std::vector<std::string> argv;
     std::vector<std::string> extra_env;
     std::string input;               // written to the child's stdin
+    bool mail = false;               // alert mail, else the alert command (for the metrics)
 };
 
 /* run_job - spawn, feed stdin, wait at most timeout; returns a failure text or "" */
@@ -112,7 +113,8 @@ std::string run_job(const Job &job, int timeout_s) {
 }
 
 /* notify - the body of one notification's thread */
-void notify(Job job, std::shared_ptr<spdlog::logger> log, int timeout, std::string account) {
+void notify(Job job, std::shared_ptr<spdlog::logger> log, int timeout, std::string account,
+            std::shared_ptr<Metrics> metrics) {
     sigset_t all;  // signals are the main thread's business
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
@@ -124,17 +126,20 @@ void notify(Job job, std::shared_ptr<spdlog::logger> log, int timeout, std::stri
     }
     if (failure.empty()) log->info("{} for \"{}\" sent", job.what, account);
     else log->error("{} for \"{}\" failed: {}", job.what, account, failure);
+    if (metrics) metrics->alert(job.mail, failure.empty());
     g_in_flight.fetch_sub(1);
 }
 
 }  // namespace
 
-void send_alert(const engine::Config &c, const std::shared_ptr<spdlog::logger> &log, const engine::LimitAlert &a) {
+void send_alert(const engine::Config &c, const std::shared_ptr<spdlog::logger> &log, const engine::LimitAlert &a,
+                std::shared_ptr<Metrics> metrics) {
     log->warn("{}", engine::alert_log_line(a));
     std::vector<Job> jobs;
     if (!c.alert_mail_to.empty()) {
         Job j{"alert mail to <" + c.alert_mail_to + ">", split_words(c.alert_sendmail), {},
               engine::alert_mail(a, c.alert_mail_from, c.alert_mail_to)};
+        j.mail = true;
         j.argv.push_back("-i");
         if (!c.alert_mail_from.empty()) {
             j.argv.push_back("-f");
@@ -149,15 +154,18 @@ void send_alert(const engine::Config &c, const std::shared_ptr<spdlog::logger> &
     for (Job &job : jobs) {
         if (g_in_flight.fetch_add(1) >= kMaxAlertsInFlight) {
             g_in_flight.fetch_sub(1);
+            if (metrics) metrics->alert(job.mail, false);
             log->error("{} for {} not sent: {} alerts already running", job.what, a.account, kMaxAlertsInFlight);
             continue;
         }
         // A thread that cannot start must not fail the message: it is counted already.
         std::string what = job.what;
+        const bool mail = job.mail;
         try {
-            std::thread(notify, std::move(job), log, c.alert_timeout, a.account).detach();
+            std::thread(notify, std::move(job), log, c.alert_timeout, a.account, metrics).detach();
         } catch (const std::exception &e) {
             g_in_flight.fetch_sub(1);
+            if (metrics) metrics->alert(mail, false);
             log->error("{} for \"{}\" not sent: {}", what, a.account, e.what());
         }
     }

@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "config.h"
+#include "metrics.h"
 
 #include <spdlog/spdlog.h>
 
@@ -22,8 +23,10 @@ namespace tally::daemon {
 
 inline constexpr int kMaxAlertsInFlight = 16;
 
-/* send_alert - logs the alert at warning level and starts the configured notifications */
-void send_alert(const engine::Config &c, const std::shared_ptr<spdlog::logger> &log, const engine::LimitAlert &a);
+/* send_alert - logs the alert at warning level and starts the configured
+ * notifications; each one's end is counted in metrics (may be null) */
+void send_alert(const engine::Config &c, const std::shared_ptr<spdlog::logger> &log, const engine::LimitAlert &a,
+                std::shared_ptr<Metrics> metrics = nullptr);
 
 /* alerts_in_flight - notifications still running (tests and shutdown) */
 int alerts_in_flight();

@@ -9,8 +9,9 @@
 namespace tally::daemon {
 
 CancelQueue::CancelQueue(SendFn send, std::chrono::seconds lifetime, std::shared_ptr<spdlog::logger> log,
-                         std::chrono::milliseconds retry)
-    : send_(std::move(send)), lifetime_(lifetime), retry_(retry), log_(std::move(log)), thread_([this] { run(); }) {}
+                         std::chrono::milliseconds retry, Metrics *metrics)
+    : send_(std::move(send)), lifetime_(lifetime), retry_(retry), log_(std::move(log)), metrics_(metrics),
+      thread_([this] { run(); }) {}
 
 CancelQueue::~CancelQueue() {
     {
@@ -19,9 +20,11 @@ CancelQueue::~CancelQueue() {
     }
     wake_.notify_all();
     thread_.join();
-    for (const Pending &p : queue_)
+    for (const Pending &p : queue_) {
+        if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::stopping);
         log_->error("qid={} cancel not sent (stopping): the refused message may stay counted on \"{}\"",
                     p.request.charge_id, p.request.account);
+    }
 }
 
 void CancelQueue::add(const ChargeRequest &charge) {
@@ -31,12 +34,14 @@ void CancelQueue::add(const ChargeRequest &charge) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (queue_.size() >= kMaxPendingCancels) {
+            if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::queue_full);
             log_->error("qid={} cancel dropped: {} cancels already waiting; the refused message may be counted",
                         charge.charge_id, kMaxPendingCancels);
             return;
         }
         queue_.push_back({cancel, std::chrono::steady_clock::now()});
     }
+    if (metrics_) metrics_->cancel_queued();
     wake_.notify_all();
 }
 
@@ -51,8 +56,10 @@ void CancelQueue::adopt(std::deque<Pending> items) {
     if (items.empty()) return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (auto &p : items)
+        for (auto &p : items) {
             if (queue_.size() < kMaxPendingCancels) queue_.push_back(std::move(p));
+            else if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::queue_full);
+        }
     }
     wake_.notify_all();
 }
@@ -78,6 +85,7 @@ void CancelQueue::run() {
                 // The overlay forgets the charge id after its tally-charge-id-ttl:
                 // a cancel sent later would be taken for a new charge id.
                 queue_.pop_front();
+                if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::expired);
                 log_->error("qid={} cancel given up after {} s: the refused message may be counted on \"{}\"",
                             p.request.charge_id, lifetime_.count(), p.request.account);
                 continue;
@@ -88,11 +96,14 @@ void CancelQueue::run() {
             // still down, or our identity refused: try again after retry_
             if (r.status == engine::DirStatus::unavailable || r.status == engine::DirStatus::refused) break;
             queue_.pop_front();
-            if (r.status == engine::DirStatus::ok)
+            if (r.status == engine::DirStatus::ok) {
+                if (metrics_) metrics_->cancel_sent();
                 log_->info("qid={} charge cancelled on \"{}\" (its answer was lost; the message was refused)",
                            p.request.charge_id, p.request.account);
-            else
+            } else {
+                if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::failed);
                 log_->error("qid={} cancel failed: {}", p.request.charge_id, r.error);
+            }
         }
     }
 }

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "backend.h"
+#include "metrics.h"
 
 #include <spdlog/spdlog.h>
 
@@ -37,8 +38,9 @@ class CancelQueue {
 public:
     /* SendFn - sends one cancel (a charge in mode cancel): Directory::charge */
     using SendFn = std::function<engine::ChargeResult(const ChargeRequest &)>;
+    /* metrics (may be null) outlives the queue: cancels queued, sent and lost are counted there */
     CancelQueue(SendFn send, std::chrono::seconds lifetime, std::shared_ptr<spdlog::logger> log,
-                std::chrono::milliseconds retry = std::chrono::seconds(1));
+                std::chrono::milliseconds retry = std::chrono::seconds(1), Metrics *metrics = nullptr);
     /* ~CancelQueue - stops the thread; cancels still waiting are logged as lost */
     ~CancelQueue();
     CancelQueue(const CancelQueue &) = delete;
@@ -63,6 +65,7 @@ private:
     std::chrono::seconds lifetime_;
     std::chrono::milliseconds retry_;
     std::shared_ptr<spdlog::logger> log_;
+    Metrics *metrics_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Pending> queue_;

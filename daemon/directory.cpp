@@ -17,19 +17,6 @@ using client::transport_failure;
 
 namespace {
 
-/* subtree - a subtree search of the daemon's, bounded by ldap_timeout */
-client::SearchResult subtree(client::Connection &c, const std::string &base, const std::string &filter,
-                             std::vector<std::string> attrs, int sizelimit, int timeout_ms) {
-    client::Search s;
-    s.base = base;
-    s.filter = filter;
-    std::erase(attrs, std::string());
-    s.attributes = attrs.empty() ? std::vector<std::string>{"1.1"} : std::move(attrs);
-    s.size_limit = sizelimit;
-    s.timeout_ms = timeout_ms;
-    return client::search(c, s);
-}
-
 /* connect_options - the service identity's connection, without a URI */
 client::ConnectOptions connect_options(const engine::Config &c) {
     client::ConnectOptions o;
@@ -45,9 +32,32 @@ client::ConnectOptions connect_options(const engine::Config &c) {
 
 }  // namespace
 
-Directory::Directory(const engine::Config &c) : cfg_(c) {
+Directory::Directory(const engine::Config &c, Metrics *metrics) : cfg_(c), metrics_(metrics) {
     if (auto error = check_password_file(c)) throw std::runtime_error(*error);
     base_ = connect_options(c);
+    // resolved once: counting on the mail path is then an atomic add
+    if (metrics_)
+        for (const auto &uri : cfg_.ldap_uri) server_metrics_.push_back(&metrics_->ldap_server(uri));
+}
+
+client::SearchResult Directory::search(Pooled &p, const std::string &base, const std::string &filter,
+                                       std::vector<std::string> attrs, int sizelimit) {
+    client::Search s;
+    s.base = base;
+    s.filter = filter;
+    std::erase(attrs, std::string());
+    s.attributes = attrs.empty() ? std::vector<std::string>{"1.1"} : std::move(attrs);
+    s.size_limit = sizelimit;
+    s.timeout_ms = cfg_.ldap_timeout_ms;
+    client::SearchResult res = client::search(*p.conn, s);
+    if (!server_metrics_.empty()) {
+        Metrics::LdapServer *m = server_metrics_[p.uri_index];
+        m->search->Increment();
+        int rc = res.result.code;
+        // no entry and too many entries are answers about the data, not failures of the server
+        if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT && rc != LDAP_SIZELIMIT_EXCEEDED) m->search_errors->Increment();
+    }
+    return res;
 }
 
 Directory::~Directory() = default;
@@ -93,6 +103,7 @@ std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error, DirSta
             if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
                 open_ >= cfg_.ldap_pool_size) {
                 *error = "all " + std::to_string(cfg_.ldap_pool_size) + " LDAP connections busy";
+                if (metrics_) metrics_->ldap_unavailable(true);
                 return nullptr;
             }
         }
@@ -114,6 +125,8 @@ std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error, DirSta
         // error (password, bind DN, ACL), not an outage: said as such, unless
         // another server still serves.
         if (refused) *failure = DirStatus::refused;
+        if (!conn && !server_metrics_.empty()) server_metrics_[i]->connect_errors->Increment();
+        if (conn && i > 0 && metrics_) metrics_->ldap_failover();
         if (conn) {
             auto p = std::make_unique<Pooled>();
             p->conn = std::move(conn);
@@ -127,6 +140,7 @@ std::unique_ptr<Directory::Pooled> Directory::acquire(std::string *error, DirSta
     --open_;
     freed_.notify_one();
     *error = errors;
+    if (metrics_) metrics_->ldap_unavailable(false);
     return nullptr;
 }
 
@@ -165,7 +179,7 @@ LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, 
     attrs.push_back(cfg_.blocked_attribute);
     attrs.push_back(cfg_.blocked_text_attribute);
     attrs.push_back(cfg_.status_attribute);
-    client::SearchResult res = subtree(*p.conn, cfg_.search_base, *filter, attrs, 2, cfg_.ldap_timeout_ms);
+    client::SearchResult res = search(p, cfg_.search_base, *filter, attrs, 2);
     int rc = res.result.code;
     if (transport_failure(rc)) {
         transport_failed = true;
@@ -201,8 +215,7 @@ LookupResult Directory::account_once(Pooled &p, const std::string &filter_tmpl, 
             r.error = "alias_search_filter has an unknown %-sequence";
             return r;
         }
-        client::SearchResult ares =
-            subtree(*p.conn, cfg_.alias_search_base, *afilter, {cfg_.alias_attribute}, 1000, cfg_.ldap_timeout_ms);
+        client::SearchResult ares = search(p, cfg_.alias_search_base, *afilter, {cfg_.alias_attribute}, 1000);
         if (transport_failure(ares.result.code)) {
             transport_failed = true;
             r.status = DirStatus::unavailable;
@@ -267,8 +280,7 @@ engine::DenyListsResult Directory::deny_lists() {
     LookupResult r = with_connection<LookupResult>([&](Pooled &p, bool &failed) {
         LookupResult out;
         client::SearchResult res =
-            subtree(*p.conn, cfg_.deny_search_base, cfg_.deny_filter, {"tallyDenySenderDomain", "tallyDenyNetwork"},
-                    10000, cfg_.ldap_timeout_ms);
+            search(p, cfg_.deny_search_base, cfg_.deny_filter, {"tallyDenySenderDomain", "tallyDenyNetwork"}, 10000);
         int rc = res.result.code;
         failed = transport_failure(rc);
         if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
@@ -298,7 +310,7 @@ LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &t
         r.error = "relay_search_filter has an unknown %-sequence";
         return r;
     }
-    client::SearchResult res = subtree(*p.conn, cfg_.relay_search_base, *filter, {"1.1"}, 2, cfg_.ldap_timeout_ms);
+    client::SearchResult res = search(p, cfg_.relay_search_base, *filter, {"1.1"}, 2);
     if (transport_failure(res.result.code)) {
         transport_failed = true;
         r.status = DirStatus::unavailable;
@@ -312,8 +324,8 @@ LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &t
     }
     if (!cfg_.relay_network_filter.empty()) {
         // The most specific network holding the address.
-        client::SearchResult nets = subtree(*p.conn, cfg_.relay_search_base, cfg_.relay_network_filter,
-                                            {"ipNetworkNumber", "ipNetmaskNumber"}, 10000, cfg_.ldap_timeout_ms);
+        client::SearchResult nets = search(p, cfg_.relay_search_base, cfg_.relay_network_filter,
+                                           {"ipNetworkNumber", "ipNetmaskNumber"}, 10000);
         if (transport_failure(nets.result.code)) {
             transport_failed = true;
             r.status = DirStatus::unavailable;
@@ -341,6 +353,10 @@ ChargeResult Directory::charge(const ChargeRequest &req) {
         ChargeResult r;
         client::ChargeOutcome out = client::charge(*p.conn, req);
         failed = out.ldap.transport_error();
+        if (!server_metrics_.empty()) {
+            server_metrics_[p.uri_index]->charge->Increment();
+            if (out.ldap.code != LDAP_SUCCESS) server_metrics_[p.uri_index]->charge_errors->Increment();
+        }
         if (failed && out.ldap.code != LDAP_BUSY) sent_and_lost = true;
         if (out.ldap.code == LDAP_SUCCESS) {
             r.status = DirStatus::ok;

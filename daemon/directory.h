@@ -19,6 +19,8 @@
 #include "backend.h"
 #include "config.h"
 #include "ldap_client.h"
+#include "ldap_ops.h"
+#include "metrics.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -44,8 +46,9 @@ std::vector<std::string> check_binds(const engine::Config &c, bool *any_bound);
 
 class Directory {
 public:
-    /* Directory - nothing connects yet; throws if the password file is unreadable */
-    explicit Directory(const engine::Config &c);
+    /* Directory - nothing connects yet; throws if the password file is
+     * unreadable. metrics (may be null) outlives it: counts go there. */
+    explicit Directory(const engine::Config &c, Metrics *metrics = nullptr);
     ~Directory();
 
     /* find_account - the account of a SASL login (search_filter, aliases) */
@@ -76,8 +79,13 @@ private:
     LookupResult account_once(Pooled &p, const std::string &filter_tmpl, const std::string &login, bool aliases,
                               bool &transport_failed);
     LookupResult relay_once(Pooled &p, const std::string &client, bool &transport_failed);
+    /* search - a subtree search bounded by ldap_timeout, counted against p's server */
+    client::SearchResult search(Pooled &p, const std::string &base, const std::string &filter,
+                                std::vector<std::string> attrs, int sizelimit);
 
     engine::Config cfg_;
+    Metrics *metrics_;
+    std::vector<Metrics::LdapServer *> server_metrics_;  // by ldap_uri index; empty without metrics
     client::ConnectOptions base_;
     std::mutex mutex_;
     std::condition_variable freed_;

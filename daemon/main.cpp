@@ -36,6 +36,7 @@
 #include "directory.h"
 #include "listen_address.h"
 #include "message_log.h"
+#include "metrics.h"
 #include "milter_door.h"
 #include "policy_door.h"
 #include "policy_server.h"
@@ -53,6 +54,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -62,6 +64,7 @@ namespace {
 
 std::string g_config_path;
 volatile sig_atomic_t g_stop_signal = 0;  // SIGTERM, SIGINT or SIGHUP arrived
+std::shared_ptr<Metrics> g_metrics;       // one per process: every Runtime counts here
 
 int drop_privileges(const std::string &user) {
     if (user.empty()) return 0;
@@ -80,7 +83,8 @@ int drop_privileges(const std::string &user) {
 /* start_runtime - the Runtime that serves; false (said on stderr) when the configuration cannot work */
 bool start_runtime(const engine::Config &cfg) {
     try {
-        install_runtime(std::make_shared<Runtime>(cfg));
+        install_runtime(std::make_shared<Runtime>(cfg, g_metrics));
+        g_metrics->configuration_loaded();
         return true;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "tallyd: %s\n", e.what());
@@ -95,17 +99,22 @@ void reload() {
     auto cfg = engine::load_config(g_config_path, errors);
     if (!cfg) {
         for (const auto &e : errors) old->log->error("reload refused: {}", e);
+        g_metrics->reload(false);
         return;
     }
     try {
-        auto fresh = std::make_shared<Runtime>(*cfg);
-        if (cfg->socket != old->cfg.socket || cfg->policy_listen != old->cfg.policy_listen || cfg->user != old->cfg.user)
-            fresh->log->warn("socket, policy_listen and user take effect only at restart");
+        auto fresh = std::make_shared<Runtime>(*cfg, g_metrics);
+        if (cfg->socket != old->cfg.socket || cfg->policy_listen != old->cfg.policy_listen || cfg->user != old->cfg.user ||
+            cfg->metrics_listen != old->cfg.metrics_listen)
+            fresh->log->warn("socket, policy_listen, metrics_listen and user take effect only at restart");
         install_runtime(fresh);
+        g_metrics->reload(true);
+        g_metrics->configuration_loaded();
         fresh->cancels->adopt(old->cancels->take_all());  // refused messages must still not count
         fresh->log->info("configuration reloaded from {}", g_config_path);
     } catch (const std::exception &e) {
         old->log->error("reload refused: {}", e.what());
+        g_metrics->reload(false);
     }
 }
 
@@ -118,6 +127,7 @@ policy::PolicyServer::Handler policy_handler() {
         auto t0 = std::chrono::steady_clock::now();
         policy::PolicyAnswer a = policy::answer(rt->cfg, *rt->backend, *rt->cache, *refused, req);
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        count_message(*rt, Door::policy, a.outcome, a.end_of_message ? ms / 1000 : -1);
         std::string line = fmt::format("{} policy_ms={:.3f} peer={}", a.log_line, ms, peer);
         switch (a.log) {
         case policy::PolicyAnswer::Log::none: break;
@@ -136,11 +146,23 @@ int run(const engine::Config &cfg) {
     // stay locked for good (milter hung at its first message). Before the
     // fork a trial Runtime, destroyed again (its threads joined), fails a
     // bad configuration with its message and exit status.
+    g_metrics = std::make_shared<Metrics>();
     if (!start_runtime(cfg)) return 1;
     if (!cfg.foreground) install_runtime(nullptr);
 
-    const bool with_milter = cfg.socket != "none";
+    // civetweb's threads would not survive the fork: the metrics listener
+    // starts after it. Its address is tried here, so that a port in use
+    // fails the start with its message and exit status.
     std::string error;
+    std::optional<engine::ListenAddress> metrics_address;
+    if (!cfg.metrics_listen.empty()) {
+        metrics_address = engine::parse_http_listen_address(cfg.metrics_listen);
+        if (!can_listen(*metrics_address, &error)) {
+            std::fprintf(stderr, "tallyd: metrics_listen %s\n", error.c_str());
+            return 1;
+        }
+    }
+    const bool with_milter = cfg.socket != "none";
     if (with_milter && !milter::open(cfg.socket, &error)) {
         std::fprintf(stderr, "tallyd: %s\n", error.c_str());
         return 1;
@@ -174,6 +196,20 @@ int run(const engine::Config &cfg) {
     // The PID file is written while still root (its directory may be root's,
     // like /run); it is removed at exit when the directory lets user do so.
     if (!cfg.pid_file.empty()) std::ofstream(cfg.pid_file) << getpid() << "\n";
+    // Bound while still root, like the doors (a port below 1024 stays possible).
+    std::unique_ptr<MetricsServer> metrics_server;
+    if (metrics_address) {
+        metrics_server = std::make_unique<MetricsServer>(g_metrics);
+        if (!metrics_server->start(*metrics_address, &error)) {
+            current_runtime()->log->error("{}", error);
+            std::fprintf(stderr, "tallyd: %s\n", error.c_str());
+            return 1;
+        }
+        if (!metrics_address->loopback())
+            current_runtime()->log->warn("metrics_listen {} is not a loopback address: every host that reaches it reads "
+                                         "the counters",
+                                         cfg.metrics_listen);
+    }
     if (drop_privileges(cfg.user) != 0) return 1;
 
     // SIGUSR1 is blocked in every thread (the mask is inherited) and taken
@@ -202,9 +238,10 @@ int run(const engine::Config &cfg) {
     }
     if (policy_server) policy_server->start();
     auto rt = current_runtime();
-    rt->log->info("tallyd listening on {}{}{}", with_milter ? "milter " + cfg.socket : std::string(),
+    rt->log->info("tallyd listening on {}{}{}{}", with_milter ? "milter " + cfg.socket : std::string(),
                   with_milter && policy_server ? " and " : "",
-                  policy_server ? "policy " + engine::parse_listen_address(cfg.policy_listen)->text() : std::string());
+                  policy_server ? "policy " + engine::parse_listen_address(cfg.policy_listen)->text() : std::string(),
+                  metrics_server ? ", metrics on http://" + cfg.metrics_listen + "/metrics" : std::string());
     rt.reset();
 
     while (g_stop_signal == 0) {
@@ -231,6 +268,7 @@ int run(const engine::Config &cfg) {
         _exit(0);
     }
     if (milter_thread.joinable()) milter_thread.join();
+    metrics_server.reset();  // civetweb's threads end before what they read
     return 0;
 }
 

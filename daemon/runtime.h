@@ -16,6 +16,7 @@
 #include "cancel_queue.h"
 #include "config.h"
 #include "directory.h"
+#include "metrics.h"
 
 #include <spdlog/spdlog.h>
 
@@ -44,6 +45,7 @@ private:
 
 struct Runtime {
     engine::Config cfg;
+    std::shared_ptr<Metrics> metrics;  // the process's, shared by every Runtime: counts outlive a reload
     std::shared_ptr<spdlog::logger> log;
     std::unique_ptr<Directory> directory;
     std::unique_ptr<CancelQueue> cancels;  // destroyed before the directory it uses
@@ -52,7 +54,7 @@ struct Runtime {
 
     /* Runtime - throws std::runtime_error when the configuration cannot work
      * (an unreadable or empty password file) */
-    explicit Runtime(const engine::Config &c);
+    Runtime(const engine::Config &c, std::shared_ptr<Metrics> metrics);
 };
 
 /* current_runtime, install_runtime - the Runtime that new connections take */
@@ -62,5 +64,10 @@ void install_runtime(std::shared_ptr<Runtime> rt);
 /* report_message - a decided message's log line (info when accepted, warning
  * when refused) and, when it first hit a limit, its alert */
 void report_message(Runtime &rt, bool accepted, const std::string &line, const std::optional<engine::LimitAlert> &alert);
+
+/* count_message - for the metrics: a message a door settled (nullopt: none
+ * was), and the seconds an end of data waited for the answer (negative: the
+ * request was not an end of data, e.g. MAIL FROM or RCPT) */
+void count_message(Runtime &rt, Door door, const std::optional<engine::Outcome> &o, double end_of_data_seconds = -1);
 
 }  // namespace tally::daemon

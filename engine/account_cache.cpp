@@ -6,6 +6,12 @@
 namespace tally::engine {
 
 std::optional<CachedLookup> AccountCache::get(const std::string &login, Clock::time_point now) {
+    auto found = find(login, now);
+    if (observer_) observer_->cache_lookup(found.has_value());
+    return found;
+}
+
+std::optional<CachedLookup> AccountCache::find(const std::string &login, Clock::time_point now) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = index_.find(login);
     if (it == index_.end()) return std::nullopt;

@@ -27,16 +27,27 @@ struct CachedLookup {
     Account account;
 };
 
+/* CacheObserver - told whether each get() found a live entry (the daemon
+ * counts hits and misses for its metrics, which outlive a reload's new
+ * cache); called on the mail path, so it must not block */
+class CacheObserver {
+public:
+    virtual ~CacheObserver() = default;
+    virtual void cache_lookup(bool hit) noexcept = 0;
+};
+
 class AccountCache {
 public:
     using Clock = std::chrono::steady_clock;
-    AccountCache(std::size_t max_entries, std::chrono::seconds ttl) : max_(max_entries), ttl_(ttl) {}
+    AccountCache(std::size_t max_entries, std::chrono::seconds ttl, CacheObserver *observer = nullptr)
+        : max_(max_entries), ttl_(ttl), observer_(observer) {}
 
     std::optional<CachedLookup> get(const std::string &login, Clock::time_point now = Clock::now());
     void put(const std::string &login, CachedLookup value, Clock::time_point now = Clock::now());
     std::size_t size() const;
 
 private:
+    std::optional<CachedLookup> find(const std::string &login, Clock::time_point now);
     struct Item {
         std::string login;
         CachedLookup value;
@@ -45,6 +56,7 @@ private:
     mutable std::mutex mutex_;
     std::size_t max_;
     std::chrono::seconds ttl_;
+    CacheObserver *observer_;
     std::list<Item> lru_;  // most recently used first
     std::unordered_map<std::string, std::list<Item>::iterator> index_;
 };

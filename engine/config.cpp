@@ -161,6 +161,10 @@ const std::vector<Option> &options() {
                 &Config::policy_idle_timeout, 1, 86400),
         integer("policy_request_timeout", "seconds a started policy request has to arrive whole",
                 &Config::policy_request_timeout, 1, 3600),
+        text("metrics_listen",
+             "Prometheus metrics over HTTP (GET /metrics) on ADDRESS:PORT, e.g. 127.0.0.1:9479; empty: off. "
+             "Any host that reaches the address reads the counters: keep it on loopback unless a firewall guards it",
+             &Config::metrics_listen),
         text("pid_file", "write the daemon's PID here", &Config::pid_file),
         text("user", "drop privileges to this user after opening the socket", &Config::user),
         boolean("foreground", "stay in the foreground (do not daemonize)", &Config::foreground),
@@ -330,6 +334,24 @@ void check_whole(const Config &c, std::vector<ConfigError> &errors) {
         errors.push_back({0, "socket must be inet:PORT@ADDRESS, unix:PATH or none"});
     if (!c.policy_listen.empty() && !parse_listen_address(c.policy_listen))
         errors.push_back({0, "policy_listen must be inet:ADDRESS:PORT (inet:[ADDRESS]:PORT for IPv6) or unix:PATH"});
+    if (!c.metrics_listen.empty()) {
+        auto m = parse_http_listen_address(c.metrics_listen);
+        if (!m) {
+            errors.push_back({0, "metrics_listen must be ADDRESS:PORT with a numeric address, such as 127.0.0.1:9479 "
+                                 "([::1]:9479 for IPv6)"});
+        } else {
+            // Two listeners on one port: the second would fail at startup, after the fork.
+            const std::pair<const char *, const std::string *> others[] = {{"policy_listen", &c.policy_listen},
+                                                                            {"socket", &c.socket}};
+            auto any = [](const std::string &h) { return h == "0.0.0.0" || h == "::"; };
+            for (auto [name, value] : others) {
+                auto other = parse_listen_address(*value);
+                if (other && !other->unix_socket && other->port == m->port &&
+                    (other->host == m->host || any(other->host) || any(m->host)))
+                    errors.push_back({0, std::string("metrics_listen uses the port of ") + name});
+            }
+        }
+    }
     if (c.socket == "none" && c.policy_listen.empty())
         errors.push_back({0, "socket = none needs policy_listen: the daemon would serve nothing"});
     auto plain_address = [](const std::string &a) {

@@ -37,6 +37,7 @@ struct Config {
     int policy_max_connections = 100;            // more are closed at once, with a log line
     int policy_idle_timeout = 330;               // seconds a policy connection may wait for its next request
     int policy_request_timeout = 10;             // seconds a started request has to arrive whole
+    std::string metrics_listen;                  // Prometheus /metrics: ADDRESS:PORT; empty: off
     std::string pid_file;
     std::string user;           // drop privileges to this user; empty: stay
     bool foreground = false;

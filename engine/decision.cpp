@@ -33,6 +33,60 @@ std::string_view action_name(Action a) {
     return "?";
 }
 
+std::string_view reason_class_name(ReasonClass r) {
+    switch (r) {
+    case ReasonClass::none: return "none";
+    case ReasonClass::quota: return "quota";
+    case ReasonClass::blocked: return "blocked";
+    case ReasonClass::foreign_sender: return "foreign_sender";
+    case ReasonClass::deny_list: return "deny_list";
+    case ReasonClass::unauthenticated: return "unauthenticated";
+    case ReasonClass::unknown_account: return "unknown_account";
+    case ReasonClass::directory_unavailable: return "directory_unavailable";
+    case ReasonClass::identity_refused: return "identity_refused";
+    case ReasonClass::directory_error: return "directory_error";
+    case ReasonClass::bad_request: return "bad_request";
+    }
+    return "?";
+}
+
+std::string_view verdict_name(MessageVerdict v) {
+    switch (v) {
+    case MessageVerdict::accepted: return "accepted";
+    case MessageVerdict::refused: return "refused";
+    case MessageVerdict::deferred: return "deferred";
+    case MessageVerdict::uncounted: return "uncounted";
+    }
+    return "?";
+}
+
+Outcome outcome_of(const Decision &d, bool uncounted) {
+    switch (d.action) {
+    // an accept that carries a failure class was let through by a failure policy: never charged
+    case Action::accept:
+        return {uncounted || d.reason_class != ReasonClass::none ? MessageVerdict::uncounted : MessageVerdict::accepted,
+                d.reason_class};
+    case Action::reject: return {MessageVerdict::refused, d.reason_class};
+    case Action::tempfail: break;
+    }
+    return {MessageVerdict::deferred, d.reason_class};
+}
+
+bool possible_outcome(MessageVerdict v, ReasonClass r) {
+    const bool failure = r == ReasonClass::unknown_account || r == ReasonClass::directory_unavailable ||
+                         r == ReasonClass::identity_refused || r == ReasonClass::directory_error;
+    switch (v) {
+    case MessageVerdict::accepted: return r == ReasonClass::none;
+    // a failure policy may answer accept (uncounted), reject or tempfail
+    case MessageVerdict::uncounted: return failure;
+    // every restriction refuses; a 4xx reply template (reply_quota_relay, or
+    // a configured one) defers instead, and so does a bad policy request
+    case MessageVerdict::refused: return r != ReasonClass::none && r != ReasonClass::bad_request;
+    case MessageVerdict::deferred: return r != ReasonClass::none;
+    }
+    return false;
+}
+
 Reply format_reply(const std::string &tmpl, const std::map<std::string, std::string> &values) {
     std::string filled;
     for (std::size_t i = 0; i < tmpl.size(); ++i) {
@@ -60,6 +114,7 @@ Decision check_sender(const Config &c, const Account &a, std::string_view login,
     Decision d;
     if (a.blocked || a.inactive) {
         d.action = Action::reject;
+        d.reason_class = ReasonClass::blocked;
         d.reason = a.blocked ? "account blocked" : "account not active";
         d.reply = format_reply(c.reply_blocked, {{"login", std::string(login)}});
         if (!a.blocked_text.empty()) d.reply.text = clean(a.blocked_text, 400);
@@ -68,12 +123,14 @@ Decision check_sender(const Config &c, const Account &a, std::string_view login,
     if (sender.empty()) {
         if (c.null_sender_allowed) return d;
         d.action = Action::reject;
+        d.reason_class = ReasonClass::foreign_sender;
         d.reason = "null sender";
         d.reply = format_reply(c.reply_foreign_sender, {{"sender", ""}, {"login", std::string(login)}});
         return d;
     }
     if (!owns_address(a.addresses, sender, c.detail_delimiter)) {
         d.action = Action::reject;
+        d.reason_class = ReasonClass::foreign_sender;
         d.reason = "sender not owned by the login";
         d.reply = format_reply(c.reply_foreign_sender, {{"sender", std::string(sender)}, {"login", std::string(login)}});
     }
@@ -105,8 +162,9 @@ std::string window_adjective(std::string_view w) {
 
 Decision decide_charge(const ChargeResponse &r, const std::string &quota_template) {
     Decision d;
-    if (r.verdict != Verdict::refused) return d;
+    if (r.verdict != tally::Verdict::refused) return d;
     d.action = Action::reject;
+    d.reason_class = ReasonClass::quota;
     if (r.exceeded) {
         const Exceeded &x = *r.exceeded;
         d.reason = describe_exceeded(x);
@@ -123,9 +181,10 @@ Decision decide_charge(const ChargeResponse &r, const std::string &quota_templat
     return d;
 }
 
-Decision on_failure(const Config &c, FailAction a, std::string reason) {
+Decision on_failure(const Config &c, FailAction a, std::string reason, ReasonClass cls) {
     Decision d;
     d.reason = std::move(reason);
+    d.reason_class = cls;
     switch (a) {
     case FailAction::accept: d.action = Action::accept; break;
     case FailAction::tempfail:

@@ -39,11 +39,55 @@ struct Reply {
     std::string text;
 };
 
+/* Why a message was refused, deferred or let through uncounted, in a few
+ * fixed classes: the reason text names the account and the limit, which
+ * would make one metric series per account (daemon/metrics.h). */
+enum class ReasonClass {
+    none,                   // accepted: within limits, a duplicate, or not ours to count
+    quota,                  // a limit would be passed
+    blocked,                // account blocked or not active
+    foreign_sender,         // sender not owned by the login, null or malformed sender
+    deny_list,              // sender domain or client network on a deny list
+    unauthenticated,        // unauthenticated sender in a hosted domain
+    unknown_account,        // the login matches no account (on_unknown_account)
+    directory_unavailable,  // no server answered (on_directory_unavailable)
+    identity_refused,       // a server refused the service identity's bind
+    directory_error,        // any other LDAP error (on_charge_error, ...)
+    bad_request             // a malformed policy request: the MTA's configuration is wrong
+};
+inline constexpr ReasonClass kReasonClasses[] = {
+    ReasonClass::none,           ReasonClass::quota,           ReasonClass::blocked,
+    ReasonClass::foreign_sender, ReasonClass::deny_list,       ReasonClass::unauthenticated,
+    ReasonClass::unknown_account, ReasonClass::directory_unavailable, ReasonClass::identity_refused,
+    ReasonClass::directory_error, ReasonClass::bad_request};
+std::string_view reason_class_name(ReasonClass r);
+
 struct Decision {
     Action action = Action::accept;
     Reply reply;         // empty for accept
     std::string reason;  // for the log: "blocked", "foreign sender", "day limit of 500 messages reached"
+    ReasonClass reason_class = ReasonClass::none;
 };
+
+/* What became of a message, for counting: the action, and whether a
+ * failure policy let it through without a charge. */
+enum class MessageVerdict { accepted, refused, deferred, uncounted };
+inline constexpr MessageVerdict kMessageVerdicts[] = {MessageVerdict::accepted, MessageVerdict::refused,
+                                                    MessageVerdict::deferred, MessageVerdict::uncounted};
+std::string_view verdict_name(MessageVerdict v);
+
+struct Outcome {
+    MessageVerdict verdict = MessageVerdict::accepted;
+    ReasonClass reason = ReasonClass::none;
+};
+
+/* outcome_of - a decision's outcome; uncounted: a failure policy accepted
+ * the message without charging it */
+Outcome outcome_of(const Decision &d, bool uncounted);
+
+/* possible_outcome - whether the flow can produce this pair: the metrics
+ * create these series at startup (at zero) and no others */
+bool possible_outcome(MessageVerdict v, ReasonClass r);
 
 /* Deny lists: sender domains (and their subdomains) and client networks. */
 struct DenyLists {
@@ -67,7 +111,7 @@ Decision check_sender(const Config &c, const Account &a, std::string_view login,
 Decision decide_charge(const ChargeResponse &r, const std::string &quota_template);
 
 /* on_failure - the configured failure action, with its reply */
-Decision on_failure(const Config &c, FailAction a, std::string reason);
+Decision on_failure(const Config &c, FailAction a, std::string reason, ReasonClass cls);
 
 /* window_adjective - hour -> hourly, day -> daily, week -> weekly, month -> monthly */
 std::string window_adjective(std::string_view window);

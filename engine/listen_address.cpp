@@ -31,6 +31,21 @@ std::string ListenAddress::text() const {
     return "inet:" + host + ":" + std::to_string(port);
 }
 
+bool ListenAddress::loopback() const {
+    if (unix_socket) return false;
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127;
+    return host == "::1";
+}
+
+std::optional<ListenAddress> parse_http_listen_address(std::string_view s) {
+    // Not the milter's PORT@ADDRESS, and no unix: sockets: Prometheus scrapes over TCP.
+    if (s.empty() || s.find('@') != std::string_view::npos || s.starts_with("inet:") || s.starts_with("unix:") ||
+        s.starts_with("local:"))
+        return std::nullopt;
+    return parse_listen_address("inet:" + std::string(s));
+}
+
 std::optional<ListenAddress> parse_listen_address(std::string_view s) {
     ListenAddress a;
     for (std::string_view prefix : {"unix:", "local:"}) {

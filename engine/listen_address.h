@@ -21,9 +21,16 @@ struct ListenAddress {
     int port = 0;
     std::string path;  // unix:
     std::string text() const;
+    /* loopback - an inet address in 127.0.0.0/8 or ::1 */
+    bool loopback() const;
 };
 
 /* parse_listen_address - nullopt when the text is none of the forms above */
 std::optional<ListenAddress> parse_listen_address(std::string_view s);
+
+/* parse_http_listen_address - metrics_listen's form: ADDRESS:PORT or
+ * [IPv6]:PORT, the address always written (an HTTP listener on every
+ * interface must never be what a missing address means) and numeric */
+std::optional<ListenAddress> parse_http_listen_address(std::string_view s);
 
 }  // namespace tally::engine

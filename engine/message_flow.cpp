@@ -53,7 +53,8 @@ std::optional<Decision> MessageFlow::deny_lists() {
         return d;
     }
     if (auto what = denied(lists.lists, m_.sender, m_.client))
-        return Decision{Action::reject, format_reply(c_.reply_denied, {{"what", *what}}), "deny list: " + *what};
+        return Decision{Action::reject, format_reply(c_.reply_denied, {{"what", *what}}), "deny list: " + *what,
+                        ReasonClass::deny_list};
     return std::nullopt;
 }
 
@@ -65,7 +66,7 @@ std::optional<Decision> MessageFlow::unauthenticated() {
         for (const auto &d : c_.hosted_domains)
             if (d == domain)
                 return Decision{Action::reject, format_reply(c_.reply_unauthenticated, {{"sender", m_.sender}}),
-                                "unauthenticated sender in a hosted domain"};
+                                "unauthenticated sender in a hosted domain", ReasonClass::unauthenticated};
     }
     if (c_.unauthenticated == Unauthenticated::lookup && !m_.sender.empty()) {
         LookupResult r = b_.find_sender(m_.sender);
@@ -88,7 +89,10 @@ std::optional<Decision> MessageFlow::unauthenticated() {
                 cache_.put(key, {r.status == DirStatus::ok, r.account});
                 if (r.status == DirStatus::ok) m_.account = r.account;
             } else {
-                return directory_failure(r.status, r.error, c_.on_directory_unavailable);
+                // accepted by the failure policy, the relay host's message is not charged
+                Decision d = directory_failure(r.status, r.error, c_.on_directory_unavailable);
+                if (d.action == Action::accept) m_.uncounted = true;
+                return d;
             }
         }
         if (m_.account) {
@@ -101,9 +105,11 @@ std::optional<Decision> MessageFlow::unauthenticated() {
 
 std::optional<Decision> MessageFlow::find_account() {
     if (m_.account) return std::nullopt;
-    if (m_.login.size() > kMaxLogin) return on_failure(c_, c_.on_unknown_account, "login too long; no such account");
+    if (m_.login.size() > kMaxLogin)
+        return on_failure(c_, c_.on_unknown_account, "login too long; no such account", ReasonClass::unknown_account);
     if (auto cached = cache_.get(m_.login)) {
-        if (!cached->found) return on_failure(c_, c_.on_unknown_account, "unknown account (cached)");
+        if (!cached->found)
+            return on_failure(c_, c_.on_unknown_account, "unknown account (cached)", ReasonClass::unknown_account);
         m_.account = cached->account;
         return std::nullopt;
     }
@@ -115,7 +121,7 @@ std::optional<Decision> MessageFlow::find_account() {
         return std::nullopt;
     case DirStatus::not_found:
         cache_.put(m_.login, {false, {}});
-        return on_failure(c_, c_.on_unknown_account, "unknown account");
+        return on_failure(c_, c_.on_unknown_account, "unknown account", ReasonClass::unknown_account);
     case DirStatus::unavailable:
     case DirStatus::refused:
     case DirStatus::error: break;
@@ -131,7 +137,7 @@ std::optional<Decision> MessageFlow::restrictions() {
     }
     if (!m_.sender_ok) {
         Decision d{Action::reject, format_reply(c_.reply_foreign_sender, {{"sender", m_.raw_sender}, {"login", m_.login}}),
-                   "malformed sender address"};
+                   "malformed sender address", ReasonClass::foreign_sender};
         return d;
     }
     Decision d = check_sender(c_, *m_.account, m_.login, m_.sender);
@@ -206,14 +212,19 @@ Decision MessageFlow::directory_failure(DirStatus status, const std::string &err
     // by default: the mail waits, nothing is lost); any other error has its
     // own class. The reason names which it was, for the log line.
     bool unreachable = status == DirStatus::unavailable || status == DirStatus::refused;
+    ReasonClass cls = status == DirStatus::unavailable ? ReasonClass::directory_unavailable
+                      : status == DirStatus::refused   ? ReasonClass::identity_refused
+                                                       : ReasonClass::directory_error;
     return on_failure(c_, unreachable ? c_.on_directory_unavailable : other,
-                      std::string(failure_class(status)) + ": " + error);
+                      std::string(failure_class(status)) + ": " + error, cls);
 }
 
 Decision MessageFlow::finish(Decision d) {
     m_.decision = std::move(d);
     return m_.decision;
 }
+
+Outcome MessageFlow::outcome() const { return outcome_of(m_.decision, m_.uncounted); }
 
 std::optional<LimitAlert> MessageFlow::alert() const {
     if (!m_.usage || !m_.account) return std::nullopt;

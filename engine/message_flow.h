@@ -62,6 +62,10 @@ public:
     /* log_line - everything the administrator needs to know why */
     std::string log_line() const;
     const std::optional<ChargeResponse> &usage() const { return m_.usage; }
+    /* outcome - what became of the message the last decision settled
+     * (accepted, refused, deferred or uncounted, and the reason class), for
+     * the daemon's metrics */
+    Outcome outcome() const;
     /* alert - set when this message was the first of its period to hit a
      * limit of the account: the caller sends it (send_alert) */
     std::optional<LimitAlert> alert() const;

@@ -112,11 +112,13 @@ sfsistat cb_envfrom(SMFICTX *ctx, char **argv) {
         auto d = s->flow->mail_from(login, argv && argv[0] ? argv[0] : "", s->client);
         if (!d) return SMFIS_CONTINUE;
         if (login.empty() && d->action == Action::accept) {
+            daemon::count_message(*s->rt, daemon::Door::milter, s->flow->outcome());
             s->message_ended();
             s->rt->log->debug("{}", s->flow->log_line());
             return SMFIS_ACCEPT;  // unauthenticated and not a relay host: not ours to count
         }
-        if (d->action == Action::accept) return SMFIS_CONTINUE;  // logged once, at end of data
+        if (d->action == Action::accept) return SMFIS_CONTINUE;  // logged and counted once, at end of data
+        daemon::count_message(*s->rt, daemon::Door::milter, s->flow->outcome());
         s->message_ended();
         s->rt->log->info("{}", s->flow->log_line());
         return answer(ctx, *d);
@@ -155,6 +157,7 @@ sfsistat cb_eom(SMFICTX *ctx) {
                            const_cast<char *>(engine::usage_summary(*s->flow->usage()).c_str()));
         // eom_ms: the time this message waited for the milter at end of data
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        daemon::count_message(*s->rt, daemon::Door::milter, s->flow->outcome(), ms / 1000);
         daemon::report_message(*s->rt, d.action == Action::accept, fmt::format("{} eom_ms={:.3f}", s->flow->log_line(), ms),
                                s->flow->alert());
         s->message_ended();

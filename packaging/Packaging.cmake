@@ -118,9 +118,9 @@ set(CPACK_DEBIAN_MILTER_PACKAGE_NAME tallyd)
 set(CPACK_DEBIAN_MILTER_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_MILTER_PACKAGE_RECOMMENDS "tally-tools")
 set(CPACK_DEBIAN_MILTER_PACKAGE_SUGGESTS "postfix | exim4, tally-slapd")
-# tallyd was the package tally-milter before it spoke the policy protocol too.
-set(CPACK_DEBIAN_MILTER_PACKAGE_CONFLICTS "tally-milter")
-set(CPACK_DEBIAN_MILTER_PACKAGE_REPLACES "tally-milter")
+# tallyd was the package tallyd before it spoke the policy protocol too.
+set(CPACK_DEBIAN_MILTER_PACKAGE_CONFLICTS "tallyd")
+set(CPACK_DEBIAN_MILTER_PACKAGE_REPLACES "tallyd")
 set(CPACK_DEBIAN_MILTER_PACKAGE_CONTROL_EXTRA
     "${TALLY_PKG_DIR}/tallyd/postinst;${TALLY_PKG_DIR}/tallyd/prerm;${TALLY_PKG_DIR}/tallyd/postrm;${TALLY_PKG_DIR}/tallyd/conffiles")
 set(CPACK_COMPONENT_MILTER_DESCRIPTION "per-account mail quotas kept in LDAP: milter and policy service

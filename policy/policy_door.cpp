@@ -12,14 +12,16 @@ namespace tally::policy {
 using engine::Action;
 using engine::Decision;
 
-void RefusedMessages::add(const std::string &instance, const std::string &action) {
-    if (instance.empty()) return;
+bool RefusedMessages::add(const std::string &instance, const std::string &action) {
+    if (instance.empty()) return false;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (actions_.insert_or_assign(instance, action).second) order_.push_back(instance);
+    bool fresh = actions_.insert_or_assign(instance, action).second;
+    if (fresh) order_.push_back(instance);
     while (order_.size() > capacity_) {
         actions_.erase(order_.front());
         order_.pop_front();
     }
+    return fresh;
 }
 
 std::optional<std::string> RefusedMessages::find(const std::string &instance) {
@@ -53,10 +55,13 @@ std::optional<std::uint64_t> number(std::string_view s) {
 
 /* malformed - the answer to a request the MTA should not have sent */
 PolicyAnswer malformed(const engine::Config &c, const PolicyRequest &req, const std::string &what) {
-    Decision d = engine::on_failure(c, engine::FailAction::tempfail, "malformed policy request: " + what);
+    Decision d = engine::on_failure(c, engine::FailAction::tempfail, "malformed policy request: " + what,
+                                    engine::ReasonClass::bad_request);
     PolicyAnswer a;
     a.action = action_of(d);
     a.log = PolicyAnswer::Log::warn;
+    a.outcome = engine::outcome_of(d, false);
+    a.end_of_message = req.text("protocol_state") == "END-OF-MESSAGE";
     a.log_line = "policy request refused: " + what + " (protocol_state=" + req.text("protocol_state") +
                  " client=" + req.text("client_address") + " queue_id=" + req.text("queue_id") +
                  "); check the MTA's policy client configuration";
@@ -81,7 +86,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
     if (!state) return malformed(c, req, "attribute protocol_state missing");
     const bool rcpt = *state == "RCPT";
     const bool eom = *state == "END-OF-MESSAGE";
-    if (!rcpt && !eom) return {"DUNNO", PolicyAnswer::Log::none, "", std::nullopt};
+    if (!rcpt && !eom) return {"DUNNO", PolicyAnswer::Log::none, "", std::nullopt, std::nullopt, false};
 
     if (auto name = missing(req, {"sender", "client_address"})) return malformed(c, req, "attribute " + *name + " missing");
     engine::MessageFlow flow(c, b, cache);
@@ -91,12 +96,16 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
     if (rcpt) {
         d = flow.sender_check(req.text("sasl_username"), req.text("sender"), req.text("client_address"));
         a.action = action_of(d);
-        if (d.action != Action::accept) refused.add(instance, a.action);
+        // A refusal settles the message: counted once, at its first refused
+        // recipient (without an instance, at each: nothing tells them apart).
+        if (d.action != Action::accept && (refused.add(instance, a.action) || instance.empty()))
+            a.outcome = flow.outcome();
         // Refusals are logged at once; a pass is logged with the message at its end.
         a.log = d.action == Action::accept ? PolicyAnswer::Log::debug : PolicyAnswer::Log::warn;
         a.log_line = flow.log_line() + " state=RCPT";
         return a;
     }
+    a.end_of_message = true;
     if (auto name = missing(req, {"size", "recipient_count", "queue_id"}))
         return malformed(c, req, "attribute " + *name + " missing");
     auto size = number(req.text("size"));
@@ -107,7 +116,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
         // A restriction refused this message at RCPT: it is not charged, and
         // the whole message is refused with the same answer.
         a.action = *earlier;
-        a.log = PolicyAnswer::Log::warn;
+        a.log = PolicyAnswer::Log::warn;  // counted at RCPT already: no outcome
         a.log_line = "qid=" + req.text("queue_id") + " refused at RCPT (" + *earlier + "); not charged state=END-OF-MESSAGE";
         return a;
     }
@@ -125,6 +134,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
                                                                          : PolicyAnswer::Log::warn;
     a.log_line = flow.log_line() + " state=END-OF-MESSAGE";
     a.alert = flow.alert();
+    a.outcome = flow.outcome();
     return a;
 }
 

@@ -45,7 +45,9 @@ namespace tally::policy {
 class RefusedMessages {
 public:
     explicit RefusedMessages(std::size_t capacity = 10000) : capacity_(capacity) {}
-    void add(const std::string &instance, const std::string &action);
+    /* add - false when the instance was known already (another recipient of
+     * the same message was refused) or is empty */
+    bool add(const std::string &instance, const std::string &action);
     std::optional<std::string> find(const std::string &instance);
 
 private:
@@ -60,6 +62,12 @@ struct PolicyAnswer {
     enum class Log { none, debug, info, warn } log = Log::none;
     std::string log_line;
     std::optional<engine::LimitAlert> alert;  // the caller sends it
+    /* outcome - set when this request settled a message, for the metrics:
+     * every END-OF-MESSAGE (but one refused at RCPT already), the first
+     * refused RCPT of a message (Postfix asks once per recipient), and a
+     * malformed request (deferred, bad_request) */
+    std::optional<engine::Outcome> outcome;
+    bool end_of_message = false;  // an END-OF-MESSAGE request: its answer time is end-of-data time
 };
 
 /* action_of - the policy action for a decision */

@@ -107,12 +107,12 @@ TEST_CASE("quota replies name the window, metric and limit", "[milter][policy]")
 
 TEST_CASE("failure policy per class", "[milter][policy]") {
     Config c;
-    auto t = on_failure(c, FailAction::tempfail, "directory unavailable");
+    auto t = on_failure(c, FailAction::tempfail, "directory unavailable", ReasonClass::directory_unavailable);
     CHECK(t.action == Action::tempfail);
     CHECK(t.reply.code == "451");
     CHECK(t.reply.xcode == "4.7.1");
-    CHECK(on_failure(c, FailAction::reject, "x").reply.code == "550");
-    auto a = on_failure(c, FailAction::accept, "x");
+    CHECK(on_failure(c, FailAction::reject, "x", ReasonClass::directory_error).reply.code == "550");
+    auto a = on_failure(c, FailAction::accept, "x", ReasonClass::directory_error);
     CHECK(a.action == Action::accept);
     CHECK(a.reply.code.empty());
 }
