@@ -594,16 +594,7 @@ TEST_CASE("e2e exact: a message Postfix retries after a temporary failure is cou
     Postfix &submission = stack.postfix;
     // An MTA in front that queues and retries: it relays to the submission
     // service with alice's credentials, as a host relaying through it would.
-    PostfixOptions fo;
-    fo.users = {{"alice", "secret"}};
-    fo.extra_main_cf = "relayhost = [127.0.0.1]:" + std::to_string(submission.smtp_port()) +
-                       "\n"
-                       "smtp_sasl_auth_enable = yes\n"
-                       "smtp_sasl_password_maps = static:alice:secret\n"
-                       "smtp_sasl_security_options = noanonymous\n"
-                       "minimal_backoff_time = 1s\n"
-                       "maximal_backoff_time = 2s\n"
-                       "queue_run_delay = 1s\n";
+    PostfixOptions fo = front_mta_for(submission.smtp_port(), "alice");
     Postfix front(fo);
 
     // The directory is down: the submission service defers (451), the front MTA keeps the message.

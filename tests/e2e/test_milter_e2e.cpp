@@ -29,14 +29,6 @@ MailStackOptions options(std::vector<std::pair<std::string, std::string>> milter
     return o;
 }
 
-SmtpMessage msg(const std::string &login, const std::string &from, std::vector<std::string> to = {"rcpt@elsewhere.org"}) {
-    SmtpMessage m;
-    m.login = login;
-    m.password = "secret";
-    m.from = from;
-    m.to = std::move(to);
-    return m;
-}
 
 std::string day_usage(client::Connection &c, const std::string &dn) {
     auto v = ldap_values(c, dn, "tallyUsage");
@@ -53,16 +45,16 @@ TEST_CASE("e2e: mail within the limit is delivered and counted, the next is refu
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
 
-    auto r1 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
+    auto r1 = smtp_send(p.smtp_port(), submission("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
     INFO(r1.transcript << "\nmilter log:\n" << m.log());
     CHECK(r1.code == 250);
-    auto r2 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto r2 = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     CHECK(r2.code == 250);
     CHECK(p.wait_delivered(2, 20000));
     std::string before = day_usage(*root, kAlice);
     CHECK_THAT(before, Catch::Contains("messages=2 recipients=3 "));
 
-    auto r3 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto r3 = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     CHECK(r3.code == 550);
     CHECK(r3.stage == "eom");
     CHECK_THAT(r3.reply, Catch::Contains("550 5.7.1 daily limit of 2 messages reached"));
@@ -89,9 +81,9 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
     m.set("alert_sendmail", "/usr/sbin/sendmail -C " + p.dir() + "/etc");
     m.reload();
 
-    REQUIRE(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    REQUIRE(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     for (int i = 0; i < 3; ++i) {
-        auto r = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+        auto r = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
         INFO(r.transcript << "\nmilter log:\n" << m.log());
         CHECK(r.code == 550);
     }
@@ -118,7 +110,7 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
     // The counter carries the mark that keeps further refusals quiet.
     CHECK_THAT(day_usage(*root, kAlice), Catch::Contains("messages=1 ") && Catch::Contains(" limitHit="));
     // One more refusal after a while still alerts nobody.
-    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 550);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 550);
     usleep(500000);
     lines = read_text(alerts);
     CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);
@@ -128,14 +120,14 @@ TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
     MailStack stack(options());
     MilterProcess &m = stack.milter;
     Postfix &p = stack.postfix;
-    auto blocked = smtp_send(p.smtp_port(), msg("dora", "dora@example.com"));
+    auto blocked = smtp_send(p.smtp_port(), submission("dora", "dora@example.com"));
     INFO(blocked.transcript << "\nmilter log:\n" << m.log());
     CHECK(blocked.code == 554);
     CHECK_THAT(blocked.reply, Catch::Contains("554 5.7.1 Account suspended, call 555-0100"));
-    auto foreign = smtp_send(p.smtp_port(), msg("alice", "ceo@example.com"));
+    auto foreign = smtp_send(p.smtp_port(), submission("alice", "ceo@example.com"));
     CHECK(foreign.code == 553);
     CHECK_THAT(foreign.reply, Catch::Contains("5.7.1 Sender address <ceo@example.com> is not owned by alice@example.com"));
-    auto unknown = smtp_send(p.smtp_port(), msg("mallory", "mallory@example.com"));
+    auto unknown = smtp_send(p.smtp_port(), submission("mallory", "mallory@example.com"));
     CHECK(unknown.code == 451);  // not in the directory: tempfail by default
     CHECK(p.delivered_count() == 0);
 }
@@ -145,14 +137,14 @@ TEST_CASE("e2e: slapd stopped means 451, mail flows again when it is back", "[e2
     Slapd &s = stack.slapd;
     MilterProcess &m = stack.milter;
     Postfix &p = stack.postfix;
-    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     s.stop();
-    auto down = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto down = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     INFO(down.transcript << "\nmilter log:\n" << m.log());
     CHECK(down.code == 451);
     CHECK_THAT(down.reply, Catch::Contains("4.7.1"));
     s.start();
-    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     CHECK(p.wait_delivered(2, 20000));
     auto root = s.connect();
     CHECK_THAT(day_usage(*root, kAlice), Catch::Contains("messages=2 "));
@@ -167,7 +159,7 @@ TEST_CASE("e2e: hostile SASL logins never match another account", "[e2e][milter]
     MilterProcess &m = stack.milter;
     Postfix &p = stack.postfix;
     for (const auto &login : o.logins) {
-        auto r = smtp_send(p.smtp_port(), msg(login, "alice@example.com"));
+        auto r = smtp_send(p.smtp_port(), submission(login, "alice@example.com"));
         INFO(login << "\n" << r.transcript << "\nmilter log:\n" << m.log());
         CHECK(r.code == 550);  // unknown account, refused by policy: never alice's
     }
@@ -182,7 +174,7 @@ TEST_CASE("e2e: several recipients are counted, and the usage header can be adde
     Slapd &s = stack.slapd;
     MilterProcess &m = stack.milter;
     Postfix &p = stack.postfix;
-    auto r = smtp_send(p.smtp_port(), msg("bob", "bob@example.com", {"x@elsewhere.org", "y@elsewhere.org", "z@elsewhere.org"}));
+    auto r = smtp_send(p.smtp_port(), submission("bob", "bob@example.com", {"x@elsewhere.org", "y@elsewhere.org", "z@elsewhere.org"}));
     INFO(r.transcript << "\nmilter log:\n" << m.log());
     REQUIRE(r.code == 250);
     REQUIRE(p.wait_delivered(1, 20000));

@@ -39,14 +39,6 @@ PostfixOptions postfix_asking(const MilterProcess &m, const std::string &extra =
     return o;
 }
 
-SmtpMessage msg(const std::string &login, const std::string &from, std::vector<std::string> to = {"rcpt@elsewhere.org"}) {
-    SmtpMessage m;
-    m.login = login;
-    m.password = "secret";
-    m.from = from;
-    m.to = std::move(to);
-    return m;
-}
 
 std::string usage_of(Slapd &s, const std::string &dn) {
     auto root = s.connect();
@@ -73,26 +65,26 @@ TEST_CASE("e2e policy: delivered and counted within the limit, 550 at it, 554 bl
     m.start();
     Postfix p(postfix_asking(m));
 
-    auto r1 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
+    auto r1 = smtp_send(p.smtp_port(), submission("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}));
     INFO(r1.transcript << "\ndaemon log:\n" << m.log() << "\nmaillog:\n" << p.maillog());
     CHECK(r1.code == 250);
-    CHECK(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     CHECK(p.wait_delivered(2, 20000));
     std::string before = usage_of(s, kAliceDn);
     CHECK_THAT(before, Catch::Contains("messages=2 recipients=3 "));
 
-    auto r3 = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto r3 = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     CHECK(r3.code == 550);
     CHECK(r3.stage == "eom");
     // Postfix puts its own words between the code and the text of a policy answer
     CHECK_THAT(r3.reply, Catch::StartsWith("550 5.7.1 ") && Catch::EndsWith("daily limit of 2 messages reached"));
     CHECK_THAT(usage_of(s, kAliceDn), Catch::StartsWith(before));  // nothing charged for it
 
-    auto blocked = smtp_send(p.smtp_port(), msg("dora", "dora@example.com"));
+    auto blocked = smtp_send(p.smtp_port(), submission("dora", "dora@example.com"));
     CHECK(blocked.code == 554);
     CHECK(blocked.stage == "rcpt");
     CHECK_THAT(blocked.reply, Catch::Contains("554 5.7.1") && Catch::Contains("Account suspended, call 555-0100"));
-    auto foreign = smtp_send(p.smtp_port(), msg("bob", "ceo@example.com"));
+    auto foreign = smtp_send(p.smtp_port(), submission("bob", "ceo@example.com"));
     CHECK(foreign.code == 553);
     CHECK(foreign.stage == "rcpt");
     CHECK_THAT(foreign.reply, Catch::Contains("553 5.7.1") && Catch::Contains("not owned by bob@example.com"));
@@ -113,25 +105,16 @@ TEST_CASE("e2e policy: directory down defers (DEFER_IF_PERMIT), mail flows again
     MilterProcess m(s, "cache_ttl = 0\n");
     policy_only(m);
     m.start();
-    Postfix submission(postfix_asking(m));
+    Postfix hub(postfix_asking(m));
     // An MTA in front that queues and retries, relaying with alice's credentials.
-    PostfixOptions fo;
-    fo.users = {{"alice", "secret"}};
-    fo.extra_main_cf = "relayhost = [127.0.0.1]:" + std::to_string(submission.smtp_port()) +
-                       "\n"
-                       "smtp_sasl_auth_enable = yes\n"
-                       "smtp_sasl_password_maps = static:alice:secret\n"
-                       "smtp_sasl_security_options = noanonymous\n"
-                       "minimal_backoff_time = 1s\n"
-                       "maximal_backoff_time = 2s\n"
-                       "queue_run_delay = 1s\n";
+    PostfixOptions fo = front_mta_for(hub.smtp_port(), "alice");
     Postfix front(fo);
 
     s.stop();
-    auto direct = smtp_send(submission.smtp_port(), msg("alice", "alice@example.com"));
+    auto direct = smtp_send(hub.smtp_port(), submission("alice", "alice@example.com"));
     CHECK(direct.code == 450);  // DEFER_IF_PERMIT: Postfix's defer_code
     CHECK_THAT(direct.reply, Catch::StartsWith("450 4.7.1 ") && Catch::Contains("Service temporarily unavailable"));
-    REQUIRE(smtp_send(front.smtp_port(), msg("alice", "alice@example.com")).code == 250);  // queued in front
+    REQUIRE(smtp_send(front.smtp_port(), submission("alice", "alice@example.com")).code == 250);  // queued in front
     bool deferred = false;
     for (int i = 0; i < 200 && !deferred; ++i) {
         deferred = front.maillog().find("status=deferred") != std::string::npos;
@@ -139,14 +122,14 @@ TEST_CASE("e2e policy: directory down defers (DEFER_IF_PERMIT), mail flows again
     }
     INFO("front maillog:\n" << front.maillog() << "\ndaemon log:\n" << m.log());
     REQUIRE(deferred);
-    CHECK(submission.delivered_count() == 0);
+    CHECK(hub.delivered_count() == 0);
 
     s.start();  // the daemon reconnects by itself
-    CHECK(smtp_send(submission.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(hub.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     run_command({"/usr/sbin/postqueue", "-c", front.dir() + "/etc", "-f"}, front.dir() + "/postqueue.log");
-    CHECK(submission.wait_delivered(2, 30000));
+    CHECK(hub.wait_delivered(2, 30000));
     usleep(2000000);  // time for any further retry
-    CHECK(submission.delivered_count() == 2);
+    CHECK(hub.delivered_count() == 2);
     CHECK_THAT(usage_of(s, kAliceDn), Catch::Contains("messages=2 "));
 }
 
@@ -157,16 +140,16 @@ TEST_CASE("e2e policy: Postfix's policy timeout when the daemon hangs, and recov
     policy_only(m);
     m.start();
     Postfix p(postfix_asking(m, "smtpd_policy_service_timeout = 3s\n"));
-    REQUIRE(smtp_send(p.smtp_port(), msg("alice", "alice@example.com")).code == 250);
+    REQUIRE(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
     kill(m.pid(), SIGSTOP);
-    auto hung = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto hung = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     kill(m.pid(), SIGCONT);
     INFO(hung.transcript << "\nmaillog:\n" << p.maillog());
     CHECK(hung.code == 451);  // smtpd_policy_service_default_action: mail waits, nothing passes unasked
     CHECK_THAT(p.maillog(), Catch::Contains("problem talking to server 127.0.0.1:" + std::to_string(m.policy_port()) +
                                             ": Connection timed out"));
     // Postfix tries again on a fresh connection; the daemon answers again
-    auto after = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+    auto after = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
     INFO(after.transcript << "\ndaemon log:\n" << m.log());
     CHECK(after.code == 250);
 }
@@ -186,7 +169,7 @@ TEST_CASE("e2e policy exact: 200 messages from 16 sessions at a limit of 50", "[
     for (int t = 0; t < 16; ++t) {
         sessions.emplace_back([&, t] {
             for (int i = t; i < 200; i += 16) {
-                auto r = smtp_send(p.smtp_port(), msg("alice", "alice@example.com"));
+                auto r = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
                 if (r.code == 250) ++accepted;
                 else if (r.code == 550) ++refused;
                 else ++other;

@@ -595,4 +595,27 @@ SmtpResult smtp_send(int port, const SmtpMessage &m) {
     return end_with_quit("eom", read_reply(s, m.timeout_ms, tr));
 }
 
+SmtpMessage submission(const std::string &login, const std::string &from, std::vector<std::string> to) {
+    SmtpMessage m;
+    m.login = login;
+    m.password = "secret";
+    m.from = from;
+    m.to = std::move(to);
+    return m;
+}
+
+PostfixOptions front_mta_for(int port, const std::string &login) {
+    PostfixOptions o;
+    o.users = {{login, "secret"}};
+    o.extra_main_cf = "relayhost = [127.0.0.1]:" + std::to_string(port) +
+                      "\n"
+                      "smtp_sasl_auth_enable = yes\n"
+                      "smtp_sasl_password_maps = static:" + login + ":secret\n"
+                      "smtp_sasl_security_options = noanonymous\n"
+                      "minimal_backoff_time = 1s\n"
+                      "maximal_backoff_time = 2s\n"
+                      "queue_run_delay = 1s\n";
+    return o;
+}
+
 }  // namespace tally::test

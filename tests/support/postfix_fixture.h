@@ -111,6 +111,16 @@ struct SmtpMessage {
     int timeout_ms = 60000;       // per reply
 };
 
+/* submission - an authenticated message from login (password "secret", the
+ * sample users') with envelope sender from to the recipients */
+SmtpMessage submission(const std::string &login, const std::string &from,
+                       std::vector<std::string> to = {"rcpt@elsewhere.org"});
+
+/* front_mta_for - options of a Postfix in front of another that queues and
+ * retries quickly (backoff 1-2 s), relaying every message to 127.0.0.1:port
+ * authenticated as login, as a host relaying through a submission service would */
+PostfixOptions front_mta_for(int port, const std::string &login);
+
 /* smtp_send - one SMTP session to 127.0.0.1:port: EHLO, AUTH PLAIN if login is set,
  * MAIL FROM, RCPT TO each (continues while at least one is accepted), DATA with
  * dot-stuffing, QUIT; stops at the first refusal (4xx/5xx) and reports it */
