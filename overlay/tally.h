@@ -61,6 +61,47 @@ private:
     bool held_ = false;
 };
 
+/* EntryReader - the overlay's one way to read an entry, released at scope
+ * exit. Two sources: the entry as the backend below this overlay holds it
+ * (overlay_entry_get_ov: the account, its policy and parent), or an entry
+ * of a given database, read as slapd's ACL code reads entries it needs,
+ * with o_bd switched for the call (the history entries, which may live in
+ * another database). */
+class EntryReader {
+public:
+    EntryReader(Operation *op, slap_overinst *below, const struct berval &ndn) : op_(op), on_(below) {
+        struct berval n = ndn;
+        if (n.bv_len && overlay_entry_get_ov(op, &n, nullptr, nullptr, 0, &e_, on_) != LDAP_SUCCESS) e_ = nullptr;
+    }
+    EntryReader(Operation *op, BackendDB *db, const struct berval &ndn) : op_(op), db_(db) {
+        BackendDB *save = op->o_bd;
+        op->o_bd = db;
+        struct berval n = ndn;
+        if (be_entry_get_rw(op, &n, nullptr, nullptr, 0, &e_) != LDAP_SUCCESS) e_ = nullptr;
+        op->o_bd = save;
+    }
+    ~EntryReader() {
+        if (!e_) return;
+        if (on_) {
+            overlay_entry_release_ov(op_, e_, 0, on_);
+            return;
+        }
+        BackendDB *save = op_->o_bd;
+        op_->o_bd = db_;
+        be_entry_release_r(op_, e_);
+        op_->o_bd = save;
+    }
+    EntryReader(const EntryReader &) = delete;
+    EntryReader &operator=(const EntryReader &) = delete;
+    Entry *get() const { return e_; }
+
+private:
+    Operation *op_;
+    slap_overinst *on_ = nullptr;  // set: read below this overlay
+    BackendDB *db_ = nullptr;      // else: read from this database
+    Entry *e_ = nullptr;
+};
+
 /* What a charge needs from the configuration, resolved once per change
  * instead of once per charge: the windows and the attribute of every
  * window's metric limits. */

@@ -92,26 +92,6 @@ struct Locker : MutexLock {
     Locker(Info *ti, const struct berval &ndn) : MutexLock(ti->ti_locks.of(ndn)) {}
 };
 
-/* Fetched - an entry read through the overlay stack, released on scope exit */
-class Fetched {
-public:
-    Fetched(Operation *op, slap_overinst *on, struct berval *ndn) : op_(op), on_(on) {
-        if (ndn && ndn->bv_len && overlay_entry_get_ov(op, ndn, nullptr, nullptr, 0, &e_, on) != LDAP_SUCCESS)
-            e_ = nullptr;
-    }
-    ~Fetched() {
-        if (e_) overlay_entry_release_ov(op_, e_, 0, on_);
-    }
-    Fetched(const Fetched &) = delete;
-    Fetched &operator=(const Fetched &) = delete;
-    Entry *get() const { return e_; }
-
-private:
-    Operation *op_;
-    slap_overinst *on_;
-    Entry *e_ = nullptr;
-};
-
 /* refuse_on_replica - a single-provider consumer does not take writes:
  * referral to the provider when one is configured, unwillingToPerform otherwise */
 bool refuse_on_replica(Operation *op, SlapReply *rs) {
@@ -158,7 +138,7 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account
     std::string policy = read_policy_dn(cfg, account);
     if (!policy.empty()) {
         struct berval pdn = {policy.size(), policy.data()};
-        Fetched p(op, on, &pdn);
+        EntryReader p(op, on, pdn);
         if (p.get()) levels.policy = read_limits(cfg, p.get());
         else Debug(LDAP_DEBUG_ANY, "%s tally: policy \"%s\" of \"%s\" not found; ignored\n",
                    op->o_log_prefix, policy.c_str(), account->e_nname.bv_val);
@@ -170,13 +150,13 @@ LimitLevels limits_of(Operation *op, slap_overinst *on, Info *ti, Entry *account
         auto cached = ti->ti_parents.get(parent_ndn, now);
         std::string parent_policy = cached ? *cached : std::string();
         if (!cached) {
-            Fetched pe(op, on, &parent);
+            EntryReader pe(op, on, parent);
             if (pe.get()) parent_policy = read_policy_dn(cfg, pe.get());
             ti->ti_parents.put(parent_ndn, parent_policy, now);
         }
         if (!parent_policy.empty()) {
             struct berval pdn = {parent_policy.size(), parent_policy.data()};
-            Fetched p(op, on, &pdn);
+            EntryReader p(op, on, pdn);
             if (p.get()) levels.parentPolicy = read_limits(cfg, p.get());
         }
     }
@@ -220,7 +200,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
         // One read of the account serves authorization, limits and counters.
         // Released before the write: back-mdb must not see a read
         // transaction of this thread still open when the write begins.
-        Fetched account(op, on, &op->o_req_ndn);
+        EntryReader account(op, on, op->o_req_ndn);
         if (!account.get()) return {LDAP_NO_SUCH_OBJECT, "no such account entry"};
         auto no = req.mode == Mode::check
                       ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
@@ -368,7 +348,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         std::vector<CurrentWindow> windows = windows_at(ti, now);
         StoredState stored;
         {
-            Fetched account(op, on, &op->o_req_ndn);
+            EntryReader account(op, on, op->o_req_ndn);
             if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return reply(rs, no->rc, no->text);

@@ -38,34 +38,6 @@ BackendDB *history_db(const HistoryPlace &place) {
     return select_backend(&ndn, 0);
 }
 
-/* Fetch - an entry of another (or the same) database, read as slapd's ACL
- * code reads entries it needs: o_bd switched for the call */
-class Fetch {
-public:
-    Fetch(Operation *op, BackendDB *db, const struct berval &ndn) : op_(op), db_(db) {
-        BackendDB *save = op->o_bd;
-        op->o_bd = db;
-        struct berval n = ndn;
-        if (be_entry_get_rw(op, &n, nullptr, nullptr, 0, &e_) != LDAP_SUCCESS) e_ = nullptr;
-        op->o_bd = save;
-    }
-    ~Fetch() {
-        if (!e_) return;
-        BackendDB *save = op_->o_bd;
-        op_->o_bd = db_;
-        be_entry_release_r(op_, e_);
-        op_->o_bd = save;
-    }
-    Fetch(const Fetch &) = delete;
-    Fetch &operator=(const Fetch &) = delete;
-    Entry *get() const { return e_; }
-
-private:
-    Operation *op_;
-    BackendDB *db_;
-    Entry *e_ = nullptr;
-};
-
 /* add_named_entry - add an empty entry "cn=VALUE,..." of class oc as the rootdn of db */
 int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const std::string &ndn, ObjectClass *oc) {
     Entry *e = entry_alloc();
@@ -115,7 +87,7 @@ std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cf
 bool read_history(Operation *op, const HistoryPlace &place, std::vector<CounterValue> &out) {
     BackendDB *db = history_db(place);
     if (!db) return false;
-    Fetch h(op, db, place.ndn());
+    EntryReader h(op, db, place.ndn());
     if (!h.get()) return false;
     out = read_counters(h.get(), g_schema.history);
     return true;
@@ -180,7 +152,7 @@ int history_operational(Operation *op, SlapReply *rs) {
             if (!place) break;
             BackendDB *db = history_db(*place);
             if (!db) break;
-            Fetch h(op, db, place->ndn());
+            EntryReader h(op, db, place->ndn());
             if (Attribute *a = stored_history(h.get()); a && a->a_numvals) {
                 if (!shown) shown = attr_alloc(g_schema.history);
                 attr_valadd(shown, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
