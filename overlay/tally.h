@@ -11,7 +11,8 @@
  *   tally_batch.cpp shares one back-mdb commit among concurrent charges
  *   (group commit); tally_history.cpp keeps past periods in history
  *   entries of their own; tally_guard.cpp keeps clients from writing
- *   counters and bad limits.
+ *   counters and bad limits; tally_monitor.cpp shows what it counts under
+ *   cn=Monitor.
  */
 #pragma once
 
@@ -24,11 +25,13 @@
 #include "charge.h"
 #include "expiring_map.h"
 #include "history_place.h"
+#include "monitor_counters.h"
 #include "overlay_config.h"
 #include "pending_writes.h"
 #include "window.h"
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string_view>
@@ -176,6 +179,7 @@ struct Outcome {
     std::string text;
     bool write_failed = false;  // a counter write failed: a shared transaction is suspect
     std::size_t batch = 0;      // written by a group commit of this many (0: alone)
+    bool first_in_commit = false;  // the first write of its group commit (which counts it once)
 };
 
 /* GroupCommit - charges and resets of many connections written in one
@@ -211,6 +215,22 @@ private:
     bool leading_ = false;  // a thread is running a batch
 };
 
+/* MonitorLink - a database's counters and their place under cn=Monitor
+ * (tally_monitor.cpp) */
+struct MonitorLink {
+    MonitorLink() { ldap_pvt_thread_mutex_init(&mutex); }
+    ~MonitorLink() { ldap_pvt_thread_mutex_destroy(&mutex); }
+    MonitorLink(const MonitorLink &) = delete;
+    MonitorLink &operator=(const MonitorLink &) = delete;
+
+    MonitorCounters counters;
+    ldap_pvt_thread_mutex_t mutex;              // attach and detach
+    std::atomic<bool> attached{false};
+    std::atomic<std::int64_t> next_try{0};      // a late attach is tried at most once a second
+    struct berval ndn = BER_BVNULL;             // the database's monitor entry (back-monitor's memory)
+    void *callback = nullptr;                   // our monitor_callback_t, owned by back-monitor
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
     AccountLocks ti_locks;             // read-decide-write of one account's charges and resets
@@ -220,6 +240,7 @@ struct Info {
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
     ParentPolicyCache ti_parents;      // parent entry -> the policy it names
+    MonitorLink ti_monitor;            // what it counts, for cn=Monitor
 };
 
 /* rebuild_resolved - refresh ti_resolved from ti_config (tally_config.cpp);
@@ -311,6 +332,22 @@ int history_operational(Operation *op, SlapReply *rs);
 int exop_charge(Operation *op, SlapReply *rs);
 int exop_reset(Operation *op, SlapReply *rs);
 int overlay_extended(Operation *op, SlapReply *rs);
+
+/* tally_monitor.cpp */
+/* monitor_schema_register - the tallyMonitor class and its attributes (module load) */
+int monitor_schema_register();
+/* monitor_attach - put the database's counters under cn=Monitor when
+ * slapd has a monitor database (db_open); does nothing otherwise */
+void monitor_attach(BackendDB *be, slap_overinst *on, Info *ti);
+/* monitor_attach_late - the same from a charge or reset, for a monitor
+ * database added at runtime: tried at most once a second, a relaxed load
+ * once attached */
+void monitor_try_attach(Operation *op, slap_overinst *on, Info *ti, std::int64_t now);
+inline void monitor_attach_late(Operation *op, slap_overinst *on, Info *ti, std::int64_t now) {
+    if (!ti->ti_monitor.attached.load(std::memory_order_relaxed)) monitor_try_attach(op, on, ti, now);
+}
+/* monitor_detach - take them off again (db_close) */
+void monitor_detach(Info *ti);
 
 /* tally_guard.cpp */
 int guard_modify(Operation *op, SlapReply *rs);

@@ -112,6 +112,13 @@ int db_open(BackendDB *be, ConfigReply *cr) {
         return 1;
     }
     rebuild_resolved(ti);  // the schema is complete now
+    monitor_attach(be, on, ti);
+    return 0;
+}
+
+int db_close(BackendDB *be, ConfigReply *) {
+    auto *on = reinterpret_cast<slap_overinst *>(be->bd_info);
+    if (auto *ti = static_cast<Info *>(on->on_bi.bi_private)) monitor_detach(ti);
     return 0;
 }
 
@@ -154,6 +161,7 @@ int initialize() {
             return code;
         }
     }
+    if (int code = monitor_schema_register()) return code;
     static struct berval charge_oid = {std::strlen(kChargeOid), const_cast<char *>(kChargeOid)};
     static struct berval reset_oid = {std::strlen(kResetOid), const_cast<char *>(kResetOid)};
     int rc = load_extop2(&charge_oid, SLAP_EXOP_WRITES, exop_charge, 0);
@@ -168,6 +176,7 @@ int initialize() {
     g_overlay.on_bi.bi_flags = SLAPO_BFLAG_SINGLE | SLAPO_BFLAG_DBONLY;
     g_overlay.on_bi.bi_db_init = db_init;
     g_overlay.on_bi.bi_db_open = db_open;
+    g_overlay.on_bi.bi_db_close = db_close;
     g_overlay.on_bi.bi_db_destroy = db_destroy;
     g_overlay.on_bi.bi_extended = overlay_extended;
     g_overlay.on_bi.bi_op_modify = guard_modify;
