@@ -217,6 +217,7 @@ struct Decided {
     bool place_exists = false;
     std::vector<CounterValue> history_before;   // what the history entry holds
     std::vector<CounterValue> history_after;
+    CounterSource source;                       // where the counters are read and written
 };
 
 /* decide_charge - read the account (and its history when a period rolls
@@ -237,7 +238,10 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
                       ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
                       : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (no) return *no;
-        stored = basis ? *basis : read_state(account.get(), policy.own_sid);
+        d.source = counter_source(op, ti, account.get(), policy.own_sid);
+        // A pending write decided on puts this server's values in place first.
+        if (basis) d.source.own_empty = false;
+        stored = basis ? *basis : read_counter_state(op, ti, account.get(), policy.own_sid, d.source);
         if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
             in_account = basis ? basis->history : read_counters(account.get(), g_schema.history);
             d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
@@ -280,14 +284,19 @@ Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
  * commit (so the next charge decides on it). Leaves its arguments as they
  * are, so a group commit can run the write again on its own. */
 Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const std::string &account,
-                       const StoredState &before, const StoredState &after, unsigned own_sid) {
+                       CounterSource &source, const StoredState &before, const StoredState &after, unsigned own_sid) {
+    const char *prepared = nullptr;
+    if (int rc = prepare_counter_entry(op, source, &prepared); rc != LDAP_SUCCESS)
+        return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, prepared ? prepared : "", true};
     auto write = [&]() -> Outcome {
         const char *text = nullptr;
-        int rc = write_state(op, on, before, after, own_sid, &text);
+        int rc = write_counter_state(op, on, source, before, after, own_sid, &text);
         if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
         return {};
     };
-    if (!GroupCommit::usable(on)) return write();
+    // A group commit shares one transaction of the charge's database: a
+    // counter entry in another database is written alone.
+    if (!GroupCommit::usable(on) || !counters_in_own_database(op, source)) return write();
     PendingWrites::Ticket mine = ti->ti_pending.add(account, after);
     Outcome out = ti->ti_batches.run(op, on, write, [&] { lock.unlock(); });
     mine.settle(out.rc == LDAP_SUCCESS);
@@ -344,7 +353,8 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
                 continue;
             }
             if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
-            out = write_counters(op, on, ti, lock, account, d.before, d.plan.new_state, policy.own_sid);
+            out = write_counters(op, on, ti, lock, account, d.source, d.before, d.plan.new_state, policy.own_sid);
+            if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, d.source, policy.own_sid);
             break;
         }
     }
@@ -387,19 +397,23 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         const std::int64_t now = now_seconds();
         std::vector<CurrentWindow> windows = windows_at(ti, now);
         StoredState stored;
+        CounterSource source;
         {
             EntryReader account(op, on, op->o_req_ndn);
             if (!account.get()) return count_error(ti, rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return count_error(ti, rs, no->rc, no->text);
             PendingWrites::Handle basis = ti->ti_pending.latest(ndn);
-            stored = basis ? basis->after : read_state(account.get(), own_sid);
+            source = counter_source(op, ti, account.get(), own_sid);
+            if (basis) source.own_empty = false;
+            stored = basis ? basis->after : read_counter_state(op, ti, account.get(), own_sid, source);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
         StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        out = write_counters(op, on, ti, lock, ndn, stored, fresh, own_sid);
+        out = write_counters(op, on, ti, lock, ndn, source, stored, fresh, own_sid);
+        if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, source, own_sid);
     }
     if (out.rc != LDAP_SUCCESS) return count_error(ti, rs, out.rc, out.text, out.write_failed);
     count_write(ti, out);

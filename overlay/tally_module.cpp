@@ -80,6 +80,14 @@ const ClassDef kClasses[] = {
      "DESC 'Tally: holds the tallyHistoryRecord entries one server (serverID) writes' "
      "SUP top STRUCTURAL MUST cn )",
      &g_schema.history_container},
+    {"( " TALLY_OC_ARC ".7 NAME 'tallyCounterRecord' "
+     "DESC 'Tally: the counters of one account (named by its entryUUID) on one server, with tally-counter-database' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.counter_record},
+    {"( " TALLY_OC_ARC ".8 NAME 'tallyCounterContainer' "
+     "DESC 'Tally: holds the tallyCounterRecord entries one server (serverID) writes' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.counter_container},
 };
 
 int db_init(BackendDB *be, ConfigReply *cr) {
