@@ -30,6 +30,15 @@ std::optional<unsigned> server_id_of(std::string_view value) {
     return n;
 }
 
+std::optional<unsigned> counter_container_sid(std::string_view ndn) {
+    constexpr std::string_view prefix = "cn=tally-counters-sid";
+    if (ndn.substr(0, prefix.size()) != prefix) return std::nullopt;
+    std::string_view rest = ndn.substr(prefix.size());
+    std::string_view id = rest.substr(0, rest.find(','));
+    if (id.empty() || id.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    return server_id_of(id);
+}
+
 std::optional<std::string> history_entry_rdn(std::string_view uuid) {
     if (uuid.size() != 36) return std::nullopt;
     std::string out = "cn=";

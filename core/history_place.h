@@ -32,6 +32,10 @@ std::string history_container_rdn(unsigned sid);
  * (cn=<entryUUID of the account>) for the same reasons */
 std::string counter_container_rdn(unsigned sid);
 
+/* counter_container_sid - the serverID a counter container's normalized
+ * DN names ("cn=tally-counters-sid2,dc=example,dc=com" -> 2); nullopt for any other DN */
+std::optional<unsigned> counter_container_sid(std::string_view ndn);
+
 /* server_id_of - the serverID of an olcServerID value ("2 ldap://h/" or "2"); nullopt when malformed */
 std::optional<unsigned> server_id_of(std::string_view value);
 

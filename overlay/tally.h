@@ -231,8 +231,8 @@ struct MonitorLink {
     void *callback = nullptr;                   // our monitor_callback_t, owned by back-monitor
 };
 
-/* ServerIdCache - the serverIDs of cn=config, read at most once a minute
- * (tally_counters.cpp) */
+/* ServerIdCache - the servers whose counter entries a charge reads, looked
+ * up at most every 10 seconds (tally_counters.cpp) */
 struct ServerIdCache {
     ServerIdCache() { ldap_pvt_thread_mutex_init(&mutex); }
     ~ServerIdCache() { ldap_pvt_thread_mutex_destroy(&mutex); }

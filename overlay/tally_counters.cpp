@@ -27,19 +27,66 @@
 #include "tally.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tally::overlay {
 
 namespace {
 
-/* configured_sids - every serverID in cn=config (olcServerID), read at
- * most once a minute: the list changes only with slapd's configuration */
-std::vector<unsigned> configured_sids(Operation *op, Info *ti) {
+/* collect_sid - an internal search's callback: the serverID of each container found */
+int collect_sid(Operation *op, SlapReply *rs) {
+    if (rs->sr_type != REP_SEARCH || !rs->sr_entry) return 0;
+    auto *sids = static_cast<std::vector<unsigned> *>(op->o_callback->sc_private);
+    if (auto sid = counter_container_sid({rs->sr_entry->e_nname.bv_val, rs->sr_entry->e_nname.bv_len}))
+        sids->push_back(*sid);
+    return 0;
+}
+
+/* container_sids - the servers that have a counter container under suffix
+ * (one-level internal search as the database's rootdn): on a consumer,
+ * which configures no serverIDs, these say whose entries to read */
+std::vector<unsigned> container_sids(Operation *op, const std::string &suffix) {
+    std::vector<unsigned> sids;
+    struct berval base = {suffix.size(), const_cast<char *>(suffix.data())};
+    BackendDB *found = select_backend(&base, 0);
+    if (!found) return sids;
+    BackendDB db = *found;
+    Operation op2 = *op;
+    SlapReply rs2 = {REP_RESULT};
+    slap_callback cb = {};
+    cb.sc_response = collect_sid;
+    cb.sc_private = &sids;
+    op2.o_tag = LDAP_REQ_SEARCH;
+    std::memset(&op2.oq_search, 0, sizeof(op2.oq_search));
+    op2.o_bd = &db;
+    op2.o_req_dn = op2.o_req_ndn = base;
+    op2.o_dn = db.be_rootdn;
+    op2.o_ndn = db.be_rootndn;
+    op2.ors_scope = LDAP_SCOPE_ONELEVEL;
+    op2.ors_deref = LDAP_DEREF_NEVER;
+    op2.ors_tlimit = SLAP_NO_LIMIT;
+    op2.ors_slimit = SLAP_NO_LIMIT;
+    op2.ors_attrs = slap_anlist_no_attrs;
+    op2.o_do_not_cache = 1;
+    op2.o_callback = &cb;
+    char filter[] = "(objectClass=tallyCounterContainer)";
+    op2.ors_filterstr = {sizeof(filter) - 1, filter};
+    op2.ors_filter = str2filter_x(&op2, filter);
+    if (!op2.ors_filter) return sids;
+    db.be_search(&op2, &rs2);
+    filter_free_x(&op2, op2.ors_filter, 1);
+    return sids;
+}
+
+/* known_sids - every serverID in cn=config (olcServerID) and every server
+ * with a counter container, looked up at most every 10 seconds: a server
+ * writing its very first counters is counted elsewhere from then on */
+std::vector<unsigned> known_sids(Operation *op, Info *ti) {
     ServerIdCache &cache = ti->ti_server_ids;
     const std::int64_t now = slap_get_time();
     MutexLock lock(cache.mutex);
-    if (cache.read_at && now - cache.read_at < 60) return cache.sids;
-    std::vector<unsigned> sids;
+    if (cache.read_at && now - cache.read_at < 10) return cache.sids;
+    std::vector<unsigned> sids = container_sids(op, ti->ti_config.counter_database);
     AttributeDescription *ad = nullptr;
     const char *text = nullptr;
     struct berval config_dn = BER_BVC("cn=config");
@@ -58,7 +105,7 @@ std::vector<unsigned> configured_sids(Operation *op, Info *ti) {
  * one first, then every other configured one */
 std::vector<unsigned> counter_sids(Operation *op, Info *ti, unsigned own_sid) {
     std::vector<unsigned> sids{own_sid};
-    for (unsigned sid : configured_sids(op, ti))
+    for (unsigned sid : known_sids(op, ti))
         if (std::find(sids.begin(), sids.end(), sid) == sids.end()) sids.push_back(sid);
     return sids;
 }

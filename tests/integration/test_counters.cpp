@@ -6,6 +6,7 @@
 // history, ACLs, ldapsearch + and tallyctl work as with counters in the
 // account; counters written before the option move at the next charge.
 #include "ldap_ops.h"
+#include "replication_fixture.h"
 #include "slapd_fixture.h"
 #include "tallyctl_run.h"
 
@@ -228,4 +229,39 @@ TEST_CASE("counter database: counters kept in the account before the option move
     auto usage = ldap_values(*root, kAlice, "tallyUsage");
     REQUIRE(usage.size() == 1);
     CHECK_THAT(usage[0], Catch::Contains(" messages=3 "));
+}
+
+TEST_CASE("counter database: two providers' shares replicate as entries of their own and converge everywhere",
+          "[integration][counters][replication]") {
+    ClusterOptions o;
+    o.extra_tally_config = "tally-counter-database dc=example,dc=com\n";
+    Cluster c(o);
+    c.start(kMorning);
+    auto before = ldap_values(*c.consumer.connect(), kCarol, "modifyTimestamp");
+    auto charge_on = [](const Slapd &s, int n, const std::string &tag) {
+        auto conn = s.connect(kServiceDn, kPassword);
+        for (int i = 0; i < n; ++i)
+            REQUIRE(charge_one(*conn, kCarol, 1, 100, tag + std::to_string(i)).response.verdict == Verdict::accepted);
+    };
+    std::thread t1([&] { charge_on(c.p1, 30, "a"); });
+    std::thread t2([&] { charge_on(c.p2, 20, "b"); });
+    t1.join();
+    t2.join();
+    CHECK(c.settled(kCarol, 50));
+    // each provider wrote its own entry; the consumer has both and shows both shares on the account
+    auto consumer = c.consumer.connect();
+    std::string all;
+    for (const auto &v : ldap_values(*consumer, kCarol, "tallyUsage")) all += v + "\n";
+    INFO(all);
+    CHECK_THAT(all, Catch::Contains("day 2026-11-22 sid=1 messages=30 "));
+    CHECK_THAT(all, Catch::Contains("day 2026-11-22 sid=2 messages=20 "));
+    CHECK(ldap_values(*consumer, kCarol, "modifyTimestamp") == before);
+    // a reset on one provider voids both shares everywhere
+    {
+        auto op = c.p2.connect(kAdminDn, kPassword);
+        REQUIRE(client::reset(*op, ResetRequest{kCarol, "day"}).code == LDAP_SUCCESS);
+    }
+    CHECK(c.settled(kCarol, 0));
+    charge_on(c.p1, 2, "c");
+    CHECK(c.settled(kCarol, 2));
 }

@@ -29,6 +29,15 @@ TEST_CASE("counter entries of one server live in a container named by its server
     CHECK(counter_container_rdn(12) == "cn=tally-counters-sid12");
 }
 
+TEST_CASE("the serverID of a counter container, from its DN", "[counters]") {
+    CHECK(counter_container_sid("cn=tally-counters-sid2,dc=example,dc=com") == 2u);
+    CHECK(counter_container_sid("cn=tally-counters-sid0,cn=counters") == 0u);
+    CHECK_FALSE(counter_container_sid("cn=tally-history-sid2,dc=example,dc=com"));
+    CHECK_FALSE(counter_container_sid("cn=tally-counters-sidx,dc=example,dc=com"));
+    CHECK_FALSE(counter_container_sid("cn=tally-counters-sid,dc=example,dc=com"));
+    CHECK_FALSE(counter_container_sid("ou=people,dc=example,dc=com"));
+}
+
 TEST_CASE("the serverIDs slapd is configured with, as olcServerID gives them", "[counters]") {
     CHECK(server_id_of("1 ldap://ldap1.example.com/") == 1u);
     CHECK(server_id_of("2") == 2u);
