@@ -115,6 +115,22 @@ BackendDB *database_of(const HistoryPlace &place) {
     return select_backend(&ndn, 0);
 }
 
+/* each_counter_entry - fn(sid, entry) for every known server's counter
+ * entry of account, this server's first; entry is null where there is none */
+template <typename Fn>
+void each_counter_entry(Operation *op, Info *ti, Entry *account, unsigned own_sid, Fn fn) {
+    for (unsigned sid : counter_sids(op, ti, own_sid)) {
+        auto place = counter_place(ti->ti_config, account, sid);
+        BackendDB *db = place ? database_of(*place) : nullptr;
+        if (!db) {
+            fn(sid, nullptr);
+            continue;
+        }
+        EntryReader e(op, db, place->ndn());
+        fn(sid, e.get());
+    }
+}
+
 /* only_sid - the values of one server in a state read from an entry */
 StoredState only_sid(const StoredState &st, unsigned sid, unsigned own_sid) {
     StoredState out;
@@ -175,15 +191,10 @@ StoredState read_counter_state(Operation *op, Info *ti, Entry *account, unsigned
     StoredState in_account = read_state(account, own_sid);
     StoredState st;
     bool others_apart = false;
-    for (unsigned sid : counter_sids(op, ti, own_sid)) {
+    each_counter_entry(op, ti, account, own_sid, [&](unsigned sid, Entry *e) {
         const bool own = sid == own_sid;
-        auto place = counter_place(ti->ti_config, account, sid);
-        BackendDB *db = place ? database_of(*place) : nullptr;
         std::optional<StoredState> from;
-        if (db) {
-            EntryReader e(op, db, place->ndn());
-            if (e.get()) from = read_state(e.get(), own_sid);
-        }
+        if (e) from = read_state(e, own_sid);
         // An entry without values of its server (just added, its first write
         // not committed) leaves the account's values in force.
         if (from && holds_nothing(own ? *from : only_sid(*from, sid, own_sid), sid) &&
@@ -199,7 +210,7 @@ StoredState read_counter_state(Operation *op, Info *ti, Entry *account, unsigned
             // Not moved yet: what the account holds for this server.
             merge_into(st, only_sid(in_account, sid, own_sid), own);
         }
-    }
+    });
     // Other servers' recent charge ids from the account until one of them
     // has moved its counters.
     if (!others_apart) st.recent_others = std::move(in_account.recent_others);
@@ -274,31 +285,20 @@ void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &
 
 std::vector<CounterValue> apart_counters(Operation *op, Info *ti, Entry *account, AttributeDescription *ad) {
     std::vector<CounterValue> out;
-    const unsigned own_sid = own_server_id();
-    for (unsigned sid : counter_sids(op, ti, own_sid)) {
-        auto place = counter_place(ti->ti_config, account, sid);
-        BackendDB *db = place ? database_of(*place) : nullptr;
-        if (!db) continue;
-        EntryReader e(op, db, place->ndn());
-        if (!e.get()) continue;
-        for (CounterValue &c : read_counters(e.get(), ad))
+    each_counter_entry(op, ti, account, own_server_id(), [&](unsigned sid, Entry *e) {
+        for (CounterValue &c : read_counters(e, ad))
             if (c.sid == sid) out.push_back(std::move(c));
-    }
+    });
     return out;
 }
 
 void apart_values(Operation *op, Info *ti, Entry *account, AttributeDescription *ad, Attribute **out) {
-    const unsigned own_sid = own_server_id();
-    for (unsigned sid : counter_sids(op, ti, own_sid)) {
-        auto place = counter_place(ti->ti_config, account, sid);
-        BackendDB *db = place ? database_of(*place) : nullptr;
-        if (!db) continue;
-        EntryReader e(op, db, place->ndn());
-        Attribute *a = e.get() ? attr_find(e.get()->e_attrs, ad) : nullptr;
-        if (!a || !a->a_numvals) continue;
+    each_counter_entry(op, ti, account, own_server_id(), [&](unsigned, Entry *e) {
+        Attribute *a = e ? attr_find(e->e_attrs, ad) : nullptr;
+        if (!a || !a->a_numvals) return;
         if (!*out) *out = attr_alloc(ad);
         attr_valadd(*out, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
-    }
+    });
 }
 
 }  // namespace tally::overlay
