@@ -360,11 +360,12 @@ struct CounterSource {
 /* counter_place - sid's counter entry for account; nullopt when counters
  * stay in the account (no tally-counter-database, or no entryUUID) */
 std::optional<HistoryPlace> counter_place(const OverlayConfig &cfg, Entry *account, unsigned sid);
-/* counter_source - where this server reads and writes the account's counters */
-CounterSource counter_source(Operation *op, const Info *ti, Entry *account, unsigned own_sid);
-/* read_counter_state - the counters a charge decides on: every server's,
- * from their counter entries (or the account, where not moved yet) */
-StoredState read_counter_state(Operation *op, Info *ti, Entry *account, unsigned own_sid, const CounterSource &src);
+/* read_counters_of - the counters a charge decides on: every server's,
+ * from their counter entries (or the account, where not moved yet), or
+ * basis when a pending write leaves them so; and in src where this
+ * server writes them. Without tally-counter-database: the account's. */
+StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned own_sid, const StoredState *basis,
+                             CounterSource &src);
 /* prepare_counter_entry - add this server's counter entry (and container)
  * when missing, in a commit of its own before the counter write */
 int prepare_counter_entry(Operation *op, CounterSource &src, const char **text);

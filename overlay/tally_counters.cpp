@@ -173,22 +173,20 @@ std::optional<HistoryPlace> counter_place(const OverlayConfig &cfg, Entry *accou
     return p;
 }
 
-CounterSource counter_source(Operation *op, const Info *ti, Entry *account, unsigned own_sid) {
-    CounterSource src;
+StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned own_sid, const StoredState *basis,
+                             CounterSource &src) {
+    src = CounterSource{};
     src.own = counter_place(ti->ti_config, account, own_sid);
-    if (!src.own) return src;
-    if (BackendDB *db = database_of(*src.own)) {
-        EntryReader own(op, db, src.own->ndn());
-        src.own_exists = own.get() != nullptr;
-        src.own_empty = !own.get() || holds_nothing(read_state(own.get(), own_sid), own_sid);
-    }
-    src.in_account = only_sid(read_state(account, own_sid), own_sid, own_sid);
-    return src;
-}
-
-StoredState read_counter_state(Operation *op, Info *ti, Entry *account, unsigned own_sid, const CounterSource &src) {
-    if (!src.own) return read_state(account, own_sid);
+    if (!src.own) return basis ? *basis : read_state(account, own_sid);
     StoredState in_account = read_state(account, own_sid);
+    src.in_account = only_sid(in_account, own_sid, own_sid);
+    if (basis) {
+        // The pending write decided on was prepared (its entry added) and
+        // puts this server's values in place first.
+        src.own_exists = true;
+        src.own_empty = false;
+        return *basis;
+    }
     StoredState st;
     bool others_apart = false;
     each_counter_entry(op, ti, account, own_sid, [&](unsigned sid, Entry *e) {
@@ -200,6 +198,10 @@ StoredState read_counter_state(Operation *op, Info *ti, Entry *account, unsigned
         if (from && holds_nothing(own ? *from : only_sid(*from, sid, own_sid), sid) &&
             (own || from->recent_others.empty()))
             from.reset();
+        if (own) {
+            src.own_exists = e != nullptr;
+            src.own_empty = !from;
+        }
         if (from) {
             // An entry holds one server's values; anything else in it is not counted.
             StoredState mine = only_sid(*from, sid, own_sid);

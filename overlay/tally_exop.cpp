@@ -238,10 +238,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
                       ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
                       : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (no) return *no;
-        d.source = counter_source(op, ti, account.get(), policy.own_sid);
-        // A pending write decided on puts this server's values in place first.
-        if (basis) d.source.own_empty = false;
-        stored = basis ? *basis : read_counter_state(op, ti, account.get(), policy.own_sid, d.source);
+        stored = read_counters_of(op, ti, account.get(), policy.own_sid, basis, d.source);
         if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
             in_account = basis ? basis->history : read_counters(account.get(), g_schema.history);
             d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
@@ -404,9 +401,7 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return count_error(ti, rs, no->rc, no->text);
             PendingWrites::Handle basis = ti->ti_pending.latest(ndn);
-            source = counter_source(op, ti, account.get(), own_sid);
-            if (basis) source.own_empty = false;
-            stored = basis ? basis->after : read_counter_state(op, ti, account.get(), own_sid, source);
+            stored = read_counters_of(op, ti, account.get(), own_sid, basis ? &basis->after : nullptr, source);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
