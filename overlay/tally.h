@@ -393,8 +393,9 @@ int overlay_extended(Operation *op, SlapReply *rs);
 /* monitor_schema_register - the tallyMonitor class and its attributes (module load) */
 int monitor_schema_register();
 /* monitor_attach - put the database's counters under cn=Monitor when
- * slapd has a monitor database (db_open); does nothing otherwise */
-void monitor_attach(BackendDB *be, slap_overinst *on, Info *ti);
+ * slapd has a monitor database (db_open); does nothing otherwise; false
+ * only when a monitor database refused them */
+bool monitor_attach(BackendDB *be, slap_overinst *on, Info *ti);
 /* monitor_attach_late - the same from a charge or reset, for a monitor
  * database added at runtime: tried at most once a second, a relaxed load
  * once attached */

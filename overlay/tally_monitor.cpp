@@ -166,18 +166,23 @@ int monitor_schema_register() {
     return 0;
 }
 
-void monitor_attach(BackendDB *be, slap_overinst *on, Info *ti) {
+bool monitor_attach(BackendDB *be, slap_overinst *on, Info *ti) {
     MonitorLink &link = ti->ti_monitor;
     MutexLock lock(link.mutex);
-    if (link.attached.load()) return;
-    if (monitor_extra_t *api = monitor_api()) attach_locked(be, on, ti, api);
+    if (link.attached.load()) return true;
+    monitor_extra_t *api = monitor_api();
+    if (!api) return true;  // nothing to attach to: not a failure
+    attach_locked(be, on, ti, api);
+    return link.attached.load();
 }
 
 void monitor_try_attach(Operation *op, slap_overinst *on, Info *ti, std::int64_t now) {
     MonitorLink &link = ti->ti_monitor;
     std::int64_t due = link.next_try.load(std::memory_order_relaxed);
     if (now < due || !link.next_try.compare_exchange_strong(due, now + 1)) return;
-    monitor_attach(op->o_bd->bd_self, on, ti);
+    // A monitor database that refused once is asked again only every five
+    // minutes: the failure is logged each time.
+    if (!monitor_attach(op->o_bd->bd_self, on, ti)) link.next_try.store(now + 300);
 }
 
 void monitor_detach(Info *ti) {
