@@ -39,18 +39,15 @@ RequestReader::Status RequestReader::add_line(std::string_view line) {
         return bad("more than " + std::to_string(kMaxAttributes) + " attributes in one request");
     const std::string_view name = line.substr(0, eq), value = line.substr(eq + 1);
     auto &attrs = request_.attributes;
-    if (auto it = attrs.find(name); it != attrs.end()) {  // the same name again: the last value counts
-        it->second.assign(value);
-        return Status::more;
-    }
-    if (spare_.empty()) {
-        attrs.emplace(name, value);
-    } else {
-        Attributes::node_type node = std::move(spare_.back());
-        spare_.pop_back();
-        node.key().assign(name);
-        node.mapped().assign(value);
-        attrs.insert(std::move(node));
+    if (spare_.empty()) spare_.push_back(Attributes{{std::string(), std::string()}}.extract(std::string()));
+    Attributes::node_type node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key().assign(name);
+    node.mapped().assign(value);
+    auto placed = attrs.insert(std::move(node));
+    if (!placed.inserted) {  // the same name again: the last value counts
+        placed.position->second.swap(placed.node.mapped());
+        spare_.push_back(std::move(placed.node));
     }
     return Status::more;
 }
