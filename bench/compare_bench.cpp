@@ -126,6 +126,9 @@ struct Options {
      * configuration and measured as "Tally policy protocol B" in the same
      * alternating rounds: an A/B comparison of two builds */
     std::string policy_b;
+    /* --policy-b-set key=value,...: B's configuration differs in these options
+     * (B is then this build's tallyd unless --policy-b names another) */
+    std::vector<std::pair<std::string, std::string>> policy_b_set;
 };
 
 // ---------------------------------------------------------------- statistics
@@ -671,13 +674,21 @@ int run(int argc, char **argv) {
                 if (!x.empty()) o.systems.insert(x);
         } else if (a == "--connections") o.connections = parse_list(next());
         else if (a == "--policy-b") o.policy_b = next();
+        else if (a == "--policy-b-set") {
+            std::istringstream in(next());
+            for (std::string kv; std::getline(in, kv, ',');) {
+                auto eq = kv.find('=');
+                if (eq == std::string::npos) throw std::runtime_error("--policy-b-set wants key=value,...");
+                o.policy_b_set.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+            }
+        }
         else {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
                          "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--contrast-history-days D|-1] [--mtpolicyd-scale-max N] "
                          "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n"
                          "  workload 1 only: [--systems charge,lookup,policy,mtpolicyd] [--connections 1,4,16] "
-                         "[--policy-b TALLYD_BINARY]\n");
+                         "[--policy-b TALLYD_BINARY] [--policy-b-set KEY=VALUE,...]\n");
             return 2;
         }
     }
@@ -720,10 +731,11 @@ int run(int argc, char **argv) {
     tally_policy.start();
     // ---- optionally a second build of tallyd, the same configuration: A/B in the same rounds
     std::unique_ptr<MilterProcess> tally_policy_b;
-    if (!o.policy_b.empty()) {
+    if (!o.policy_b.empty() || !o.policy_b_set.empty()) {
         tally_policy_b = std::make_unique<MilterProcess>(slapd);
-        tally_policy_b->set_binary(o.policy_b);
+        if (!o.policy_b.empty()) tally_policy_b->set_binary(o.policy_b);
         configure_bench_daemon(*tally_policy_b);
+        for (const auto &[k, v] : o.policy_b_set) tally_policy_b->set(k, v);
         tally_policy_b->set("policy_listen", tally_policy_b->policy_address());
         tally_policy_b->set("socket", "none");
         tally_policy_b->start();
@@ -841,7 +853,8 @@ int run(int argc, char **argv) {
                  fmt("%.2f", pp99_nosync) + " ms: " + verdict(pp99_nosync < 5) + ", fsync " + fmt("%.2f", pp99_fsync) +
                  " ms: " + verdict(pp99_fsync < 5) + ".\n");
         if (tally_policy_b)
-            rep.line("B (`" + o.policy_b + "`), the same request, in the same rounds: dbnosync " +
+            rep.line("B (`" + (o.policy_b.empty() ? std::string("this build") : o.policy_b) + "`" +
+                     (o.policy_b_set.empty() ? "" : ", options changed") + "), the same request, in the same rounds: dbnosync " +
                      fmt("%.1fx", ratio("dbnosync", Sys::tally_policy_b)) + " mtpolicyd, fsync " +
                      fmt("%.1fx", ratio("fsync", Sys::tally_policy_b)) + "; p99 dbnosync " +
                      fmt("%.2f", med("dbnosync/Tally policy protocol B/16", &Cell::p99)) + " ms, fsync " +
