@@ -376,13 +376,15 @@ bool counters_in_own_database(Operation *op, const CounterSource &src);
 int write_counter_state(Operation *op, slap_overinst *on, const CounterSource &src, const StoredState &before,
                         const StoredState &after, unsigned own_sid, const char **text);
 /* move_out_of_account - after a committed write to the counter entry,
- * remove what the account still held of this server's counters */
-void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &src, unsigned own_sid);
-/* apart_values - ad's values (tallyUsage, tallyRecentCharge) of every
- * server's counter entry for account, appended to *out (allocated when null) */
-void apart_values(Operation *op, Info *ti, Entry *account, AttributeDescription *ad, Attribute **out);
-/* apart_counters - the decoded tallyUsage of every server's counter entry for account */
-std::vector<CounterValue> apart_counters(Operation *op, Info *ti, Entry *account, AttributeDescription *ad);
+ * remove what the account still held of this server's counters, and the
+ * history it held that this charge moved to the history entry */
+void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &src, unsigned own_sid,
+                         const std::vector<CounterValue> &history_moved = {});
+/* apart_values - the values of each of ads (tallyUsage, tallyRecentCharge)
+ * in every server's counter entry for account: out[i] for ads[i],
+ * allocated (null when there are none), one read per entry */
+void apart_values(Operation *op, Info *ti, Entry *account, const std::vector<AttributeDescription *> &ads,
+                  std::vector<Attribute *> &out);
 
 /* tally_exop.cpp */
 int exop_charge(Operation *op, SlapReply *rs);

@@ -58,6 +58,10 @@ std::vector<unsigned> container_sids(Operation *op, const std::string &suffix) {
     cb.sc_private = &sids;
     op2.o_tag = LDAP_REQ_SEARCH;
     std::memset(&op2.oq_search, 0, sizeof(op2.oq_search));
+    // None of the client's controls (paged results, assertion, sort) apply
+    // to this search.
+    std::memset(op2.o_ctrlflag, 0, sizeof(op2.o_ctrlflag));
+    op2.o_ctrls = nullptr;
     op2.o_bd = &db;
     op2.o_req_dn = op2.o_req_ndn = base;
     op2.o_dn = db.be_rootdn;
@@ -213,6 +217,11 @@ StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned o
             merge_into(st, only_sid(in_account, sid, own_sid), own);
         }
     });
+    // Shares in the account of servers nobody knows (retired, not
+    // configured here) still count, as they did before the option.
+    const std::vector<unsigned> known = counter_sids(op, ti, own_sid);
+    for (const CounterValue &c : in_account.usage)
+        if (std::find(known.begin(), known.end(), c.sid) == known.end()) st.usage.push_back(c);
     // Other servers' recent charge ids from the account until one of them
     // has moved its counters.
     if (!others_apart) st.recent_others = std::move(in_account.recent_others);
@@ -262,7 +271,12 @@ int write_counter_state(Operation *op, slap_overinst *on, const CounterSource &s
     }
     // The entry holds this server's values only once written: the first
     // write (values read from the account, or none) adds all of them.
-    StoredState stored = before;
+    // History is never kept there: history an earlier version left in the
+    // account goes to the history entry and leaves the account
+    // (move_out_of_account).
+    StoredState stored = before, next = after;
+    stored.history.clear();
+    next.history.clear();
     if (src.own_empty) {
         stored.usage.erase(std::remove_if(stored.usage.begin(), stored.usage.end(),
                                           [&](const CounterValue &c) { return c.sid == own_sid; }),
@@ -272,34 +286,32 @@ int write_counter_state(Operation *op, slap_overinst *on, const CounterSource &s
     }
     BackendDB db = target == op->o_bd->bd_self ? stack_top(op, on) : *target;
     struct berval dn = src.own->dn(), ndn = src.own->ndn();
-    return write_state(op, db, &dn, &ndn, stored, after, own_sid, text);
+    return write_state(op, db, &dn, &ndn, stored, next, own_sid, text);
 }
 
-void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &src, unsigned own_sid) {
-    if (!src.own || (src.in_account.usage.empty() && src.in_account.recent.empty() && src.in_account.recent_stored.empty()))
-        return;
+void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &src, unsigned own_sid,
+                         const std::vector<CounterValue> &history_moved) {
+    if (!src.own) return;
+    StoredState gone = src.in_account;
+    gone.history = history_moved;
+    if (gone.usage.empty() && gone.recent.empty() && gone.recent_stored.empty() && gone.history.empty()) return;
     BackendDB db = stack_top(op, on);
     const char *text = nullptr;
-    if (drop_values(op, db, &op->o_req_dn, &op->o_req_ndn, src.in_account, own_sid, &text) == LDAP_SUCCESS)
+    if (drop_values(op, db, &op->o_req_dn, &op->o_req_ndn, gone, own_sid, &text) == LDAP_SUCCESS)
         Debug(LDAP_DEBUG_STATS, "%s tally: counters of \"%s\" moved to their own entry \"%s\"\n", op->o_log_prefix,
               op->o_req_ndn.bv_val, src.own->dn_.c_str());
 }
 
-std::vector<CounterValue> apart_counters(Operation *op, Info *ti, Entry *account, AttributeDescription *ad) {
-    std::vector<CounterValue> out;
-    each_counter_entry(op, ti, account, own_server_id(), [&](unsigned sid, Entry *e) {
-        for (CounterValue &c : read_counters(e, ad))
-            if (c.sid == sid) out.push_back(std::move(c));
-    });
-    return out;
-}
-
-void apart_values(Operation *op, Info *ti, Entry *account, AttributeDescription *ad, Attribute **out) {
+void apart_values(Operation *op, Info *ti, Entry *account, const std::vector<AttributeDescription *> &ads,
+                  std::vector<Attribute *> &out) {
+    out.assign(ads.size(), nullptr);
     each_counter_entry(op, ti, account, own_server_id(), [&](unsigned, Entry *e) {
-        Attribute *a = e ? attr_find(e->e_attrs, ad) : nullptr;
-        if (!a || !a->a_numvals) return;
-        if (!*out) *out = attr_alloc(ad);
-        attr_valadd(*out, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
+        for (std::size_t i = 0; e && i < ads.size(); ++i) {
+            Attribute *a = attr_find(e->e_attrs, ads[i]);
+            if (!a || !a->a_numvals) continue;
+            if (!out[i]) out[i] = attr_alloc(ads[i]);
+            attr_valadd(out[i], a->a_vals, nullptr, static_cast<int>(a->a_numvals));
+        }
     });
 }
 

@@ -183,6 +183,7 @@ int drop_values(Operation *op, BackendDB &db, struct berval *dn, struct berval *
     for (const RecentCharges &r : st.recent_stored) recent.push_back(encode_recent(own_sid, r));
     if (recent.empty() && !st.recent.empty()) recent.push_back(encode_recent(own_sid, st.recent));
     add_values(tail, SLAP_MOD_SOFTDEL, g_schema.recent, recent);
+    add_values(tail, SLAP_MOD_SOFTDEL, g_schema.history, missing_from(st.history, {}, own_sid));
     if (!mods) return LDAP_SUCCESS;
     return internal_modify(op, db, dn, ndn, mods, text);
 }

@@ -351,7 +351,9 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
             }
             if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
             out = write_counters(op, on, ti, lock, account, d.source, d.before, d.plan.new_state, policy.own_sid);
-            if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, d.source, policy.own_sid);
+            if (out.rc == LDAP_SUCCESS)
+                move_out_of_account(op, on, d.source, policy.own_sid,
+                                    d.place ? d.before.history : std::vector<CounterValue>{});
             break;
         }
     }

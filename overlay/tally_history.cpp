@@ -151,19 +151,32 @@ int history_operational(Operation *op, SlapReply *rs) {
             *tail = a;
             tail = &a->a_next;
         };
-        // The counters in their own entries (tally-counter-database), shown on the account.
+        // The counters in their own entries (tally-counter-database), shown
+        // on the account: added to the attribute when the account still holds
+        // some of its own (from before the option), so each type appears once.
         std::vector<CounterValue> usage = read_counters(account, g_schema.usage);
         if (apart && counter_place(cfg, account, own_server_id())) {
-            if (want_usage || want_history) {
-                std::vector<CounterValue> kept = apart_counters(op, ti, account, g_schema.usage);
-                usage.insert(usage.end(), kept.begin(), kept.end());
+            std::vector<Attribute *> found;
+            apart_values(op, ti, account, {g_schema.usage, g_schema.recent}, found);
+            if (found[0])
+                for (unsigned i = 0; i < found[0]->a_numvals; ++i)
+                    if (auto c = decode_counter({found[0]->a_vals[i].bv_val, found[0]->a_vals[i].bv_len}))
+                        usage.push_back(std::move(*c));
+            const bool shown[2] = {want_usage, want_recent};
+            for (int i = 0; i < 2; ++i) {
+                Attribute *a = found[static_cast<std::size_t>(i)];
+                if (!a) continue;
+                if (!shown[i]) {
+                    attr_free(a);
+                } else if (attr_find(rs->sr_entry->e_attrs, a->a_desc)) {
+                    rs_entry2modifiable(op, rs, on);  // a copy of the entry, ours to change
+                    attr_merge(rs->sr_entry, a->a_desc, a->a_vals, nullptr);
+                    attr_free(a);
+                } else {
+                    append(a);
+                }
             }
-            Attribute *a = nullptr;
-            if (want_usage) apart_values(op, ti, account, g_schema.usage, &a);
-            append(a);
-            a = nullptr;
-            if (want_recent) apart_values(op, ti, account, g_schema.recent, &a);
-            append(a);
+            account = rs->sr_entry;
         }
         // Only charged accounts have history: other entries cost one lookup of an attribute.
         if (!want_history || usage.empty()) return SLAP_CB_CONTINUE;

@@ -265,3 +265,38 @@ TEST_CASE("counter database: two providers' shares replicate as entries of their
     charge_on(c.p1, 2, "c");
     CHECK(c.settled(kCarol, 2));
 }
+
+TEST_CASE("counter database: an account with usage and history in its own entry rolls over and moves both out",
+          "[integration][counters]") {
+    SlapdOptions o;
+    o.overlay_config = kApart;
+    // erin, as an earlier version left her: counters and history in her entry
+    o.data_ldif = "dn: uid=erin,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\n"
+                  "uid: erin\ncn: Erin\nsn: Erin\nuserPassword: secret\n"
+                  "tallyUsage: day 2026-11-21 sid=0 messages=2 recipients=2 bytes=200 byteRecipients=200\n"
+                  "tallyHistory: day 2026-11-20 sid=0 messages=5 recipients=5 bytes=500 byteRecipients=500\n";
+    Slapd s(o);
+    s.start();
+    s.set_clock(kMorning);  // 2026-11-22: the 21st rolls over
+    const std::string erin = person_dn("erin");
+    auto root = s.connect();
+    REQUIRE(stored(*root, erin, "tallyHistory"));
+    auto svc = s.connect(kServiceDn, kPassword);
+    auto r = charge_one(*svc, erin);
+    INFO(r.ldap.text);
+    REQUIRE(r.ldap.code == LDAP_SUCCESS);
+    CHECK(r.response.verdict == Verdict::accepted);
+    CHECK(used(r.response, "day") == 1);
+    // both past days are history now, shown on erin from her history entry; her own entry holds neither
+    std::string history;
+    for (const auto &v : ldap_values(*root, erin, "tallyHistory")) history += v + "\n";
+    INFO(history);
+    CHECK_THAT(history, Catch::Contains("day 2026-11-20 sid=0 messages=5 "));
+    CHECK_THAT(history, Catch::Contains("day 2026-11-21 sid=0 messages=2 "));
+    CHECK_FALSE(stored(*root, erin, "tallyHistory"));
+    CHECK_FALSE(stored(*root, erin, "tallyUsage"));
+    CHECK(charge_one(*svc, erin).response.verdict == Verdict::accepted);
+    auto usage = ldap_values(*root, erin, "tallyUsage");
+    REQUIRE(usage.size() == 1);
+    CHECK_THAT(usage[0], Catch::StartsWith("day 2026-11-22 sid=0 messages=2 "));
+}
