@@ -31,6 +31,7 @@ const std::string kMonitor = std::string("database monitor\n") +
 SlapdOptions with_monitor(bool overlay = true) {
     SlapdOptions o;
     o.with_overlay = overlay;
+    o.sample_acl = overlay;  // its rules name the overlay's pseudo-attributes
     o.extra_databases = kMonitor;
     return o;
 }
