@@ -215,12 +215,12 @@ TEST_CASE("e2e: the sandbox starts, answers, and stop ends exactly what start st
         return env.substr(at, env.find('\n', at) - at);
     };
     REQUIRE_THAT(var("TALLY_METRICS_URL"), Catch::StartsWith("http://127.0.0.1:"));
-    CHECK(run_command({"curl", "-sS", "--max-time", "5", var("TALLY_METRICS_URL")}, d.path + "/metrics.out") == 0);
+    CHECK(run_command({"/usr/bin/curl", "-sS", "--max-time", "5", var("TALLY_METRICS_URL")}, d.path + "/metrics.out") == 0);
     CHECK_THAT(read_text(d.path + "/metrics.out"),
                Catch::Contains("tally_messages_total{door=\"milter\",reason=\"none\",verdict=\"accepted\"} 1\n") &&
                    Catch::Contains(
                        "tally_messages_total{door=\"milter\",reason=\"blocked\",verdict=\"refused\"} 1\n"));
-    CHECK(run_command({"ldapsearch", "-LLL", "-x", "-H", var("TALLY_LDAP_URI"), "-D", kAdminDn, "-w", kPassword, "-b",
+    CHECK(run_command({"/usr/bin/ldapsearch", "-LLL", "-x", "-H", var("TALLY_LDAP_URI"), "-D", kAdminDn, "-w", kPassword, "-b",
                        "cn=Monitor", "-s", "base", "1.1"},
                       d.path + "/monitor.out") == 0);
     CHECK_THAT(read_text(d.path + "/monitor.out"), Catch::Contains("dn: cn=Monitor"));
