@@ -5,6 +5,7 @@
  * SYNOPSIS
  *   charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify]
  *                [--mdb-envflags FLAGS|none] [--openldap PROFILE]...
+ *   charge_bench --counter-database [--seconds S] [--rounds R] [--markdown FILE]
  *
  * DESCRIPTION
  *   Starts two private slapd instances with tally.so on loopback (one with
@@ -23,6 +24,12 @@
  *   use back-mdb's envflags writemap, as slapd-conf/slapd.conf recommends
  *   (--mdb-envflags none: LMDB's default). --only profiles one kind: slapd
  *   and client CPU per operation, dbnosync, 1 connection.
+ *
+ *   --counter-database compares instead where the counters live (issue
+ *   22): in the account entry (the default) or in an entry of their own
+ *   (tally-counter-database), for an account entry of about 1 KB and of
+ *   about 40 KB (a jpegPhoto), fsync and dbnosync, 1 and 8 connections,
+ *   on the test run's slapd.
  */
 #include "slapd_fixture.h"
 
@@ -136,6 +143,82 @@ double median(std::vector<double> v) {
     return v.empty() ? 0 : v[v.size() / 2];
 }
 
+/* pad_account - make alice's entry about bytes long: a description for a
+ * small entry, a jpegPhoto for a large one (as directories hold them) */
+void pad_account(const Slapd &s, std::size_t bytes) {
+    auto root = s.connect();
+    ldap_modify(*root, kAlice, LDAP_MOD_DELETE, "jpegPhoto", {});
+    ldap_modify(*root, kAlice, LDAP_MOD_DELETE, "description", {});
+    if (bytes > 4096)
+        ldap_modify(*root, kAlice, LDAP_MOD_ADD, "jpegPhoto", {std::string(bytes, '\xff')});
+    else
+        ldap_modify(*root, kAlice, LDAP_MOD_ADD, "description", {std::string(bytes - 400, 'd')});
+}
+
+/* counter_database_comparison - counters in the account vs in an entry of their own */
+int counter_database_comparison(double seconds, int rounds, const std::string &markdown) {
+    const char *overlay = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
+                          "tally-default-limit day messages unlimited\n";
+    struct Server {
+        std::string sync, place;
+        std::unique_ptr<Slapd> slapd;
+    };
+    std::vector<Server> servers;
+    for (bool nosync : {false, true})
+        for (bool apart : {false, true}) {
+            SlapdOptions o;
+            o.overlay_config = std::string(overlay) + (apart ? "tally-counter-database dc=example,dc=com\n" : "");
+            o.nosync = nosync;
+            o.mdb_envflags = "writemap";
+            o.controllable_clock = false;
+            servers.push_back({nosync ? "dbnosync" : "fsync", apart ? "apart" : "account", std::make_unique<Slapd>(o)});
+            servers.back().slapd->start();
+        }
+    const std::vector<std::pair<std::string, std::size_t>> sizes = {{"1 KB", 1024}, {"40 KB", 40 * 1024}};
+    std::map<std::string, std::vector<Result>> results;  // "size/sync/place/conns"
+    for (const auto &[label, bytes] : sizes) {
+        for (const Server &sv : servers) pad_account(*sv.slapd, bytes);
+        for (int round = 0; round < rounds; ++round)
+            for (const Server &sv : servers)
+                for (int conns : {1, 8}) {
+                    Result r = run(*sv.slapd, "charge", conns, seconds);
+                    std::fprintf(stderr, "round %d %-5s %-8s %-7s %d conn: %8.0f ops/s p50 %.2f ms p99 %.2f ms errors %ld\n",
+                                 round + 1, label.c_str(), sv.sync.c_str(), sv.place.c_str(), conns, r.ops_per_sec,
+                                 r.p50_ms, r.p99_ms, r.errors);
+                    results[label + "/" + sv.sync + "/" + sv.place + "/" + std::to_string(conns)].push_back(r);
+                }
+    }
+    auto med = [](const std::vector<Result> &v, double Result::*f) {
+        std::vector<double> x;
+        for (auto &r : v) x.push_back(r.*f);
+        return median(x);
+    };
+    std::string md = "| account entry | durability | connections | counters in the account, charges/s | "
+                     "counter database, charges/s | ratio | p99 ms in account / apart | errors |\n"
+                     "|---|---|---|---|---|---|---|---|\n";
+    long all_errors = 0;
+    for (const auto &[label, bytes] : sizes)
+        for (const char *sync : {"fsync", "dbnosync"})
+            for (int conns : {1, 8}) {
+                std::string cell = label + "/" + sync + "/";
+                auto &in = results[cell + "account/" + std::to_string(conns)];
+                auto &apart = results[cell + "apart/" + std::to_string(conns)];
+                long errs = 0;
+                for (auto &r : in) errs += r.errors;
+                for (auto &r : apart) errs += r.errors;
+                all_errors += errs;
+                double a = med(in, &Result::ops_per_sec), b = med(apart, &Result::ops_per_sec);
+                char line[512];
+                std::snprintf(line, sizeof line, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f / %.2f | %ld |\n",
+                              label.c_str(), sync, conns, a, b, a > 0 ? b / a : 0, med(in, &Result::p99_ms),
+                              med(apart, &Result::p99_ms), errs);
+                md += line;
+            }
+    std::printf("%s", md.c_str());
+    if (!markdown.empty()) std::ofstream(markdown) << md;
+    return all_errors == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -145,7 +228,12 @@ int main(int argc, char **argv) {
     std::string only;  // "charge" or "modify": profile one kind (nosync, 1 connection)
     std::string envflags = "writemap";  // back-mdb envflags, as slapd-conf/slapd.conf recommends
     std::vector<OpenLdapInstall> releases;
+    bool counter_database = false;
     for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--counter-database")) {
+            counter_database = true;
+            continue;
+        }
         if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--markdown") && i + 1 < argc) markdown = argv[++i];
@@ -154,10 +242,12 @@ int main(int argc, char **argv) {
         else if (!std::strcmp(argv[i], "--openldap") && i + 1 < argc) releases.push_back(load_openldap_profile(argv[++i]));
         else {
             std::fprintf(stderr, "usage: charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify] "
-                         "[--mdb-envflags FLAGS|none] [--openldap PROFILE]...\n");
+                         "[--mdb-envflags FLAGS|none] [--openldap PROFILE]...\n"
+                         "       charge_bench --counter-database [--seconds S] [--rounds R] [--markdown FILE]\n");
             return 2;
         }
     }
+    if (counter_database) return counter_database_comparison(seconds, rounds, markdown);
     if (releases.empty()) releases.push_back(openldap());
     const char *overlay = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
                           "tally-default-limit day messages unlimited\n";

@@ -118,6 +118,17 @@ struct Options {
      * fsync, the threads waiting for a commit are what the next group
      * commit takes along); 0: slapd's default */
     int slapd_threads = 8 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    /* workload 1 only: the systems measured (charge, lookup, policy,
+     * mtpolicyd; empty: all) and the connection counts */
+    std::set<std::string> systems;
+    std::vector<long> connections = {1, 4, 16};
+    /* workload 1: a second tallyd binary, run beside the first with the same
+     * configuration and measured as "Tally policy protocol B" in the same
+     * alternating rounds: an A/B comparison of two builds */
+    std::string policy_b;
+    /* --policy-b-set key=value,...: B's configuration differs in these options
+     * (B is then this build's tallyd unless --policy-b names another) */
+    std::vector<std::pair<std::string, std::string>> policy_b_set;
 };
 
 // ---------------------------------------------------------------- statistics
@@ -374,12 +385,13 @@ pid_t child_running(const std::string &binary) {
 
 /* slapd_modify and slapd_read are not decisions: slapd's own write and read
  * of the same account entry, the floor any charge stands on (scale workload) */
-enum class Sys { tally, tally_lookup, tally_policy, mtpolicyd, slapd_modify, slapd_read };
+enum class Sys { tally, tally_lookup, tally_policy, mtpolicyd, slapd_modify, slapd_read, tally_policy_b };
 const char *sys_name(Sys s) {
     switch (s) {
     case Sys::tally: return "Tally charge";
     case Sys::tally_lookup: return "Tally search + charge";
     case Sys::tally_policy: return "Tally policy protocol";
+    case Sys::tally_policy_b: return "Tally policy protocol B";
     case Sys::mtpolicyd: return "mtpolicyd";
     case Sys::slapd_modify: return "slapd modify";
     case Sys::slapd_read: return "slapd read";
@@ -405,14 +417,15 @@ class Decider {
 public:
     Decider(Sys sys, const Slapd &s, int policy_port, int tally_policy_port) : sys_(sys) {
         if (sys == Sys::mtpolicyd) policy_ = std::make_unique<PolicyClient>(policy_port);
-        else if (sys == Sys::tally_policy) policy_ = std::make_unique<PolicyClient>(tally_policy_port);
+        else if (sys == Sys::tally_policy || sys == Sys::tally_policy_b)
+            policy_ = std::make_unique<PolicyClient>(tally_policy_port);
         else if (sys == Sys::slapd_modify) ldap_ = s.connect();  // as rootdn, as the overlay writes
         else ldap_ = s.connect(kServiceDn, kPassword);
     }
     int decide(const std::string &uid, int rcpts, long bytes) {
         long n = ++g_unique;
         std::string qid = "B" + std::to_string(getpid()) + "Q" + std::to_string(n);
-        if (sys_ == Sys::mtpolicyd || sys_ == Sys::tally_policy) {
+        if (sys_ == Sys::mtpolicyd || sys_ == Sys::tally_policy || sys_ == Sys::tally_policy_b) {
             // the very same END-OF-MESSAGE request to both, on persistent connections
             PolicyRequest r;
             r.sasl_username = uid;
@@ -655,11 +668,27 @@ int run(int argc, char **argv) {
             o.mdb_envflags = flags == "none" ? "" : flags;  // set: the same for every workload
         }
         else if (a == "--slapd-threads") o.slapd_threads = std::stoi(next());
+        else if (a == "--systems") {
+            std::istringstream in(next());
+            for (std::string x; std::getline(in, x, ',');)
+                if (!x.empty()) o.systems.insert(x);
+        } else if (a == "--connections") o.connections = parse_list(next());
+        else if (a == "--policy-b") o.policy_b = next();
+        else if (a == "--policy-b-set") {
+            std::istringstream in(next());
+            for (std::string kv; std::getline(in, kv, ',');) {
+                auto eq = kv.find('=');
+                if (eq == std::string::npos) throw std::runtime_error("--policy-b-set wants key=value,...");
+                o.policy_b_set.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+            }
+        }
         else {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
                          "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--contrast-history-days D|-1] [--mtpolicyd-scale-max N] "
-                         "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n");
+                         "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n"
+                         "  workload 1 only: [--systems charge,lookup,policy,mtpolicyd] [--connections 1,4,16] "
+                         "[--policy-b TALLYD_BINARY] [--policy-b-set KEY=VALUE,...]\n");
             return 2;
         }
     }
@@ -700,12 +729,29 @@ int run(int argc, char **argv) {
     tally_policy.set("policy_listen", tally_policy.policy_address());
     tally_policy.set("socket", "none");
     tally_policy.start();
+    // ---- optionally a second build of tallyd, the same configuration: A/B in the same rounds
+    std::unique_ptr<MilterProcess> tally_policy_b;
+    if (!o.policy_b.empty() || !o.policy_b_set.empty()) {
+        tally_policy_b = std::make_unique<MilterProcess>(slapd);
+        if (!o.policy_b.empty()) tally_policy_b->set_binary(o.policy_b);
+        configure_bench_daemon(*tally_policy_b);
+        for (const auto &[k, v] : o.policy_b_set) tally_policy_b->set(k, v);
+        tally_policy_b->set("policy_listen", tally_policy_b->policy_address());
+        tally_policy_b->set("socket", "none");
+        tally_policy_b->start();
+    }
 
     // ---- workload 1: decision path
     if (o.workloads.count(1)) {
-        const std::vector<Sys> systems = {Sys::tally, Sys::tally_lookup, Sys::tally_policy, Sys::mtpolicyd};
+        std::vector<Sys> systems;
+        for (auto [sys, key] : {std::pair{Sys::tally, "charge"}, {Sys::tally_lookup, "lookup"},
+                                {Sys::tally_policy, "policy"}, {Sys::mtpolicyd, "mtpolicyd"}}) {
+            if (o.systems.empty() || o.systems.count(key)) systems.push_back(sys);
+            if (sys == Sys::tally_policy && tally_policy_b) systems.push_back(Sys::tally_policy_b);
+        }
         const std::vector<Sys> dat_systems = {Sys::tally, Sys::tally_lookup, Sys::mtpolicyd};  // decision.dat's columns
-        const std::vector<int> conn_list = {1, 4, 16};
+        std::vector<int> conn_list;
+        for (long c : o.connections) conn_list.push_back(static_cast<int>(c));
         std::map<std::string, std::vector<Cell>> cells;  // "dur/sys/conns"
         for (int round = 1; round <= o.rounds; ++round) {
             for (bool fsync : {true, false}) {
@@ -716,7 +762,8 @@ int run(int argc, char **argv) {
                     if (round % 2 == 0) std::reverse(order.begin(), order.end());
                     for (Sys sys : order) {
                         Cell c = decisions(sys, slapd, mtp.policy_port(), conns, o.seconds, kAccounts, "", 0,
-                                           tally_policy.policy_port());
+                                           sys == Sys::tally_policy_b ? tally_policy_b->policy_port()
+                                                                      : tally_policy.policy_port());
                         std::string key = std::string(fsync ? "fsync" : "dbnosync") + "/" + sys_name(sys) + "/" +
                                           std::to_string(conns);
                         cells[key].push_back(c);
@@ -805,6 +852,13 @@ int run(int argc, char **argv) {
                  verdict(ratio("fsync", Sys::tally_policy) >= 8) + "); p99 (target < 5 ms) dbnosync " +
                  fmt("%.2f", pp99_nosync) + " ms: " + verdict(pp99_nosync < 5) + ", fsync " + fmt("%.2f", pp99_fsync) +
                  " ms: " + verdict(pp99_fsync < 5) + ".\n");
+        if (tally_policy_b)
+            rep.line("B (`" + (o.policy_b.empty() ? std::string("this build") : o.policy_b) + "`" +
+                     (o.policy_b_set.empty() ? "" : ", options changed") + "), the same request, in the same rounds: dbnosync " +
+                     fmt("%.1fx", ratio("dbnosync", Sys::tally_policy_b)) + " mtpolicyd, fsync " +
+                     fmt("%.1fx", ratio("fsync", Sys::tally_policy_b)) + "; p99 dbnosync " +
+                     fmt("%.2f", med("dbnosync/Tally policy protocol B/16", &Cell::p99)) + " ms, fsync " +
+                     fmt("%.2f", med("fsync/Tally policy protocol B/16", &Cell::p99)) + " ms.\n");
         rep.line("![decision path](decision.png)\n");
     }
 

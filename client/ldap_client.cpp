@@ -74,6 +74,14 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions &o, std::strin
             return fail("bind as \"" + o.bind_dn + "\" failed", rc);
         }
     }
+    // One read(2) per answer instead of two: liblber reads a message's tag
+    // and length, then its body, each straight from the socket unless a
+    // read-ahead buffer sits above it (libldap gives one to UDP only). Not
+    // under TLS, whose layer reads whole records itself.
+    const bool plain = o.uri.rfind("ldapi://", 0) == 0 || (o.uri.rfind("ldap://", 0) == 0 && !o.start_tls);
+    Sockbuf *sb = nullptr;
+    if (plain && ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS && sb)
+        ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER, nullptr);
     return std::unique_ptr<Connection>(new Connection(ld, o.operation_timeout_ms));
 }
 

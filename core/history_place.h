@@ -27,6 +27,18 @@ namespace tally {
 /* history_container_rdn - "cn=tally-history-sidN" */
 std::string history_container_rdn(unsigned sid);
 
+/* counter_container_rdn - "cn=tally-counters-sidN": with tally-counter-database,
+ * the counter entries one server writes, named like history entries
+ * (cn=<entryUUID of the account>) for the same reasons */
+std::string counter_container_rdn(unsigned sid);
+
+/* counter_container_sid - the serverID a counter container's normalized
+ * DN names ("cn=tally-counters-sid2,dc=example,dc=com" -> 2); nullopt for any other DN */
+std::optional<unsigned> counter_container_sid(std::string_view ndn);
+
+/* server_id_of - the serverID of an olcServerID value ("2 ldap://h/" or "2"); nullopt when malformed */
+std::optional<unsigned> server_id_of(std::string_view value);
+
 /* history_entry_rdn - "cn=UUID" in lower case; nullopt when uuid is not the
  * text form of a UUID (so nothing but hex digits and dashes reaches a DN) */
 std::optional<std::string> history_entry_rdn(std::string_view uuid);

@@ -14,6 +14,8 @@
  *   tally-history N                       (past periods kept per window; default 3)
  *   tally-history-database SUFFIX         (the database keeping history entries;
  *                                          default: the account's own)
+ *   tally-counter-database SUFFIX         (each account's counters in an entry of
+ *                                          its own under SUFFIX; default: in the account)
  *   tally-accounting-only on|off          (default off)
  *   tally-charge-id-ttl SECONDS           (default 600)
  *   tally-charge-id-max N                 (per account; default 16)
@@ -39,6 +41,7 @@ struct OverlayConfig {
     std::map<std::pair<std::string, Metric>, std::string> limit_attributes;  // overrides
     std::size_t history = 3;
     std::string history_database;  // normalized suffix; empty: the account's own database
+    std::string counter_database;  // normalized suffix holding counter entries; empty: counters in the account
     bool accounting_only = false;
     std::int64_t charge_id_ttl = 600;
     std::size_t charge_id_max = 16;

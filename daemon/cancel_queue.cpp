@@ -13,18 +13,28 @@ CancelQueue::CancelQueue(SendFn send, std::chrono::seconds lifetime, std::shared
     : send_(std::move(send)), lifetime_(lifetime), retry_(retry), log_(std::move(log)), metrics_(metrics),
       thread_([this] { run(); }) {}
 
-CancelQueue::~CancelQueue() {
+CancelQueue::~CancelQueue() { stop(); }
+
+void CancelQueue::stop() {
+    std::deque<Pending> lost;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
+        if (stopped_) return;
+        stopped_ = stopping_ = true;
     }
     wake_.notify_all();
     thread_.join();
-    for (const Pending &p : queue_) {
-        if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::stopping);
-        log_->error("qid={} cancel not sent (stopping): the refused message may stay counted on \"{}\"",
-                    p.request.charge_id, p.request.account);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        lost.swap(queue_);
     }
+    for (const Pending &p : lost) report_lost(p.request);
+}
+
+void CancelQueue::report_lost(const ChargeRequest &request) {
+    if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::stopping);
+    log_->error("qid={} cancel not sent (stopping): the refused message may stay counted on \"{}\"",
+                request.charge_id, request.account);
 }
 
 void CancelQueue::add(const ChargeRequest &charge) {
@@ -32,7 +42,12 @@ void CancelQueue::add(const ChargeRequest &charge) {
     ChargeRequest cancel = charge;
     cancel.mode = Mode::cancel;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (stopped_) {
+            lock.unlock();
+            report_lost(cancel);
+            return;
+        }
         if (queue_.size() >= kMaxPendingCancels) {
             if (metrics_) metrics_->cancel_lost(Metrics::CancelLoss::queue_full);
             log_->error("qid={} cancel dropped: {} cancels already waiting; the refused message may be counted",

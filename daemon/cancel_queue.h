@@ -41,8 +41,13 @@ public:
     /* metrics (may be null) outlives the queue: cancels queued, sent and lost are counted there */
     CancelQueue(SendFn send, std::chrono::seconds lifetime, std::shared_ptr<spdlog::logger> log,
                 std::chrono::milliseconds retry = std::chrono::seconds(1), Metrics *metrics = nullptr);
-    /* ~CancelQueue - stops the thread; cancels still waiting are logged as lost */
+    /* ~CancelQueue - stop() */
     ~CancelQueue();
+    /* stop - end the sending thread; cancels still waiting, and any added
+     * from now on, are logged (and counted) as lost. The queue stays usable,
+     * so a thread still holding it (libmilter's, at exit) never touches
+     * freed memory. */
+    void stop();
     CancelQueue(const CancelQueue &) = delete;
     CancelQueue &operator=(const CancelQueue &) = delete;
 
@@ -60,6 +65,7 @@ public:
 
 private:
     void run();
+    void report_lost(const ChargeRequest &request);
 
     SendFn send_;
     std::chrono::seconds lifetime_;
@@ -70,6 +76,7 @@ private:
     std::condition_variable wake_;
     std::deque<Pending> queue_;
     bool stopping_ = false;
+    bool stopped_ = false;  // stop() has run
     std::thread thread_;  // last: starts after everything it uses
 };
 

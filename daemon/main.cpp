@@ -263,7 +263,7 @@ int run(const engine::Config &cfg) {
     if (!cfg.pid_file.empty()) unlink(cfg.pid_file.c_str());
     if (!milter_done) {
         // libmilter's threads still run; returning would destroy what they use.
-        current_runtime()->cancels.reset();  // says which cancels were not sent
+        current_runtime()->cancels->stop();  // says which cancels were not sent; stays for those threads
         log->flush();
         _exit(0);
     }

@@ -11,7 +11,8 @@
  *   tally_batch.cpp shares one back-mdb commit among concurrent charges
  *   (group commit); tally_history.cpp keeps past periods in history
  *   entries of their own; tally_guard.cpp keeps clients from writing
- *   counters and bad limits.
+ *   counters and bad limits; tally_monitor.cpp shows what it counts under
+ *   cn=Monitor.
  */
 #pragma once
 
@@ -24,11 +25,13 @@
 #include "charge.h"
 #include "expiring_map.h"
 #include "history_place.h"
+#include "monitor_counters.h"
 #include "overlay_config.h"
 #include "pending_writes.h"
 #include "window.h"
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string_view>
@@ -176,6 +179,7 @@ struct Outcome {
     std::string text;
     bool write_failed = false;  // a counter write failed: a shared transaction is suspect
     std::size_t batch = 0;      // written by a group commit of this many (0: alone)
+    bool first_in_commit = false;  // the first write of its group commit (which counts it once)
 };
 
 /* GroupCommit - charges and resets of many connections written in one
@@ -211,6 +215,34 @@ private:
     bool leading_ = false;  // a thread is running a batch
 };
 
+/* MonitorLink - a database's counters and their place under cn=Monitor
+ * (tally_monitor.cpp) */
+struct MonitorLink {
+    MonitorLink() { ldap_pvt_thread_mutex_init(&mutex); }
+    ~MonitorLink() { ldap_pvt_thread_mutex_destroy(&mutex); }
+    MonitorLink(const MonitorLink &) = delete;
+    MonitorLink &operator=(const MonitorLink &) = delete;
+
+    MonitorCounters counters;
+    ldap_pvt_thread_mutex_t mutex;              // attach and detach
+    std::atomic<bool> attached{false};
+    std::atomic<std::int64_t> next_try{0};      // a late attach is tried at most once a second
+    struct berval ndn = BER_BVNULL;             // the database's monitor entry (back-monitor's memory)
+    void *callback = nullptr;                   // our monitor_callback_t, owned by back-monitor
+};
+
+/* ServerIdCache - the servers whose counter entries a charge reads, looked
+ * up at most every 10 seconds (tally_counters.cpp) */
+struct ServerIdCache {
+    ServerIdCache() { ldap_pvt_thread_mutex_init(&mutex); }
+    ~ServerIdCache() { ldap_pvt_thread_mutex_destroy(&mutex); }
+    ServerIdCache(const ServerIdCache &) = delete;
+    ServerIdCache &operator=(const ServerIdCache &) = delete;
+    ldap_pvt_thread_mutex_t mutex;
+    std::vector<unsigned> sids;
+    std::int64_t read_at = 0;
+};
+
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
 struct Info {
     AccountLocks ti_locks;             // read-decide-write of one account's charges and resets
@@ -220,6 +252,8 @@ struct Info {
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
     ParentPolicyCache ti_parents;      // parent entry -> the policy it names
+    MonitorLink ti_monitor;            // what it counts, for cn=Monitor
+    ServerIdCache ti_server_ids;       // whose counter entries to read (tally-counter-database)
 };
 
 /* rebuild_resolved - refresh ti_resolved from ti_config (tally_config.cpp);
@@ -235,6 +269,8 @@ struct Schema {
     AttributeDescription *reset_right = nullptr;   // tallyReset (ACL pseudo-attribute)
     ObjectClass *history_record = nullptr;         // tallyHistoryRecord: one account's history
     ObjectClass *history_container = nullptr;      // tallyHistoryContainer: one server's history records
+    ObjectClass *counter_record = nullptr;         // tallyCounterRecord: one account's counters on one server
+    ObjectClass *counter_container = nullptr;      // tallyCounterContainer: one server's counter records
 };
 extern Schema g_schema;
 extern slap_overinst g_overlay;
@@ -251,9 +287,13 @@ std::vector<CounterValue> read_counters(Entry *e, AttributeDescription *ad);
 LimitSet read_limits(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
 std::string read_policy_dn(const Resolved &r, Entry *e);
-/* write_state - store the changes of own_sid's share from old_state to new_state */
-int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
+/* write_state - store the changes of own_sid's share from old_state to
+ * new_state in the entry dn of db (the account, or its counter entry) */
+int write_state(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, const StoredState &old_state,
                 const StoredState &new_state, unsigned own_sid, const char **text);
+/* drop_values - remove own_sid's values of st from the entry dn of db, those still there */
+int drop_values(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, const StoredState &st,
+                unsigned own_sid, const char **text);
 /* own_server_id - this slapd's serverID (0 without one): the share it writes */
 unsigned own_server_id();
 /* diff_counters - append the value deletes and adds that turn sid's share
@@ -303,14 +343,68 @@ bool read_history(Operation *op, const HistoryPlace &place, std::vector<CounterV
 int write_history(Operation *op, const HistoryPlace &place, bool exists,
                   const std::vector<CounterValue> &before, const std::vector<CounterValue> &after, unsigned sid,
                   const char **text);
+/* add_named_entry - add an empty entry "cn=VALUE,..." of class oc as the rootdn of db */
+int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const std::string &ndn, ObjectClass *oc);
 /* history_operational - bi_operational: tallyHistory on an account, read
- * from its history entries */
+ * from its history entries, and with tally-counter-database its counters
+ * (tally_counters.cpp) */
 int history_operational(Operation *op, SlapReply *rs);
+
+/* tally_counters.cpp: an account's counters in an entry of their own */
+struct CounterSource {
+    std::optional<HistoryPlace> own;  // set: counters live apart; this server's counter entry
+    bool own_exists = false;
+    bool own_empty = true;            // it holds none of this server's values (missing, or just added)
+    StoredState in_account;           // this server's values still in the account (from before the option)
+};
+/* counter_place - sid's counter entry for account; nullopt when counters
+ * stay in the account (no tally-counter-database, or no entryUUID) */
+std::optional<HistoryPlace> counter_place(const OverlayConfig &cfg, Entry *account, unsigned sid);
+/* read_counters_of - the counters a charge decides on: every server's,
+ * from their counter entries (or the account, where not moved yet), or
+ * basis when a pending write leaves them so; and in src where this
+ * server writes them. Without tally-counter-database: the account's. */
+StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned own_sid, const StoredState *basis,
+                             CounterSource &src);
+/* prepare_counter_entry - add this server's counter entry (and container)
+ * when missing, in a commit of its own before the counter write */
+int prepare_counter_entry(Operation *op, CounterSource &src, const char **text);
+/* counters_in_own_database - whether the counter write goes to the database
+ * the charge runs in (a group commit can carry it then) */
+bool counters_in_own_database(Operation *op, const CounterSource &src);
+/* write_counter_state - write_state to wherever src says */
+int write_counter_state(Operation *op, slap_overinst *on, const CounterSource &src, const StoredState &before,
+                        const StoredState &after, unsigned own_sid, const char **text);
+/* move_out_of_account - after a committed write to the counter entry,
+ * remove what the account still held of this server's counters */
+void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &src, unsigned own_sid);
+/* apart_values - ad's values (tallyUsage, tallyRecentCharge) of every
+ * server's counter entry for account, appended to *out (allocated when null) */
+void apart_values(Operation *op, Info *ti, Entry *account, AttributeDescription *ad, Attribute **out);
+/* apart_counters - the decoded tallyUsage of every server's counter entry for account */
+std::vector<CounterValue> apart_counters(Operation *op, Info *ti, Entry *account, AttributeDescription *ad);
 
 /* tally_exop.cpp */
 int exop_charge(Operation *op, SlapReply *rs);
 int exop_reset(Operation *op, SlapReply *rs);
 int overlay_extended(Operation *op, SlapReply *rs);
+
+/* tally_monitor.cpp */
+/* monitor_schema_register - the tallyMonitor class and its attributes (module load) */
+int monitor_schema_register();
+/* monitor_attach - put the database's counters under cn=Monitor when
+ * slapd has a monitor database (db_open); does nothing otherwise; false
+ * only when a monitor database refused them */
+bool monitor_attach(BackendDB *be, slap_overinst *on, Info *ti);
+/* monitor_attach_late - the same from a charge or reset, for a monitor
+ * database added at runtime: tried at most once a second, a relaxed load
+ * once attached */
+void monitor_try_attach(Operation *op, slap_overinst *on, Info *ti, std::int64_t now);
+inline void monitor_attach_late(Operation *op, slap_overinst *on, Info *ti, std::int64_t now) {
+    if (!ti->ti_monitor.attached.load(std::memory_order_relaxed)) monitor_try_attach(op, on, ti, now);
+}
+/* monitor_detach - take them off again (db_close) */
+void monitor_detach(Info *ti);
 
 /* tally_guard.cpp */
 int guard_modify(Operation *op, SlapReply *rs);

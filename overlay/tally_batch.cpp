@@ -160,6 +160,7 @@ void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vec
                   leader->o_log_prefix, batch.size(), rc);
         } else {
             for (Job *j : batch) j->out.batch = batch.size();
+            batch.front()->out.first_in_commit = true;
             return;
         }
     }

@@ -27,6 +27,7 @@ enum {
     CFG_ACCOUNTING_ONLY,
     CFG_CHARGE_ID_TTL,
     CFG_CHARGE_ID_MAX,
+    CFG_COUNTER_DATABASE,
     CFG_LAST
 };
 
@@ -66,6 +67,12 @@ ConfigTable g_table[] = {
      "DESC 'Suffix of the database that keeps the history entries; default: the account database' "
      "EQUALITY distinguishedNameMatch SYNTAX OMsDN SINGLE-VALUE )",
      nullptr, {}},
+    {"tally-counter-database", "suffix", 2, 2, 0, ARG_MAGIC | CFG_COUNTER_DATABASE, HANDLER,
+     "( " TALLY_CFG_AT ".10 NAME 'olcTallyCounterDatabase' "
+     "DESC 'Suffix under which each account keeps its counters in an entry of its own (served on the account); "
+     "default: in the account entry' "
+     "EQUALITY distinguishedNameMatch SYNTAX OMsDN SINGLE-VALUE )",
+     nullptr, {}},
     {"tally-accounting-only", "on|off", 2, 2, 0, ARG_MAGIC | ARG_ON_OFF | CFG_ACCOUNTING_ONLY, HANDLER,
      "( " TALLY_CFG_AT ".6 NAME 'olcTallyAccountingOnly' "
      "DESC 'Count without refusing' EQUALITY booleanMatch SYNTAX OMsBoolean SINGLE-VALUE )",
@@ -86,7 +93,7 @@ ConfigOCs g_ocs[] = {
      "DESC 'Tally overlay configuration' SUP olcOverlayConfig "
      "MAY ( olcTallyWindow $ olcTallyTimezone $ olcTallyDefaultLimit $ olcTallyLimitAttribute $ "
      "olcTallyHistory $ olcTallyHistoryDatabase $ olcTallyAccountingOnly $ olcTallyChargeIdTTL $ "
-     "olcTallyChargeIdMax ) )",
+     "olcTallyChargeIdMax $ olcTallyCounterDatabase ) )",
      Cft_Overlay, g_table, nullptr, nullptr, nullptr, nullptr, nullptr},
     {nullptr, Cft_Abstract, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
 };
@@ -132,6 +139,10 @@ int handle_emit(ConfigArgs *c, Info *ti) {
     case CFG_HISTORY_DATABASE:
         if (cfg.history_database.empty()) return 1;
         emit(c, cfg.history_database);
+        return 0;
+    case CFG_COUNTER_DATABASE:
+        if (cfg.counter_database.empty()) return 1;
+        emit(c, cfg.counter_database);
         return 0;
     case CFG_ACCOUNTING_ONLY: c->value_int = cfg.accounting_only ? 1 : 0; return 0;
     case CFG_CHARGE_ID_TTL: emit(c, std::to_string(cfg.charge_id_ttl)); return 0;
@@ -183,6 +194,7 @@ int handle_delete(ConfigArgs *c, Info *ti) {
     // Deleting a setting restores its default, declared once in OverlayConfig.
     case CFG_HISTORY: cfg.history = OverlayConfig{}.history; return 0;
     case CFG_HISTORY_DATABASE: cfg.history_database.clear(); return 0;
+    case CFG_COUNTER_DATABASE: cfg.counter_database.clear(); return 0;
     case CFG_ACCOUNTING_ONLY: cfg.accounting_only = OverlayConfig{}.accounting_only; return 0;
     case CFG_CHARGE_ID_TTL: cfg.charge_id_ttl = OverlayConfig{}.charge_id_ttl; return 0;
     case CFG_CHARGE_ID_MAX: cfg.charge_id_max = OverlayConfig{}.charge_id_max; return 0;
@@ -223,16 +235,17 @@ int handle_set(ConfigArgs *c, Info *ti) {
         err = parse_count_setting(c->argv[1], 1000, n);
         if (!err) cfg.history = n;
         break;
-    case CFG_HISTORY_DATABASE: {
+    case CFG_HISTORY_DATABASE:
+    case CFG_COUNTER_DATABASE: {
         // The database may be declared later in slapd.conf: whether one holds
-        // this suffix is checked when history is written.
+        // this suffix is checked when history or counters are written.
         struct berval dn, ndn = BER_BVNULL;
         ber_str2bv(c->argv[1], 0, 0, &dn);
         if (dnNormalize(0, nullptr, nullptr, &dn, &ndn, nullptr) != LDAP_SUCCESS || BER_BVISEMPTY(&ndn)) {
             if (ndn.bv_val) ch_free(ndn.bv_val);
             return fail(c, std::string("\"") + c->argv[1] + "\" is not a DN");
         }
-        cfg.history_database.assign(ndn.bv_val, ndn.bv_len);
+        (c->type == CFG_HISTORY_DATABASE ? cfg.history_database : cfg.counter_database).assign(ndn.bv_val, ndn.bv_len);
         ch_free(ndn.bv_val);
         break;
     }

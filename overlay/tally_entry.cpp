@@ -158,7 +158,7 @@ std::string read_policy_dn(const Resolved &r, Entry *e) {
     return std::string(view(a->a_nvals[0]));
 }
 
-int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
+int write_state(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, const StoredState &old_state,
                 const StoredState &new_state, unsigned own_sid, const char **text) {
     Modifications *mods = nullptr, **tail = &mods;
     diff_counters(tail, g_schema.usage, old_state.usage, new_state.usage, own_sid);
@@ -172,8 +172,19 @@ int write_state(Operation *op, slap_overinst *on, const StoredState &old_state,
             add_values(tail, LDAP_MOD_ADD, g_schema.recent, {encode_recent(own_sid, new_state.recent)});
     }
     if (!mods) return LDAP_SUCCESS;
-    BackendDB db = stack_top(op, on);
-    return internal_modify(op, db, &op->o_req_dn, &op->o_req_ndn, mods, text);
+    return internal_modify(op, db, dn, ndn, mods, text);
+}
+
+int drop_values(Operation *op, BackendDB &db, struct berval *dn, struct berval *ndn, const StoredState &st,
+                unsigned own_sid, const char **text) {
+    Modifications *mods = nullptr, **tail = &mods;
+    add_values(tail, SLAP_MOD_SOFTDEL, g_schema.usage, missing_from(st.usage, {}, own_sid));
+    std::vector<std::string> recent;
+    for (const RecentCharges &r : st.recent_stored) recent.push_back(encode_recent(own_sid, r));
+    if (recent.empty() && !st.recent.empty()) recent.push_back(encode_recent(own_sid, st.recent));
+    add_values(tail, SLAP_MOD_SOFTDEL, g_schema.recent, recent);
+    if (!mods) return LDAP_SUCCESS;
+    return internal_modify(op, db, dn, ndn, mods, text);
 }
 
 BackendDB stack_top(Operation *op, slap_overinst *on) {

@@ -87,6 +87,37 @@ const std::vector<std::string> &current_periods(const Info *ti, std::int64_t now
     return cache.periods;
 }
 
+/* error_class - which monitor error counter a refused request moves */
+ErrorClass error_class(int rc, bool write_failed) {
+    if (write_failed) return ErrorClass::write_failed;
+    switch (rc) {
+        case LDAP_PROTOCOL_ERROR:
+        case LDAP_INVALID_DN_SYNTAX:
+        case LDAP_NO_SUCH_OBJECT:
+        case LDAP_NO_SUCH_ATTRIBUTE:
+            return ErrorClass::bad_request;
+        case LDAP_INSUFFICIENT_ACCESS:
+        case LDAP_STRONG_AUTH_REQUIRED:
+            return ErrorClass::not_authorized;
+        default:
+            return ErrorClass::other;
+    }
+}
+
+/* count_error - a request this database refused: its monitor counter, and the answer */
+int count_error(Info *ti, SlapReply *rs, int rc, std::string text, bool write_failed = false) {
+    ti->ti_monitor.counters.add(counter_of(error_class(rc, write_failed)));
+    return reply(rs, rc, std::move(text));
+}
+
+/* count_write - a counter write that was committed: commits (a group
+ * commit counted once, by its first write) and the writes they carried */
+void count_write(Info *ti, const Outcome &out) {
+    MonitorCounters &c = ti->ti_monitor.counters;
+    c.add(MonitorCounter::committed_writes);
+    if (out.batch <= 1 || out.first_in_commit) c.add(MonitorCounter::commits);
+}
+
 /* Locker - the account's lock for its read-decide-write (or -queue) */
 struct Locker : MutexLock {
     Locker(Info *ti, const struct berval &ndn) : MutexLock(ti->ti_locks.of(ndn)) {}
@@ -186,6 +217,7 @@ struct Decided {
     bool place_exists = false;
     std::vector<CounterValue> history_before;   // what the history entry holds
     std::vector<CounterValue> history_after;
+    CounterSource source;                       // where the counters are read and written
 };
 
 /* decide_charge - read the account (and its history when a period rolls
@@ -206,7 +238,7 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
                       ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
                       : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
         if (no) return *no;
-        stored = basis ? *basis : read_state(account.get(), policy.own_sid);
+        stored = read_counters_of(op, ti, account.get(), policy.own_sid, basis, d.source);
         if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
             in_account = basis ? basis->history : read_counters(account.get(), g_schema.history);
             d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
@@ -249,14 +281,19 @@ Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
  * commit (so the next charge decides on it). Leaves its arguments as they
  * are, so a group commit can run the write again on its own. */
 Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const std::string &account,
-                       const StoredState &before, const StoredState &after, unsigned own_sid) {
+                       CounterSource &source, const StoredState &before, const StoredState &after, unsigned own_sid) {
+    const char *prepared = nullptr;
+    if (int rc = prepare_counter_entry(op, source, &prepared); rc != LDAP_SUCCESS)
+        return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, prepared ? prepared : "", true};
     auto write = [&]() -> Outcome {
         const char *text = nullptr;
-        int rc = write_state(op, on, before, after, own_sid, &text);
+        int rc = write_counter_state(op, on, source, before, after, own_sid, &text);
         if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
         return {};
     };
-    if (!GroupCommit::usable(on)) return write();
+    // A group commit shares one transaction of the charge's database: a
+    // counter entry in another database is written alone.
+    if (!GroupCommit::usable(on) || !counters_in_own_database(op, source)) return write();
     PendingWrites::Ticket mine = ti->ti_pending.add(account, after);
     Outcome out = ti->ti_batches.run(op, on, write, [&] { lock.unlock(); });
     mine.settle(out.rc == LDAP_SUCCESS);
@@ -268,11 +305,14 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     const ChargeRequest *given = t_decoded.op == op ? t_decoded.request : nullptr;
     if (!given) {
         if (auto err = decode_charge_request(request_value(op), decoded))
-            return reply(rs, LDAP_PROTOCOL_ERROR, "malformed charge request: " + *err);
+            return count_error(ti, rs, LDAP_PROTOCOL_ERROR, "malformed charge request: " + *err);
         given = &decoded;
     }
     const ChargeRequest &req = *given;
-    if (req.mode != Mode::check && refuse_on_replica(op, rs)) return rs->sr_err;
+    if (req.mode != Mode::check && refuse_on_replica(op, rs)) {
+        ti->ti_monitor.counters.add(MonitorCounter::errors_other);
+        return rs->sr_err;
+    }
 
     const OverlayConfig &cfg = ti->ti_config;
     ChargePolicy policy;
@@ -310,13 +350,17 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
                 continue;
             }
             if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
-            out = write_counters(op, on, ti, lock, account, d.before, d.plan.new_state, policy.own_sid);
+            out = write_counters(op, on, ti, lock, account, d.source, d.before, d.plan.new_state, policy.own_sid);
+            if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, d.source, policy.own_sid);
             break;
         }
     }
-    if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
+    if (out.rc != LDAP_SUCCESS) return count_error(ti, rs, out.rc, out.text, out.write_failed);
 
     const ChargeResponse &resp = d.plan.response;
+    if (req.mode != Mode::check && d.plan.write) count_write(ti, out);
+    ti->ti_monitor.counters.add(counter_of(req.mode, resp.verdict));
+    if (resp.first_hit) ti->ti_monitor.counters.add(MonitorCounter::first_limit_hits);
     std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
     Debug(LDAP_DEBUG_STATS,
           "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s%s\n",
@@ -332,12 +376,15 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
 int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     ResetRequest req;
     if (auto err = decode_reset_request(request_value(op), req))
-        return reply(rs, LDAP_PROTOCOL_ERROR, "malformed reset request: " + *err);
-    if (refuse_on_replica(op, rs)) return rs->sr_err;
+        return count_error(ti, rs, LDAP_PROTOCOL_ERROR, "malformed reset request: " + *err);
+    if (refuse_on_replica(op, rs)) {
+        ti->ti_monitor.counters.add(MonitorCounter::errors_other);
+        return rs->sr_err;
+    }
     if (!req.window.empty()) {
         bool known = false;
         for (const WindowDef &w : ti->ti_resolved.windows) known |= w.name == req.window;
-        if (!known) return reply(rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
+        if (!known) return count_error(ti, rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
     }
     const unsigned own_sid = own_server_id();
     const std::string ndn(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
@@ -347,25 +394,39 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         const std::int64_t now = now_seconds();
         std::vector<CurrentWindow> windows = windows_at(ti, now);
         StoredState stored;
+        CounterSource source;
         {
             EntryReader account(op, on, op->o_req_ndn);
-            if (!account.get()) return reply(rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+            if (!account.get()) return count_error(ti, rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
             if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
-                return reply(rs, no->rc, no->text);
+                return count_error(ti, rs, no->rc, no->text);
             PendingWrites::Handle basis = ti->ti_pending.latest(ndn);
-            stored = basis ? basis->after : read_state(account.get(), own_sid);
+            stored = read_counters_of(op, ti, account.get(), own_sid, basis ? &basis->after : nullptr, source);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
         StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        out = write_counters(op, on, ti, lock, ndn, stored, fresh, own_sid);
+        out = write_counters(op, on, ti, lock, ndn, source, stored, fresh, own_sid);
+        if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, source, own_sid);
     }
-    if (out.rc != LDAP_SUCCESS) return reply(rs, out.rc, out.text);
+    if (out.rc != LDAP_SUCCESS) return count_error(ti, rs, out.rc, out.text, out.write_failed);
+    count_write(ti, out);
+    ti->ti_monitor.counters.add(MonitorCounter::resets);
     Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,
           op->o_req_ndn.bv_val, req.window.empty() ? "all" : req.window.c_str(), op->o_ndn.bv_val);
     set_response(rs, kResetOid, "");
     return reply(rs, LDAP_SUCCESS, "");
+}
+
+/* info_of - the overlay's state on a database that carries it */
+Info *info_of(BackendDB *be) {
+    if (!overlay_is_over(be)) return nullptr;
+    auto *oi = static_cast<slap_overinfo *>(be->bd_info->bi_private);
+    for (slap_overinst *on = oi->oi_list; on; on = on->on_next)
+        if (on->on_bi.bi_type && std::strcmp(on->on_bi.bi_type, "tally") == 0)
+            return static_cast<Info *>(on->on_bi.bi_private);
+    return nullptr;
 }
 
 /* dispatch - shared front half of both operations: DN, database, overlay */
@@ -384,7 +445,9 @@ int dispatch(Operation *op, SlapReply *rs, const std::string &account_dn) {
     } else if (!overlay_is_inst(op->o_bd, "tally")) {
         rc = reply(rs, LDAP_UNWILLING_TO_PERFORM, "the tally overlay is not configured on the database holding this DN");
     } else if ((rc = backend_check_restrictions(op, rs, &op->ore_reqoid)) != LDAP_SUCCESS) {
-        // rs already says why (read-only database, restricted operation)
+        // rs already says why (read-only database, restricted operation,
+        // an anonymous write); counted by the database it was meant for
+        if (Info *ti = info_of(op->o_bd)) ti->ti_monitor.counters.add(counter_of(error_class(rc, false)));
     } else {
         rc = op->o_bd->be_extended(op, rs);
         if (rc == SLAP_CB_CONTINUE) rc = reply(rs, LDAP_OTHER, "extended operation not handled");
@@ -433,11 +496,12 @@ int overlay_extended(Operation *op, SlapReply *rs) {
     bool charge = bvmatch(&op->ore_reqoid, &g_charge_oid);
     if (!charge && !bvmatch(&op->ore_reqoid, &g_reset_oid)) return SLAP_CB_CONTINUE;
     try {
+        monitor_attach_late(op, on, ti, slap_get_time());
         return charge ? do_charge(op, rs, on, ti) : do_reset(op, rs, on, ti);
     } catch (const std::bad_alloc &) {
-        return reply(rs, LDAP_NO_MEMORY, "out of memory");
+        return count_error(ti, rs, LDAP_NO_MEMORY, "out of memory");
     } catch (...) {
-        return reply(rs, LDAP_OTHER, "internal error");
+        return count_error(ti, rs, LDAP_OTHER, "internal error");
     }
 }
 

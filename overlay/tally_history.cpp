@@ -38,6 +38,10 @@ BackendDB *history_db(const HistoryPlace &place) {
     return select_backend(&ndn, 0);
 }
 
+Attribute *stored_history(Entry *e) { return e ? attr_find(e->e_attrs, g_schema.history) : nullptr; }
+
+}  // namespace
+
 /* add_named_entry - add an empty entry "cn=VALUE,..." of class oc as the rootdn of db */
 int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const std::string &ndn, ObjectClass *oc) {
     Entry *e = entry_alloc();
@@ -55,16 +59,12 @@ int add_named_entry(Operation *op, BackendDB &db, const std::string &dn, const s
     op2.ora_modlist = nullptr;
     int rc = op2.o_bd->be_add(&op2, &rs2);
     if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS && rc != LDAP_NO_SUCH_OBJECT)
-        Debug(LDAP_DEBUG_ANY, "%s tally: adding history entry \"%s\" failed: %d %s\n", op->o_log_prefix,
+        Debug(LDAP_DEBUG_ANY, "%s tally: adding \"%s\" failed: %d %s\n", op->o_log_prefix,
               dn.c_str(), rc, rs2.sr_text ? rs2.sr_text : "");
     // As in fe_op_add: the backend leaves the entry to its caller.
     if (op2.ora_e == e) entry_free(e);
     return rc;
 }
-
-Attribute *stored_history(Entry *e) { return e ? attr_find(e->e_attrs, g_schema.history) : nullptr; }
-
-}  // namespace
 
 std::optional<HistoryPlace> history_place(BackendDB *be, const OverlayConfig &cfg, Entry *account, unsigned sid) {
     Attribute *uuid = attr_find(account->e_attrs, slap_schema.si_ad_entryUUID);
@@ -131,20 +131,46 @@ int write_history(Operation *op, const HistoryPlace &place, bool exists,
 
 int history_operational(Operation *op, SlapReply *rs) {
     // Never to a syncrepl consumer: it would store the values in its copy
-    // of the account. The history entries replicate by themselves.
+    // of the account. The history and counter entries replicate by themselves.
     if (op->o_sync != SLAP_CONTROL_NONE || !rs->sr_entry) return SLAP_CB_CONTINUE;
-    if (!SLAP_OPATTRS(rs->sr_attr_flags) && !ad_inlist(g_schema.history, rs->sr_attrs)) return SLAP_CB_CONTINUE;
+    auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
+    auto *ti = static_cast<Info *>(on->on_bi.bi_private);
+    const OverlayConfig &cfg = ti->ti_config;
+    const bool all = SLAP_OPATTRS(rs->sr_attr_flags);
+    const bool apart = !cfg.counter_database.empty();
+    const bool want_history = all || ad_inlist(g_schema.history, rs->sr_attrs);
+    const bool want_usage = apart && (all || ad_inlist(g_schema.usage, rs->sr_attrs));
+    const bool want_recent = apart && (all || ad_inlist(g_schema.recent, rs->sr_attrs));
+    if (!want_history && !want_usage && !want_recent) return SLAP_CB_CONTINUE;
     Entry *account = rs->sr_entry;
-    // Only charged accounts have history: other entries cost one lookup of an attribute.
-    Attribute *usage = attr_find(account->e_attrs, g_schema.usage);
-    if (!usage) return SLAP_CB_CONTINUE;
     try {
-        auto *on = reinterpret_cast<slap_overinst *>(op->o_bd->bd_info);
-        const OverlayConfig &cfg = static_cast<Info *>(on->on_bi.bi_private)->ti_config;
+        Attribute **tail = &rs->sr_operational_attrs;
+        while (*tail) tail = &(*tail)->a_next;
+        auto append = [&](Attribute *a) {
+            if (!a) return;
+            *tail = a;
+            tail = &a->a_next;
+        };
+        // The counters in their own entries (tally-counter-database), shown on the account.
+        std::vector<CounterValue> usage = read_counters(account, g_schema.usage);
+        if (apart && counter_place(cfg, account, own_server_id())) {
+            if (want_usage || want_history) {
+                std::vector<CounterValue> kept = apart_counters(op, ti, account, g_schema.usage);
+                usage.insert(usage.end(), kept.begin(), kept.end());
+            }
+            Attribute *a = nullptr;
+            if (want_usage) apart_values(op, ti, account, g_schema.usage, &a);
+            append(a);
+            a = nullptr;
+            if (want_recent) apart_values(op, ti, account, g_schema.recent, &a);
+            append(a);
+        }
+        // Only charged accounts have history: other entries cost one lookup of an attribute.
+        if (!want_history || usage.empty()) return SLAP_CB_CONTINUE;
         // The servers whose history to show: this one and every one with a
         // share in the current counters.
         std::vector<unsigned> sids{own_server_id()};
-        for (const CounterValue &c : read_counters(account, g_schema.usage))
+        for (const CounterValue &c : usage)
             if (std::find(sids.begin(), sids.end(), c.sid) == sids.end()) sids.push_back(c.sid);
         Attribute *shown = nullptr;
         for (unsigned sid : sids) {
@@ -158,13 +184,9 @@ int history_operational(Operation *op, SlapReply *rs) {
                 attr_valadd(shown, a->a_vals, nullptr, static_cast<int>(a->a_numvals));
             }
         }
-        if (shown) {
-            Attribute **ap = &rs->sr_operational_attrs;
-            while (*ap) ap = &(*ap)->a_next;
-            *ap = shown;
-        }
+        append(shown);
     } catch (...) {
-        // Showing history is best effort; the entry goes out without it.
+        // Showing history and counters is best effort; the entry goes out without them.
     }
     return SLAP_CB_CONTINUE;
 }

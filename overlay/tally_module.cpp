@@ -80,6 +80,14 @@ const ClassDef kClasses[] = {
      "DESC 'Tally: holds the tallyHistoryRecord entries one server (serverID) writes' "
      "SUP top STRUCTURAL MUST cn )",
      &g_schema.history_container},
+    {"( " TALLY_OC_ARC ".7 NAME 'tallyCounterRecord' "
+     "DESC 'Tally: the counters of one account (named by its entryUUID) on one server, with tally-counter-database' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.counter_record},
+    {"( " TALLY_OC_ARC ".8 NAME 'tallyCounterContainer' "
+     "DESC 'Tally: holds the tallyCounterRecord entries one server (serverID) writes' "
+     "SUP top STRUCTURAL MUST cn )",
+     &g_schema.counter_container},
 };
 
 int db_init(BackendDB *be, ConfigReply *cr) {
@@ -112,6 +120,13 @@ int db_open(BackendDB *be, ConfigReply *cr) {
         return 1;
     }
     rebuild_resolved(ti);  // the schema is complete now
+    (void)monitor_attach(be, on, ti);  // a refusal is logged; charges work without it
+    return 0;
+}
+
+int db_close(BackendDB *be, ConfigReply *) {
+    auto *on = reinterpret_cast<slap_overinst *>(be->bd_info);
+    if (auto *ti = static_cast<Info *>(on->on_bi.bi_private)) monitor_detach(ti);
     return 0;
 }
 
@@ -154,6 +169,7 @@ int initialize() {
             return code;
         }
     }
+    if (int code = monitor_schema_register()) return code;
     static struct berval charge_oid = {std::strlen(kChargeOid), const_cast<char *>(kChargeOid)};
     static struct berval reset_oid = {std::strlen(kResetOid), const_cast<char *>(kResetOid)};
     int rc = load_extop2(&charge_oid, SLAP_EXOP_WRITES, exop_charge, 0);
@@ -168,6 +184,7 @@ int initialize() {
     g_overlay.on_bi.bi_flags = SLAPO_BFLAG_SINGLE | SLAPO_BFLAG_DBONLY;
     g_overlay.on_bi.bi_db_init = db_init;
     g_overlay.on_bi.bi_db_open = db_open;
+    g_overlay.on_bi.bi_db_close = db_close;
     g_overlay.on_bi.bi_db_destroy = db_destroy;
     g_overlay.on_bi.bi_extended = overlay_extended;
     g_overlay.on_bi.bi_op_modify = guard_modify;

@@ -20,7 +20,8 @@ RequestReader::Status RequestReader::bad(std::string why) {
 
 RequestReader::Status RequestReader::add_line(std::string_view line) {
     if (complete_) {
-        request_ = PolicyRequest{};
+        auto &attrs = request_.attributes;
+        while (!attrs.empty()) spare_.push_back(attrs.extract(attrs.begin()));
         complete_ = false;
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // hand-typed or Windows tools
@@ -36,7 +37,18 @@ RequestReader::Status RequestReader::add_line(std::string_view line) {
     if (eq == std::string_view::npos || eq == 0) return bad("line without name=value");
     if (request_.attributes.size() >= kMaxAttributes)
         return bad("more than " + std::to_string(kMaxAttributes) + " attributes in one request");
-    request_.attributes.insert_or_assign(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+    const std::string_view name = line.substr(0, eq), value = line.substr(eq + 1);
+    auto &attrs = request_.attributes;
+    if (spare_.empty()) spare_.push_back(Attributes{{std::string(), std::string()}}.extract(std::string()));
+    Attributes::node_type node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key().assign(name);
+    node.mapped().assign(value);
+    auto placed = attrs.insert(std::move(node));
+    if (!placed.inserted) {  // the same name again: the last value counts
+        placed.position->second.swap(placed.node.mapped());
+        spare_.push_back(std::move(placed.node));
+    }
     return Status::more;
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tally::policy {
 
@@ -45,8 +46,13 @@ public:
     const std::string &error() const { return error_; }
 
 private:
+    using Attributes = decltype(PolicyRequest::attributes);
     Status bad(std::string why);
     PolicyRequest request_;
+    /* spare_ - the nodes of the last request, taken out of its map: the next
+     * request's attributes go into them, keeping their strings' storage, so
+     * that a connection's requests after its first allocate nothing */
+    std::vector<Attributes::node_type> spare_;
     bool complete_ = false;
     std::string error_;
 };

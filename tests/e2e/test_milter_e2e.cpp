@@ -2,6 +2,8 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // End to end: a real Postfix authenticating with SASL, tallyd, and slapd
 // with the overlay. What a user of the submission service sees.
+#include "http_raw.h"
+#include "ldap_ops.h"
 #include "mail_stack.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
@@ -229,4 +231,51 @@ TEST_CASE("e2e: the sandbox starts, answers, and stop ends exactly what start st
     for (pid_t pid; kids >> pid;) CHECK_FALSE(process_alive(pid));  // every server it started is gone
     CHECK_FALSE(process_alive(supervisor));
     CHECK(run_command({TALLY_SANDBOX_BIN, "status", dir}, d.path + "/status.out") == 3);
+}
+
+TEST_CASE("e2e: after mail through Postfix, /metrics and the overlay's cn=Monitor entry show what happened",
+          "[e2e][milter][metrics][monitor]") {
+    const int port = free_loopback_port();
+    MailStackOptions o = options({{"metrics_listen", "127.0.0.1:" + std::to_string(port)}});
+    o.slapd.extra_databases = "database monitor\naccess to dn.subtree=\"cn=Monitor\" by dn.exact=\"" +
+                              std::string(kRootDn) + "\" read by * none\n";
+    MailStack stack(o);
+    Postfix &p = stack.postfix;
+    auto root = stack.slapd.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
+
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com", {"a@elsewhere.org", "b@elsewhere.org"}))
+              .code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 550);
+    CHECK(smtp_send(p.smtp_port(), submission("mallory", "mallory@example.com")).code == 451);
+    CHECK(p.wait_delivered(2, 20000));
+
+    std::string answer =
+        http_raw(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    REQUIRE(http_status(answer) == 200);
+    std::string text = http_body(answer);
+    INFO(text);
+    auto sample = [&](const std::string &series) {
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+        return -1.0;
+    };
+    CHECK(sample("tally_messages_total{door=\"milter\",reason=\"none\",verdict=\"accepted\"}") == 2);
+    CHECK(sample("tally_messages_total{door=\"milter\",reason=\"quota\",verdict=\"refused\"}") == 1);
+    CHECK(sample("tally_messages_total{door=\"milter\",reason=\"unknown_account\",verdict=\"deferred\"}") == 1);
+    CHECK(sample("tally_messages_total{door=\"policy\",reason=\"none\",verdict=\"accepted\"}") == 0);
+    CHECK(sample("tally_end_of_data_seconds_count{door=\"milter\"}") == 4);  // mallory is deferred there too
+
+    // the overlay counted the same: two charges accepted, one refused
+    client::Search q;
+    q.base = "cn=Monitor";
+    q.filter = "(objectClass=tallyMonitor)";
+    q.attributes = {"tallyMonChargesAccepted", "tallyMonChargesRefused", "tallyMonFirstLimitHits"};
+    client::SearchResult r = client::search(*root, q);
+    REQUIRE(r.entries.size() == 1);
+    CHECK(r.entries[0].first("tallyMonChargesAccepted") == "2");
+    CHECK(r.entries[0].first("tallyMonChargesRefused") == "1");
+    CHECK(r.entries[0].first("tallyMonFirstLimitHits") == "1");
 }

@@ -5,6 +5,7 @@
 // happened, promtool accepts the exposition, counts survive a reload, the
 // directory going away shows, and bad HTTP requests are answered while the
 // daemon keeps serving mail.
+#include "http_raw.h"
 #include "milter_process.h"
 #include "miltertest_drive.h"
 #include "policy_conn.h"
@@ -30,58 +31,11 @@ using namespace tally::test;
 namespace {
 
 
-/* http - send raw bytes to 127.0.0.1:port and read until the server closes
- * (or 15 s pass: a server that never answers leaves the reply empty);
- * connection refused is retried for a while, since the listener starts
- * after the milter's socket, which MilterProcess waits for */
-std::string http(int port, const std::string &raw) {
-    for (int attempt = 0; attempt < 250; ++attempt) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-            close(fd);
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            continue;
-        }
-        send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
-        std::string out;
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-        for (;;) {
-            int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
-                               .count());
-            pollfd p{fd, POLLIN, 0};
-            if (left <= 0 || poll(&p, 1, left) <= 0) break;
-            char buf[8192];
-            ssize_t n = recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            out.append(buf, size_t(n));
-        }
-        close(fd);
-        return out;
-    }
-    return "";
-}
-
-/* status - the status code of an HTTP answer, 0 when there was none */
-int status(const std::string &answer) {
-    std::smatch m;
-    if (std::regex_search(answer, m, std::regex("^HTTP/1\\.[01] ([0-9]{3}) "))) return std::stoi(m[1]);
-    return 0;
-}
-
-std::string body(const std::string &answer) {
-    auto at = answer.find("\r\n\r\n");
-    return at == std::string::npos ? "" : answer.substr(at + 4);
-}
-
 std::string scrape(int port) {
-    std::string a = http(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    std::string a = http_raw(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     INFO(a.substr(0, 300));
-    REQUIRE(status(a) == 200);
-    return body(a);
+    REQUIRE(http_status(a) == 200);
+    return http_body(a);
 }
 
 /* value - the sample of the series whose name and labels (in the
@@ -182,21 +136,21 @@ TEST_CASE("metrics: bad HTTP requests are answered and mail keeps flowing", "[in
     const int port = free_loopback_port();
     m.set("metrics_listen", "127.0.0.1:" + std::to_string(port));
     m.start();
-    CHECK(status(http(port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
-    CHECK(status(http(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
-    CHECK(status(http(port, "GET /metrics/extra HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
-    CHECK(status(http(port, "GET /metricsx HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
-    std::string post = http(port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
-    CHECK(status(post) == 405);
+    CHECK(http_status(http_raw(port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
+    CHECK(http_status(http_raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
+    CHECK(http_status(http_raw(port, "GET /metrics/extra HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
+    CHECK(http_status(http_raw(port, "GET /metricsx HTTP/1.1\r\nHost: x\r\n\r\n")) == 404);
+    std::string post = http_raw(port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    CHECK(http_status(post) == 405);
     CHECK_THAT(post, Catch::Contains("Allow: GET"));
-    CHECK(status(http(port, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) == 405);
+    CHECK(http_status(http_raw(port, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n")) == 405);
     // garbage: a 400, or the connection closed without an answer
     for (const std::string &junk : {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17),
                                     std::string("HELLO THERE\r\n\r\n"), std::string("GET /metrics\r\n\r\n"),
                                     "GET /metrics HTTP/1.1\r\n" + std::string(20000, 'X') + "\r\n\r\n"}) {
-        std::string a = http(port, junk);
+        std::string a = http_raw(port, junk);
         INFO(a.substr(0, 200));
-        CHECK((status(a) == 400 || status(a) == 414 || status(a) == 413 || status(a) == 431 || a.empty()));
+        CHECK((http_status(a) == 400 || http_status(a) == 414 || http_status(a) == 413 || http_status(a) == 431 || a.empty()));
     }
     // a client that sends half a request and waits holds one of civetweb's
     // threads, not the mail path

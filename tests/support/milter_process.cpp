@@ -104,7 +104,7 @@ void MilterProcess::start() {
         return loopback_port_open(port_) || unix_socket_open(conf_) || loopback_port_open(policy_port_);
     };
     process_ = Process::adopt(
-        start_server("tallyd", {TALLY_MILTER_PATH, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
+        start_server("tallyd", {binary_, "-c", conf_, "-f"}, so, std::chrono::seconds(5), listening));
 }
 
 void MilterProcess::stop() { process_.stop(std::chrono::seconds(15)); }

@@ -35,6 +35,8 @@ public:
      * fixture's own line for it, or adding one); before start() */
     void set(const std::string &key, const std::string &value);
 
+    /* set_binary - run this tallyd instead of the build's (an A/B benchmark); before start() */
+    void set_binary(const std::string &path) { binary_ = path; }
     void start();
     void stop();                 // SIGTERM and wait
     void kill_hard();            // SIGKILL and wait
@@ -54,6 +56,7 @@ private:
     std::string dir_, conf_;
     int port_ = 0;
     int policy_port_ = 0;
+    std::string binary_ = binary();
     Process process_;
 };
 

@@ -45,6 +45,8 @@ std::string multi_provider_example(const std::string &file, int port1, int port2
     t = replace_all(t, "/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
     t = replace_all(t, "moduleload      tally.so", "moduleload      " + openldap().tally_module);
     if (o.nosync) t = replace_all(t, "maxsize         1073741824", "maxsize         1073741824\ndbnosync");
+    // Both examples end with the overlay's directives.
+    if (!o.extra_tally_config.empty()) t += (t.ends_with("\n") ? "" : "\n") + o.extra_tally_config;
     if (o.tally_below_accesslog && file == "provider.conf") {  // a consumer has no accesslog
         // The last overlay configured runs first: move "overlay tally" and
         // its directives (the end of the file) up before accesslog's.
@@ -247,6 +249,7 @@ ExampleOptions sync_via(const std::unique_ptr<DelayProxy> &to_p1, const std::uni
     e.sync_port2 = to_p2 ? to_p2->port() : 0;
     e.nosync = o.nosync;
     e.tally_below_accesslog = o.tally_below_accesslog;
+    e.extra_tally_config = o.extra_tally_config;
     return e;
 }
 

@@ -40,6 +40,7 @@ struct ExampleOptions {
      * that it runs below it and its response comes between the database
      * commit and the accesslog write (the crash test's pause: TALLY_TEST_PAUSE_DIR) */
     bool tally_below_accesslog = false;
+    std::string extra_tally_config;  // more tally-* lines for the overlay (e.g. tally-counter-database)
 };
 
 /* multi_provider_example - a file of slapd-conf/multi-provider/ pointed at
@@ -80,6 +81,7 @@ struct ClusterOptions {
     bool nosync = true;              // dbnosync
     bool controllable_clock = true;  // TALLY_CLOCK_FILE (benchmarks turn it off)
     bool tally_below_accesslog = false;  // see ExampleOptions
+    std::string extra_tally_config;      // see ExampleOptions; for the providers and the consumer
 };
 
 /* Cluster - two providers and a consumer built from the examples */

@@ -100,3 +100,23 @@ TEST_CASE("cancels still waiting at shutdown are named in the log", "[cancel]") 
     }
     CHECK_THAT(out.str(), Catch::Contains("qid=Q3 cancel not sent (stopping)"));
 }
+
+TEST_CASE("a stopped queue stays usable: a cancel added after stop() is logged as lost, never sent",
+          "[cancel]") {
+    std::ostringstream out;
+    auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+    Sender sender;
+    sender.failures_left = 1000000;
+    CancelQueue q([&](const ChargeRequest &r) { return sender(r); }, std::chrono::seconds(600), log,
+                  std::chrono::milliseconds(10));
+    q.add(lost_charge("Q4"));
+    q.stop();
+    CHECK_THAT(out.str(), Catch::Contains("qid=Q4 cancel not sent (stopping)"));
+    const std::size_t sent = sender.count();
+    q.add(lost_charge("Q5"));  // a milter thread still finishing, after the stop
+    CHECK_THAT(out.str(), Catch::Contains("qid=Q5 cancel not sent (stopping)"));
+    CHECK(q.pending() == 0);
+    q.stop();  // twice is harmless
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(sender.count() == sent);
+}

@@ -66,6 +66,20 @@ TEST_CASE("policy requests are read line by line", "[policy][request]") {
             CHECK_FALSE(r.request().get("sender"));
         }
     }
+    SECTION("request after request on one reader: each holds its own attributes, nothing of the last") {
+        // The reader keeps the storage of a request's attributes for the next.
+        for (int i = 0; i < 3; ++i) {
+            const std::string n = std::to_string(i);
+            CHECK(feed(r, {"request=smtpd_access_policy", "queue_id=Q" + n, "size=" + n + "000"}) == Status::more);
+            if (i == 1) CHECK(r.add_line("sasl_username=alice") == Status::more);
+            CHECK(r.add_line("queue_id=QQ" + n) == Status::more);  // the same name again: the last value counts
+            REQUIRE(r.add_line("") == Status::complete);
+            CHECK(r.request().attributes.size() == (i == 1 ? 4u : 3u));
+            CHECK(r.request().text("queue_id") == "QQ" + n);
+            CHECK(r.request().text("size") == n + "000");
+            CHECK(r.request().get("sasl_username").has_value() == (i == 1));
+        }
+    }
     SECTION("values keep their '=' and CRLF is accepted") {
         CHECK(feed(r, {"ccert_subject=CN=a=b\r", "\r"}) == Status::complete);
         CHECK(r.request().text("ccert_subject") == "CN=a=b");
