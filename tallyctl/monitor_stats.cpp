@@ -13,7 +13,7 @@ namespace tally {
 
 // The order of the contract's table (attribute OIDs .1.50 to .1.63); a
 // family's members stay together, as the text exposition wants.
-const std::array<MonitorCounter, kMonitorCounterCount> kMonitorCounters = {{
+const std::array<StatsCounter, kStatsCounterCount> kStatsCounters = {{
     {"tallyMonChargesAccepted", "charges accepted", "tally_overlay_charges_total", "outcome", "accepted"},
     {"tallyMonChargesRefused", "charges refused (over a limit)", "tally_overlay_charges_total", "outcome", "refused"},
     {"tallyMonChargesDuplicate", "duplicate charge ids", "tally_overlay_charges_total", "outcome", "duplicate"},
@@ -32,7 +32,7 @@ const std::array<MonitorCounter, kMonitorCounterCount> kMonitorCounters = {{
 
 namespace {
 
-constexpr std::size_t kCommits = 11, kCommittedWrites = 12;  // indexes in kMonitorCounters
+constexpr std::size_t kCommits = 11, kCommittedWrites = 12;  // indexes in kStatsCounters
 
 struct FamilyHelp {
     const char *family;
@@ -61,11 +61,11 @@ const char *help_of(const char *family) {
     return "";
 }
 
-/* index_of - the counter named attribute, or kMonitorCounterCount */
+/* index_of - the counter named attribute, or kStatsCounterCount */
 std::size_t index_of(const std::string &attribute) {
-    for (std::size_t i = 0; i < kMonitorCounterCount; ++i)
-        if (!strcasecmp(kMonitorCounters[i].attribute, attribute.c_str())) return i;
-    return kMonitorCounterCount;
+    for (std::size_t i = 0; i < kStatsCounterCount; ++i)
+        if (!strcasecmp(kStatsCounters[i].attribute, attribute.c_str())) return i;
+    return kStatsCounterCount;
 }
 
 std::optional<std::uint64_t> decimal(const std::string &s) {
@@ -92,15 +92,15 @@ std::string help_text(const char *s) {
 
 }  // namespace
 
-std::vector<std::string> monitor_attributes() {
+std::vector<std::string> stats_attributes() {
     std::vector<std::string> a = {"namingContexts"};
-    for (const auto &c : kMonitorCounters) a.emplace_back(c.attribute);
+    for (const auto &c : kStatsCounters) a.emplace_back(c.attribute);
     return a;
 }
 
 std::optional<std::uint64_t> DatabaseStats::value(const std::string &attribute) const {
     std::size_t i = index_of(attribute);
-    return i < kMonitorCounterCount ? values[i] : std::nullopt;
+    return i < kStatsCounterCount ? values[i] : std::nullopt;
 }
 
 bool DatabaseStats::has_any() const {
@@ -109,7 +109,7 @@ bool DatabaseStats::has_any() const {
     return false;
 }
 
-DatabaseStats parse_database_stats(const std::string &dn, const MonitorAttributes &attributes,
+DatabaseStats parse_database_stats(const std::string &dn, const StatsEntryAttributes &attributes,
                                    std::vector<std::string> *problems) {
     DatabaseStats s;
     s.dn = dn;
@@ -119,7 +119,7 @@ DatabaseStats parse_database_stats(const std::string &dn, const MonitorAttribute
             continue;
         }
         std::size_t i = index_of(name);
-        if (i == kMonitorCounterCount || vals.empty()) continue;  // not ours, or asked for and not given
+        if (i == kStatsCounterCount || vals.empty()) continue;  // not ours, or asked for and not given
         if (auto v = decimal(vals.front())) s.values[i] = *v;
         else if (problems)
             problems->push_back(dn + ": " + name + " is not a decimal count: \"" + vals.front() + "\"");
@@ -139,13 +139,13 @@ std::string format_stats_text(const std::vector<DatabaseStats> &dbs) {
     for (const auto &db : dbs) {
         if (!out.empty()) out += "\n";
         out += (db.suffix.empty() ? std::string("(no namingContexts)") : db.suffix) + "  (" + db.dn + ")\n";
-        for (std::size_t i = 0; i < kMonitorCounterCount; ++i) {
+        for (std::size_t i = 0; i < kStatsCounterCount; ++i) {
             const auto &v = db.values[i];
             if (v)
-                std::snprintf(line, sizeof line, "  %-32s %12llu\n", kMonitorCounters[i].label,
+                std::snprintf(line, sizeof line, "  %-32s %12llu\n", kStatsCounters[i].label,
                               static_cast<unsigned long long>(*v));
             else
-                std::snprintf(line, sizeof line, "  %-32s %12s\n", kMonitorCounters[i].label, "-");
+                std::snprintf(line, sizeof line, "  %-32s %12s\n", kStatsCounters[i].label, "-");
             out += line;
             if (i == kCommittedWrites) {  // after the writes committed: their mean per commit
                 auto m = mean_batch(db);
@@ -175,9 +175,9 @@ std::string prometheus_label_value(const std::string &v) {
 
 std::string format_stats_prometheus(const std::vector<DatabaseStats> &dbs) {
     std::string out;
-    for (std::size_t i = 0; i < kMonitorCounterCount; ++i) {
-        const MonitorCounter &c = kMonitorCounters[i];
-        bool first_of_family = i == 0 || std::strcmp(kMonitorCounters[i - 1].family, c.family) != 0;
+    for (std::size_t i = 0; i < kStatsCounterCount; ++i) {
+        const StatsCounter &c = kStatsCounters[i];
+        bool first_of_family = i == 0 || std::strcmp(kStatsCounters[i - 1].family, c.family) != 0;
         if (first_of_family) {
             out += std::string("# HELP ") + c.family + " " + help_text(help_of(c.family)) + "\n";
             out += std::string("# TYPE ") + c.family + " counter\n";

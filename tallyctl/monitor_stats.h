@@ -8,7 +8,7 @@
  *   cn=Monitor) extended with the auxiliary class tallyMonitor and one
  *   INTEGER attribute per counter (notes: the contract, README "Seeing what
  *   it does"). tallyctl stats searches cn=Monitor for
- *   (objectClass=tallyMonitor) with kMonitorAttributes; this file turns the
+ *   (objectClass=tallyMonitor) with stats_attributes(); this file turns the
  *   entries into DatabaseStats and formats them: a readable block per
  *   database, or Prometheus's text exposition for node_exporter's textfile
  *   collector. No LDAP here: tallyctl.cpp does the search and its errors.
@@ -40,8 +40,8 @@
 
 namespace tally {
 
-/* MonitorCounter - one attribute of the contract and how it is shown */
-struct MonitorCounter {
+/* StatsCounter - one attribute of the contract and how it is shown */
+struct StatsCounter {
     const char *attribute;    // tallyMonChargesAccepted
     const char *label;        // "charges accepted"
     const char *family;       // tally_overlay_charges_total
@@ -49,28 +49,28 @@ struct MonitorCounter {
     const char *label_value;  // "accepted"
 };
 
-inline constexpr std::size_t kMonitorCounterCount = 14;
-extern const std::array<MonitorCounter, kMonitorCounterCount> kMonitorCounters;
+inline constexpr std::size_t kStatsCounterCount = 14;
+extern const std::array<StatsCounter, kStatsCounterCount> kStatsCounters;
 
-/* monitor_attributes - what tallyctl stats asks for: namingContexts and every counter */
-std::vector<std::string> monitor_attributes();
+/* stats_attributes - what tallyctl stats asks for: namingContexts and every counter */
+std::vector<std::string> stats_attributes();
 
 /* DatabaseStats - one database's counters; nullopt: the entry did not carry it */
 struct DatabaseStats {
     std::string dn;      // the monitor entry
     std::string suffix;  // its namingContexts
-    std::array<std::optional<std::uint64_t>, kMonitorCounterCount> values{};
+    std::array<std::optional<std::uint64_t>, kStatsCounterCount> values{};
     /* value - the counter named attribute (case-insensitive); nullopt when absent or unknown */
     std::optional<std::uint64_t> value(const std::string &attribute) const;
     /* has_any - at least one counter came */
     bool has_any() const;
 };
 
-using MonitorAttributes = std::vector<std::pair<std::string, std::vector<std::string>>>;
+using StatsEntryAttributes = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
 /* parse_database_stats - one search result entry; a malformed value is left
  * out and described in *problems */
-DatabaseStats parse_database_stats(const std::string &dn, const MonitorAttributes &attributes,
+DatabaseStats parse_database_stats(const std::string &dn, const StatsEntryAttributes &attributes,
                                    std::vector<std::string> *problems);
 
 /* mean_batch - committed writes per commit, nullopt without commits */
@@ -80,7 +80,7 @@ std::optional<double> mean_batch(const DatabaseStats &s);
 std::string format_stats_text(const std::vector<DatabaseStats> &dbs);
 
 /* format_stats_prometheus - the text exposition (HELP, TYPE counter, one
- * series per database), families in kMonitorCounters order */
+ * series per database), families in kStatsCounters order */
 std::string format_stats_prometheus(const std::vector<DatabaseStats> &dbs);
 
 /* prometheus_label_value - a label value escaped for the text exposition */

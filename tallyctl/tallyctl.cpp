@@ -266,7 +266,7 @@ int cmd_stats(client::Connection &c, const client::ConnectOptions &o, int argc, 
     client::Search q;
     q.base = kMonitorBase;
     q.filter = "(objectClass=tallyMonitor)";
-    q.attributes = monitor_attributes();
+    q.attributes = stats_attributes();
     client::SearchResult r = client::search(c, q);
     if (r.result.code == LDAP_NO_SUCH_OBJECT) {
         // no cn=Monitor, or one we may not even see: the root DSE says which

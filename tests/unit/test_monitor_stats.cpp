@@ -20,7 +20,7 @@ using namespace tally;
 
 namespace {
 
-MonitorAttributes entry(std::uint64_t accepted = 42, std::uint64_t commits = 40, std::uint64_t writes = 50) {
+StatsEntryAttributes entry(std::uint64_t accepted = 42, std::uint64_t commits = 40, std::uint64_t writes = 50) {
     return {{"namingContexts", {"dc=example,dc=com"}},
             {"tallyMonChargesAccepted", {std::to_string(accepted)}},
             {"tallyMonChargesRefused", {"3"}},
@@ -81,7 +81,7 @@ TEST_CASE("monitor stats: an entry's counters are parsed by attribute name", "[m
 
 TEST_CASE("monitor stats: a malformed or missing value is reported and left out, never 0", "[monitor_stats]") {
     std::vector<std::string> problems;
-    MonitorAttributes attrs = {{"namingContexts", {"dc=example,dc=com"}},
+    StatsEntryAttributes attrs = {{"namingContexts", {"dc=example,dc=com"}},
                                {"tallyMonChargesAccepted", {"-1"}},
                                {"tallyMonChargesRefused", {"12x"}},
                                {"tallyMonChecks", {"99999999999999999999999"}},
@@ -123,7 +123,7 @@ TEST_CASE("monitor stats: the readable block names the database and every counte
         text, std::regex("  writes committed +50\n  mean group-commit batch +1\\.25 writes per commit\n")));
     CHECK(std::regex_search(text, std::regex("  first limit hits \\(alerts\\) +9\n")));
     // every counter has its row in each block
-    for (const auto &c : kMonitorCounters) {
+    for (const auto &c : kStatsCounters) {
         std::size_t first = text.find(std::string("  ") + c.label + " ");
         REQUIRE(first != std::string::npos);
         CHECK(text.find(std::string("  ") + c.label + " ", first + 1) != std::string::npos);
@@ -160,7 +160,7 @@ TEST_CASE("monitor stats: the Prometheus exposition has HELP and TYPE per family
     }
     CHECK(help == 6);
     CHECK(types.size() == 6);
-    CHECK(samples == 2 * int(kMonitorCounterCount));
+    CHECK(samples == 2 * int(kStatsCounterCount));
     CHECK(promtool(prom).empty());
     CHECK(promtool(format_stats_prometheus({})).empty());
 }
@@ -170,8 +170,8 @@ TEST_CASE("monitor stats: promtool is a real check here (a broken exposition fai
 }
 
 TEST_CASE("monitor stats: tallyctl asks for namingContexts and every counter of the contract", "[monitor_stats]") {
-    auto a = monitor_attributes();
-    CHECK(a.size() == 1 + kMonitorCounterCount);
+    auto a = stats_attributes();
+    CHECK(a.size() == 1 + kStatsCounterCount);
     CHECK(a.front() == "namingContexts");
     std::set<std::string> names(a.begin() + 1, a.end());
     CHECK(names == std::set<std::string>{"tallyMonChargesAccepted", "tallyMonChargesRefused",
