@@ -151,6 +151,15 @@ ChargeOutcome charge(Connection &c, const ChargeRequest &req) {
     return out;
 }
 
+std::optional<std::string> whoami(Connection &c) {
+    // ldap_whoami_s, not extended(): the request must carry no value at all
+    struct berval *authzid = nullptr;
+    if (ldap_whoami_s(c.handle(), &authzid, nullptr, nullptr) != LDAP_SUCCESS) return std::nullopt;
+    std::string id = authzid && authzid->bv_val ? std::string(authzid->bv_val, authzid->bv_len) : "";
+    if (authzid) ber_bvfree(authzid);
+    return id;
+}
+
 ExopResult reset(Connection &c, const ResetRequest &req) {
     return extended(c, kResetOid, encode_reset_request(req));
 }

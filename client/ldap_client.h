@@ -78,6 +78,10 @@ struct ChargeOutcome {
 };
 
 ChargeOutcome charge(Connection &c, const ChargeRequest &req);
+
+/* whoami - the authorization identity the server sees on c (RFC 4532):
+ * "dn:...", "u:...", or "" for anonymous; nullopt when it does not say */
+std::optional<std::string> whoami(Connection &c);
 ExopResult reset(Connection &c, const ResetRequest &req);
 
 }  // namespace tally::client

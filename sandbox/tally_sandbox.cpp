@@ -14,7 +14,10 @@
  *   (slapd with the overlay and a sample directory, tallyd, a private
  *   Postfix with Cyrus SASL relaying to smtp-sink), waits until each really
  *   answers, writes DIR/env.sh (shell-sourceable: URIs, bind DNs, password
- *   file, SMTP port, sample users, binaries) and prints it. stop sends
+ *   file, SMTP port, tallyd's /metrics URL, sample users, binaries) and
+ *   prints it. slapd has a monitor database (cn=Monitor, readable by the
+ *   administrator and the operator: the overlay's counters, tallyctl
+ *   stats); tallyd serves /metrics on a free 127.0.0.1 port. stop sends
  *   SIGTERM to the supervisor, whose fixtures stop their processes by PID
  *   and remove their temporary directories.
  *
@@ -93,7 +96,8 @@ tallyPolicyDN: cn=standard,ou=policies,dc=example,dc=com
     return s;
 }
 
-std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, const std::string &dir) {
+std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, const std::string &dir,
+                     int metrics_port) {
     std::ostringstream e;
     e << "# tally sandbox (" << dir << "): source this file\n"
       << "TALLY_LDAP_URI=" << s.uri() << "\n"
@@ -105,6 +109,7 @@ std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, c
       << "TALLY_SMTP_PORT=" << p.smtp_port() << "\n"
       << "TALLY_SINK_PORT=" << p.sink_port() << "\n"
       << "TALLY_MILTER_SOCKET=" << m.socket() << "\n"
+      << "TALLY_METRICS_URL=http://127.0.0.1:" << metrics_port << "/metrics\n"
       << "TALLY_USERS=\"alice bob tina dora sam pete sara oliver olga\"\n"
       << "TALLY_USER_PASSWORD=secret\n"
       << "TALLY_SLAPD_LOG=" << s.dir() << "/slapd.log\n"
@@ -113,7 +118,7 @@ std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, c
       << "TALLY_TALLYCTL=" << tallyctl_binary() << "\n"
       << "TALLY_SANDBOX=" << TALLY_SANDBOX_PATH << "\n"
       << "export TALLY_LDAP_URI TALLY_LDAP_BASE TALLY_ROOT_DN TALLY_SERVICE_DN TALLY_OPERATOR_DN TALLY_PASSWORD_FILE "
-         "TALLY_SMTP_PORT TALLY_SINK_PORT TALLY_MILTER_SOCKET TALLY_USERS TALLY_USER_PASSWORD TALLY_SLAPD_LOG "
+         "TALLY_SMTP_PORT TALLY_SINK_PORT TALLY_MILTER_SOCKET TALLY_METRICS_URL TALLY_USERS TALLY_USER_PASSWORD TALLY_SLAPD_LOG "
          "TALLY_MILTER_LOG TALLY_POSTFIX_LOG TALLY_TALLYCTL TALLY_SANDBOX\n";
     return e.str();
 }
@@ -142,10 +147,17 @@ int supervise(const std::string &dir, int ready_fd) {
                                  "tally-default-limit hour messages 100\ntally-default-limit day messages 500\n";
         o.slapd.data_ldif = demo_ldif();
         o.slapd.controllable_clock = false;
+        // cn=Monitor, where the overlay's counters are: the administrator and
+        // the operator read it, nobody else sees it
+        o.slapd.extra_databases = std::string("database monitor\n") + "access to dn.subtree=\"cn=Monitor\"\n" +
+                                  "    by dn.exact=\"" + kRootDn + "\" read\n" + "    by dn.exact=\"" + kAdminDn +
+                                  "\" read\n" + "    by * none\n";
+        const int metrics_port = free_loopback_port();
         o.milter = {{"sender_attributes", "mail tallySendAs"},
                     {"usage_header", "yes"},
                     {"search_base", "dc=example,dc=com"},  // both hosted domains
                     {"log_level", "info"},
+                    {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port)},
                     // Alerts: the first refusal of a period per account and window appends a line here.
                     {"alert_command", "echo \"$(date -u +%FT%TZ) $TALLY_LOGIN reached the $TALLY_WINDOW limit of "
                                       "$TALLY_LIMIT $TALLY_METRIC ($TALLY_PERIOD)\" >> " + dir + "/alerts.log"}};
@@ -153,7 +165,7 @@ int supervise(const std::string &dir, int ready_fd) {
         MailStack stack(o);
         std::ofstream(dir + "/password") << kPassword;  // no newline: ldapsearch -y sends the whole file
         chmod((dir + "/password").c_str(), 0600);
-        std::string env = env_text(stack.slapd, stack.milter, stack.postfix, dir);
+        std::string env = env_text(stack.slapd, stack.milter, stack.postfix, dir, metrics_port);
         std::ofstream(dir + "/env.sh") << env;
         report("OK\n" + env);
         int sig = 0;

@@ -13,6 +13,7 @@
  *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
  *   tallyctl check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES
  *   tallyctl import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]
+ *   tallyctl stats [--format text|prometheus]
  *
  * DESCRIPTION
  *   Connection flags are ldap-utils' (ldapsearch(1)); TLS settings come
@@ -31,16 +32,22 @@
  *   counts nothing. LOGIN "-" means an unauthenticated client.
  *   "import-mtpolicyd" copies mtpolicyd limits and the current period's
  *   accounting rows into Tally (import_command.cpp).
+ *   "stats" reads the overlay's counters under cn=Monitor (slapd's monitor
+ *   database) and prints a block per database, or Prometheus's text
+ *   exposition for node_exporter's textfile collector (monitor_stats.h).
  *
  * DIAGNOSTICS
  *   Exit 0: done (charge: accepted or duplicate). 1: the charge was
- *   refused. 2: usage error, LDAP error or refusal by the server.
+ *   refused. 2: usage error, LDAP error or refusal by the server; stats:
+ *   no monitor database, no overlay entry under it, or an identity that
+ *   may not read it, each said so.
  */
 #include "import_command.h"
 #include "ldap_client.h"
 #include "ldap_ops.h"
 #include "directory.h"
 #include "message_flow.h"
+#include "monitor_stats.h"
 #include "report.h"
 #include "usage_table.h"
 
@@ -68,6 +75,7 @@ using namespace tally;
                  "  top -b BASE [-f FILTER] [-n N] [-c]\n"
                  "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n"
                  "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n"
+                 "  stats [--format text|prometheus]\n"
                  "exit status: 0 done (charge, check: accepted or duplicate), 1 refused, 2 usage, LDAP or "
                  "server error\n");
     std::exit(help ? 0 : 2);
@@ -224,6 +232,84 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
     return 0;
 }
 
+/* identity_of - who the server thinks we are, for messages: a DN, "anonymous", or what we bound as */
+std::string identity_of(client::Connection &c, const client::ConnectOptions &o) {
+    if (auto id = client::whoami(c)) {
+        if (id->empty()) return "anonymous";
+        return id->rfind("dn:", 0) == 0 ? id->substr(3) : *id;
+    }
+    if (o.sasl_external) return "the SASL EXTERNAL identity";
+    return o.bind_dn.empty() ? "anonymous" : o.bind_dn;
+}
+
+/* acl_hint - the access a monitoring identity needs, in slapd.conf's words */
+std::string acl_hint(const std::string &who) {
+    std::string by = who == "anonymous" ? "anonymous" : "dn.exact=\"" + who + "\"";
+    return "cn=Monitor needs an ACL that lets it read, in the monitor database: "
+           "access to dn.subtree=\"cn=Monitor\" by " +
+           by + " read (cn=config: olcAccess of olcDatabase={N}monitor)";
+}
+
+constexpr const char *kMonitorBase = "cn=Monitor";
+
+int cmd_stats(client::Connection &c, const client::ConnectOptions &o, int argc, char **argv) {
+    bool prometheus = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i], format;
+        if (a == "--format" && i + 1 < argc) format = argv[++i];
+        else if (a.rfind("--format=", 0) == 0) format = a.substr(9);
+        else usage_exit();
+        if (format == "prometheus") prometheus = true;
+        else if (format == "text") prometheus = false;
+        else die("bad format: " + format + " (text, prometheus)");
+    }
+    client::Search q;
+    q.base = kMonitorBase;
+    q.filter = "(objectClass=tallyMonitor)";
+    q.attributes = stats_attributes();
+    client::SearchResult r = client::search(c, q);
+    if (r.result.code == LDAP_NO_SUCH_OBJECT) {
+        // no cn=Monitor, or one we may not even see: the root DSE says which
+        if (client::read_values(c, "", "monitorContext").empty())
+            die("slapd has no monitor database (slapd.conf: database monitor; cn=config: an olcDatabase=monitor "
+                "entry), so the overlay's counters are nowhere to read");
+        std::string who = identity_of(c, o);
+        die("slapd has a monitor database but " + who + " may not read " + kMonitorBase + ": " + acl_hint(who));
+    }
+    if (r.result.code == LDAP_INSUFFICIENT_ACCESS || r.result.code == LDAP_STRONG_AUTH_REQUIRED ||
+        r.result.code == LDAP_CONFIDENTIALITY_REQUIRED) {
+        std::string who = identity_of(c, o);
+        die("searching " + std::string(kMonitorBase) + " as " + who + ": " + r.result.describe() + "; " +
+            acl_hint(who));
+    }
+    if (!r.result.ok()) die("searching " + std::string(kMonitorBase) + ": " + r.result.describe());
+    if (r.entries.empty()) {
+        // Can we see the monitor's database entries at all?
+        client::Search dbs;
+        dbs.base = std::string("cn=Databases,") + kMonitorBase;
+        dbs.scope = LDAP_SCOPE_ONELEVEL;
+        dbs.attributes = {"1.1"};
+        if (client::search(c, dbs).entries.empty()) {
+            std::string who = identity_of(c, o);
+            die(who + " sees no database entries under " + kMonitorBase + ": " + acl_hint(who));
+        }
+        die("no database under " + std::string(kMonitorBase) +
+            " carries tallyMonitor: the tally overlay is not loaded on any database (overlay tally), or this "
+            "slapd's tally.so predates its cn=Monitor counters");
+    }
+    std::vector<std::string> problems;
+    std::vector<DatabaseStats> stats;
+    for (const auto &e : r.entries) {
+        stats.push_back(parse_database_stats(e.dn, e.attributes, &problems));
+        if (!stats.back().has_any())
+            problems.push_back(e.dn + ": none of the tallyMon* counters came back: " + identity_of(c, o) +
+                               " may read the entry but not those attributes (ACL on attrs=tallyMon*?)");
+    }
+    for (const auto &p : problems) std::fprintf(stderr, "tallyctl: %s\n", p.c_str());
+    std::fputs((prometheus ? format_stats_prometheus(stats) : format_stats_text(stats)).c_str(), stdout);
+    return problems.empty() ? 0 : 2;
+}
+
 /* CheckOnly - the milter's directory, with every charge turned into a check */
 class CheckOnly : public engine::Backend {
 public:
@@ -320,12 +406,14 @@ int main(int argc, char **argv) {
     char **sub_argv = argv + optind;
     if (cmd == "check") return cmd_check(sub_argc, sub_argv);  // connects as the milter's configuration says
     if (cmd == "import-mtpolicyd") return cmd_import_mtpolicyd(o, sub_argc, sub_argv);  // reads its input first
-    if (cmd != "usage" && cmd != "charge" && cmd != "reset" && cmd != "report" && cmd != "top") usage_exit();
+    if (cmd != "usage" && cmd != "charge" && cmd != "reset" && cmd != "report" && cmd != "top" && cmd != "stats")
+        usage_exit();
     std::string err;
     auto conn = client::Connection::open(o, &err);
     if (!conn) die(err);
     if (cmd == "usage") return cmd_usage(*conn, sub_argc, sub_argv);
     if (cmd == "charge") return cmd_charge(*conn, sub_argc, sub_argv);
     if (cmd == "report" || cmd == "top") return cmd_report(*conn, sub_argc, sub_argv, cmd == "top");
+    if (cmd == "stats") return cmd_stats(*conn, o, sub_argc, sub_argv);
     return cmd_reset(*conn, sub_argc, sub_argv);
 }

@@ -208,6 +208,24 @@ TEST_CASE("e2e: the sandbox starts, answers, and stop ends exactly what start st
     CHECK(run_command({TALLY_SANDBOX_BIN, "send", dir, "dora", "dora@example.com", "x@elsewhere.org"},
                       d.path + "/send2.out") == 1);
     CHECK_THAT(read_text(d.path + "/send2.out"), Catch::StartsWith("554 5.7.1"));
+    // what scripts/demo shows: tallyd's /metrics on the URL env.sh names,
+    // and slapd's cn=Monitor, which the operator may read
+    auto var = [&](const std::string &name) {
+        auto at = env.find(name + "=");
+        if (at == std::string::npos) return std::string();
+        at += name.size() + 1;
+        return env.substr(at, env.find('\n', at) - at);
+    };
+    REQUIRE_THAT(var("TALLY_METRICS_URL"), Catch::StartsWith("http://127.0.0.1:"));
+    CHECK(run_command({"/usr/bin/curl", "-sS", "--max-time", "5", var("TALLY_METRICS_URL")}, d.path + "/metrics.out") == 0);
+    CHECK_THAT(read_text(d.path + "/metrics.out"),
+               Catch::Contains("tally_messages_total{door=\"milter\",reason=\"none\",verdict=\"accepted\"} 1\n") &&
+                   Catch::Contains(
+                       "tally_messages_total{door=\"milter\",reason=\"blocked\",verdict=\"refused\"} 1\n"));
+    CHECK(run_command({"/usr/bin/ldapsearch", "-LLL", "-x", "-H", var("TALLY_LDAP_URI"), "-D", kAdminDn, "-w", kPassword, "-b",
+                       "cn=Monitor", "-s", "base", "1.1"},
+                      d.path + "/monitor.out") == 0);
+    CHECK_THAT(read_text(d.path + "/monitor.out"), Catch::Contains("dn: cn=Monitor"));
     CHECK(run_command({TALLY_SANDBOX_BIN, "stop", dir}, d.path + "/stop.out") == 0);
     std::istringstream kids(children);
     for (pid_t pid; kids >> pid;) CHECK_FALSE(process_alive(pid));  // every server it started is gone
