@@ -14,25 +14,26 @@ namespace tally {
 // The order of the contract's table (attribute OIDs .1.50 to .1.63); a
 // family's members stay together, as the text exposition wants.
 const std::array<StatsCounter, kStatsCounterCount> kStatsCounters = {{
-    {"tallyMonChargesAccepted", "charges accepted", "tally_overlay_charges_total", "outcome", "accepted"},
-    {"tallyMonChargesRefused", "charges refused (over a limit)", "tally_overlay_charges_total", "outcome", "refused"},
-    {"tallyMonChargesDuplicate", "duplicate charge ids", "tally_overlay_charges_total", "outcome", "duplicate"},
-    {"tallyMonChecks", "checks (check mode)", "tally_overlay_charges_total", "outcome", "checked"},
-    {"tallyMonCounts", "counts (count mode)", "tally_overlay_charges_total", "outcome", "counted"},
-    {"tallyMonCancels", "cancels", "tally_overlay_charges_total", "outcome", "cancelled"},
-    {"tallyMonResets", "resets", "tally_overlay_resets_total", nullptr, nullptr},
-    {"tallyMonErrorsBadRequest", "errors: bad request", "tally_overlay_errors_total", "class", "bad_request"},
-    {"tallyMonErrorsNotAuthorized", "errors: not authorized", "tally_overlay_errors_total", "class", "not_authorized"},
-    {"tallyMonErrorsWriteFailed", "errors: write failed", "tally_overlay_errors_total", "class", "write_failed"},
-    {"tallyMonErrorsOther", "errors: other", "tally_overlay_errors_total", "class", "other"},
-    {"tallyMonCommits", "commits", "tally_overlay_commits_total", nullptr, nullptr},
-    {"tallyMonCommittedWrites", "writes committed", "tally_overlay_committed_writes_total", nullptr, nullptr},
-    {"tallyMonFirstLimitHits", "first limit hits (alerts)", "tally_overlay_first_limit_hits_total", nullptr, nullptr},
+    {"charges accepted", "tally_overlay_charges_total", "outcome", "accepted"},
+    {"charges refused (over a limit)", "tally_overlay_charges_total", "outcome", "refused"},
+    {"duplicate charge ids", "tally_overlay_charges_total", "outcome", "duplicate"},
+    {"checks (check mode)", "tally_overlay_charges_total", "outcome", "checked"},
+    {"counts (count mode)", "tally_overlay_charges_total", "outcome", "counted"},
+    {"cancels", "tally_overlay_charges_total", "outcome", "cancelled"},
+    {"resets", "tally_overlay_resets_total", nullptr, nullptr},
+    {"errors: bad request", "tally_overlay_errors_total", "class", "bad_request"},
+    {"errors: not authorized", "tally_overlay_errors_total", "class", "not_authorized"},
+    {"errors: write failed", "tally_overlay_errors_total", "class", "write_failed"},
+    {"errors: other", "tally_overlay_errors_total", "class", "other"},
+    {"commits", "tally_overlay_commits_total", nullptr, nullptr},
+    {"writes committed", "tally_overlay_committed_writes_total", nullptr, nullptr},
+    {"first limit hits (alerts)", "tally_overlay_first_limit_hits_total", nullptr, nullptr},
 }};
 
 namespace {
 
-constexpr std::size_t kCommits = 11, kCommittedWrites = 12;  // indexes in kStatsCounters
+constexpr std::size_t kCommits = static_cast<std::size_t>(MonitorCounter::commits),
+                      kCommittedWrites = static_cast<std::size_t>(MonitorCounter::committed_writes);
 
 struct FamilyHelp {
     const char *family;
@@ -64,7 +65,7 @@ const char *help_of(const char *family) {
 /* index_of - the counter named attribute, or kStatsCounterCount */
 std::size_t index_of(const std::string &attribute) {
     for (std::size_t i = 0; i < kStatsCounterCount; ++i)
-        if (!strcasecmp(kStatsCounters[i].attribute, attribute.c_str())) return i;
+        if (!strcasecmp(monitor_attributes()[i].name, attribute.c_str())) return i;
     return kStatsCounterCount;
 }
 
@@ -94,7 +95,7 @@ std::string help_text(const char *s) {
 
 std::vector<std::string> stats_attributes() {
     std::vector<std::string> a = {"namingContexts"};
-    for (const auto &c : kStatsCounters) a.emplace_back(c.attribute);
+    for (const MonitorAttribute &m : monitor_attributes()) a.emplace_back(m.name);
     return a;
 }
 

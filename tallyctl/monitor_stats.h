@@ -31,6 +31,8 @@
  */
 #pragma once
 
+#include "monitor_counters.h"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -40,16 +42,17 @@
 
 namespace tally {
 
-/* StatsCounter - one attribute of the contract and how it is shown */
+/* StatsCounter - how one of the overlay's counters is shown; its
+ * attribute is the overlay's own (core/monitor_counters.h: the same
+ * order, so kStatsCounters[i] shows monitor_attributes()[i]) */
 struct StatsCounter {
-    const char *attribute;    // tallyMonChargesAccepted
     const char *label;        // "charges accepted"
     const char *family;       // tally_overlay_charges_total
     const char *label_name;   // "outcome", or nullptr: no label but database
     const char *label_value;  // "accepted"
 };
 
-inline constexpr std::size_t kStatsCounterCount = 14;
+inline constexpr std::size_t kStatsCounterCount = kMonitorCounters;
 extern const std::array<StatsCounter, kStatsCounterCount> kStatsCounters;
 
 /* stats_attributes - what tallyctl stats asks for: namingContexts and every counter */
