@@ -20,13 +20,13 @@
 #pragma once
 
 #include "account_cache.h"
+#include "atomic_histogram.h"
 #include "decision.h"
 #include "listen_address.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <array>
@@ -54,7 +54,10 @@ class Metrics : public engine::CacheObserver {
 public:
     Metrics();
 
+    /* registry, end_of_data_family - what the exposer serves; collect - all of it, for tests */
     const std::shared_ptr<prometheus::Registry> &registry() const { return registry_; }
+    const std::shared_ptr<HistogramFamily> &end_of_data_family() const { return end_of_data_family_; }
+    std::vector<prometheus::MetricFamily> collect() const;
 
     /* message - a message settled by a front door */
     void message(Door door, engine::Outcome o);
@@ -97,7 +100,8 @@ private:
                           std::size(engine::kMessageVerdicts)>,
                2>
         message_counters_{};
-    std::array<prometheus::Histogram *, 2> end_of_data_{};
+    std::shared_ptr<HistogramFamily> end_of_data_family_;
+    std::array<AtomicHistogram *, 2> end_of_data_{};
     prometheus::Family<prometheus::Counter> *ldap_operations_, *ldap_errors_;
     std::mutex servers_mutex_;  // ldap_server() runs when a Runtime is built, never per message
     std::vector<std::pair<std::string, std::unique_ptr<LdapServer>>> servers_;

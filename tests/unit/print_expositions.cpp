@@ -24,7 +24,7 @@ int main() {
     tally::daemon::Metrics m;
     m.ldap_server("ldap://127.0.0.1:389/");
     m.configuration_loaded();
-    std::fputs(prometheus::TextSerializer().Serialize(m.registry()->Collect()).c_str(), stdout);
+    std::fputs(prometheus::TextSerializer().Serialize(m.collect()).c_str(), stdout);
     tally::DatabaseStats db;
     db.dn = "cn=Database 2,cn=Databases,cn=Monitor";
     db.suffix = "dc=example,dc=com";

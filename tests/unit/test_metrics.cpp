@@ -40,7 +40,7 @@ bool same(Outcome a, MessageVerdict v, ReasonClass r) { return a.verdict == v &&
 
 /* exposition - the registry as Prometheus scrapes it */
 std::string exposition(daemon::Metrics &m) {
-    return prometheus::TextSerializer().Serialize(m.registry()->Collect());
+    return prometheus::TextSerializer().Serialize(m.collect());
 }
 
 /* value - the sample of one series line ("name{labels}"), or -1 */
