@@ -119,11 +119,11 @@ BackendDB *database_of(const HistoryPlace &place) {
     return select_backend(&ndn, 0);
 }
 
-/* each_counter_entry - fn(sid, entry) for every known server's counter
- * entry of account, this server's first; entry is null where there is none */
+/* each_counter_entry - fn(sid, entry) for the counter entry of account of
+ * every server in sids (counter_sids); entry is null where there is none */
 template <typename Fn>
-void each_counter_entry(Operation *op, Info *ti, Entry *account, unsigned own_sid, Fn fn) {
-    for (unsigned sid : counter_sids(op, ti, own_sid)) {
+void each_counter_entry(Operation *op, Info *ti, Entry *account, const std::vector<unsigned> &sids, Fn fn) {
+    for (unsigned sid : sids) {
         auto place = counter_place(ti->ti_config, account, sid);
         BackendDB *db = place ? database_of(*place) : nullptr;
         if (!db) {
@@ -193,7 +193,8 @@ StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned o
     }
     StoredState st;
     bool others_apart = false;
-    each_counter_entry(op, ti, account, own_sid, [&](unsigned sid, Entry *e) {
+    const std::vector<unsigned> known = counter_sids(op, ti, own_sid);
+    each_counter_entry(op, ti, account, known, [&](unsigned sid, Entry *e) {
         const bool own = sid == own_sid;
         std::optional<StoredState> from;
         if (e) from = read_state(e, own_sid);
@@ -219,7 +220,6 @@ StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned o
     });
     // Shares in the account of servers nobody knows (retired, not
     // configured here) still count, as they did before the option.
-    const std::vector<unsigned> known = counter_sids(op, ti, own_sid);
     for (const CounterValue &c : in_account.usage)
         if (std::find(known.begin(), known.end(), c.sid) == known.end()) st.usage.push_back(c);
     // Other servers' recent charge ids from the account until one of them
@@ -305,7 +305,7 @@ void move_out_of_account(Operation *op, slap_overinst *on, const CounterSource &
 void apart_values(Operation *op, Info *ti, Entry *account, const std::vector<AttributeDescription *> &ads,
                   std::vector<Attribute *> &out) {
     out.assign(ads.size(), nullptr);
-    each_counter_entry(op, ti, account, own_server_id(), [&](unsigned, Entry *e) {
+    each_counter_entry(op, ti, account, counter_sids(op, ti, own_server_id()), [&](unsigned, Entry *e) {
         for (std::size_t i = 0; e && i < ads.size(); ++i) {
             Attribute *a = attr_find(e->e_attrs, ads[i]);
             if (!a || !a->a_numvals) continue;
