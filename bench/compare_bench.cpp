@@ -118,6 +118,9 @@ struct Options {
      * fsync, the threads waiting for a commit are what the next group
      * commit takes along); 0: slapd's default */
     int slapd_threads = 8 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    /* slapd's log level (its -d): "256" stats, one line per operation, as the
+     * tests run it; "0" nothing, Debian's default (olcLogLevel none) */
+    std::string slapd_log = "256";
     /* workload 1 only: the systems measured (charge, lookup, policy,
      * mtpolicyd; empty: all) and the connection counts */
     std::set<std::string> systems;
@@ -668,6 +671,13 @@ int run(int argc, char **argv) {
             o.mdb_envflags = flags == "none" ? "" : flags;  // set: the same for every workload
         }
         else if (a == "--slapd-threads") o.slapd_threads = std::stoi(next());
+        else if (a == "--slapd-log") {
+            o.slapd_log = next();
+            if (o.slapd_log == "stats") o.slapd_log = "256";
+            if (o.slapd_log == "none") o.slapd_log = "0";
+            if (o.slapd_log.empty() || o.slapd_log.find_first_not_of("0123456789") != std::string::npos)
+                throw std::runtime_error("--slapd-log wants stats, none or a number (slapd -d)");
+        }
         else if (a == "--systems") {
             std::istringstream in(next());
             for (std::string x; std::getline(in, x, ',');)
@@ -686,7 +696,7 @@ int run(int argc, char **argv) {
             std::fprintf(stderr,
                          "usage: compare_bench [--quick] [--rounds R] [--seconds S] [--e2e-seconds S] "
                          "[--workloads 1,2,3,4,5] [--scales N,...] [--history-days D] [--contrast-history-days D|-1] [--mtpolicyd-scale-max N] "
-                         "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--out DIR]\n"
+                         "[--scale-busy N] [--no-scale-controls] [--mdb-envflags FLAGS|none] [--slapd-threads N] [--slapd-log stats|none|N] [--out DIR]\n"
                          "  workload 1 only: [--systems charge,lookup,policy,mtpolicyd] [--connections 1,4,16] "
                          "[--policy-b TALLYD_BINARY] [--policy-b-set KEY=VALUE,...]\n");
             return 2;
@@ -703,6 +713,9 @@ int run(int argc, char **argv) {
              ", as README's Tuning slapd recommends for each durability, and " +
              (o.slapd_threads > 0 ? "`threads " + std::to_string(o.slapd_threads) + "`"
                                   : std::string("slapd's default threads")) +
+             ", logging " + (o.slapd_log == "256" ? std::string("stats (`-d 256`)")
+                             : o.slapd_log == "0" ? std::string("nothing (`-d 0`, Debian's default `olcLogLevel none`)")
+                                                  : "at `-d " + o.slapd_log + "`") +
              ".\n");
     while (g_filler.size() < 51 * 1024) g_filler += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n";
     bool ok = true;
@@ -710,6 +723,7 @@ int run(int argc, char **argv) {
 
     // ---- the shared directory: 1,000 accounts, exactness accounts x1..xR limited to 50 a day
     SlapdOptions so = directory_options(3, o.mdb_envflags.value_or(""), o.slapd_threads);
+    so.debug_level = o.slapd_log;
     so.config_dir = true;  // durability switched through cn=config
     so.data_ldif = services_ldif();
     for (int i = 0; i < kAccounts; ++i) so.data_ldif += account_ldif("u" + std::to_string(i), 100000000, 1000000000);
@@ -1102,6 +1116,7 @@ int run(int argc, char **argv) {
                 SlapdOptions sso =
                     directory_options(history_days, o.mdb_envflags.value_or("writemap"), o.slapd_threads, true);
                 sso.load_sample = false;
+                sso.debug_level = o.slapd_log;
                 sso.extra_database_config += "maxsize 68719476736\n";
                 sso.extra_global_config += "tool-threads 2\n";
                 Directory &d = dirs.emplace_back();

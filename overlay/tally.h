@@ -410,6 +410,10 @@ void monitor_detach(Info *ti);
 
 /* tally_guard.cpp */
 int guard_modify(Operation *op, SlapReply *rs);
+/* adjust_replicated_counters - a replicated modify (syncrepl, multi-provider)
+ * rewritten so that it never removes this server's own counter values
+ * (tally_own_values.cpp, core/own_values.h) */
+void adjust_replicated_counters(Operation *op);
 int guard_add(Operation *op, SlapReply *rs);
 int guard_response(Operation *op, SlapReply *rs);
 

@@ -9,7 +9,9 @@
  *   refuses storing the ACL pseudo-attributes tallyCharge and tallyReset.
  *   Limit values are checked here so that a typo ("5OO") is refused with
  *   a clear message instead of silently meaning "inherit".
- *   Replication (syncrepl on a consumer, the update DN) passes untouched.
+ *   Replication (syncrepl on a consumer, the update DN) passes, except
+ *   that on a provider it never removes the provider's own counter values
+ *   (tally_own_values.cpp).
  */
 #include "tally.h"
 
@@ -95,7 +97,15 @@ int guard_modify(Operation *op, SlapReply *rs) {
         return SLAP_CB_CONTINUE;
     }
     info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
-    if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
+    if (be_shadow_update(op)) {
+        try {
+            adjust_replicated_counters(op);
+        } catch (const std::exception &e) {
+            Debug(LDAP_DEBUG_ANY, "%s tally: a replicated change of \"%s\" applied as it came: %s\n",
+                  op->o_log_prefix, op->o_req_dn.bv_val, e.what());
+        }
+        return SLAP_CB_CONTINUE;
+    }
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
         for (Modifications *m = op->orm_modlist; m; m = m->sml_next) {

@@ -251,7 +251,7 @@ Slapd::~Slapd() {
     } catch (...) {
     }
     const char *keep = std::getenv("TALLY_KEEP_TMP");
-    if (!keep || std::string(keep) != "1") {
+    if (!keep_dir_ && (!keep || std::string(keep) != "1")) {
         std::error_code ec;
         fs::remove_all(dir_, ec);
     }
@@ -278,7 +278,7 @@ void Slapd::start() {
         o.network_timeout_ms = 500;
         return client::Connection::open(o, &err) != nullptr;
     };
-    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", "256"});
+    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", opt_.debug_level});
     process_ = Process::adopt(start_server("slapd", argv, so, std::chrono::seconds(20), answers));
 }
 

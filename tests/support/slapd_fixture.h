@@ -55,6 +55,10 @@ struct SlapdOptions {
      * "directory" it names is created); with_overlay, module_path and the
      * database options are then the template's business */
     std::string config_template;
+    /* debug_level: slapd's -d (it logs to slapd.log in the instance's
+     * directory). 256 (stats) lets tests read what slapd did; benchmarks may
+     * run at "0", Debian's default olcLogLevel (none) */
+    std::string debug_level = "256";
     /* openldap: which slapd, tools, schema and tally.so; default: the test
      * run's (openldap()) */
     std::optional<OpenLdapInstall> openldap;
@@ -100,6 +104,9 @@ public:
     std::string ldaps_uri() const { return "ldaps://127.0.0.1:" + std::to_string(tls_port_) + "/"; }
     std::string ca_file() const { return dir_ + "/tls/ca.pem"; }
     const std::string &dir() const { return dir_; }
+    /* keep_dir - leave the directory behind at the end (a test that caught
+     * something rare keeps the evidence, as TALLY_KEEP_TMP=1 keeps all) */
+    void keep_dir() { keep_dir_ = true; }
     const OpenLdapInstall &install() const { return *opt_.openldap; }
     std::string log() const;
     pid_t pid() const { return process_.pid(); }
@@ -112,6 +119,7 @@ public:
 private:
     SlapdOptions opt_;
     std::string dir_;
+    bool keep_dir_ = false;
     int port_ = 0;
     int tls_port_ = 0;
     Process process_;
