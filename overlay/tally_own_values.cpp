@@ -38,13 +38,8 @@ struct ReplicaLock {
 int release_replica_lock(Operation *op, SlapReply *rs) {
     (void)rs;
     auto *rl = static_cast<ReplicaLock *>(op->o_callback->sc_private);
-    // Take our callback out of the chain before freeing it.
-    for (slap_callback **sc = &op->o_callback; *sc; sc = &(*sc)->sc_next)
-        if (*sc == &rl->cb) {
-            *sc = rl->cb.sc_next;
-            break;
-        }
     ldap_pvt_thread_mutex_unlock(rl->mutex);
+    op->o_callback = nullptr;  // slap_cleanup_play takes a callback that did this out of the chain
     op->o_tmpfree(rl, op->o_tmpmemctx);
     return SLAP_CB_CONTINUE;
 }
