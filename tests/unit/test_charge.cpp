@@ -431,7 +431,7 @@ TEST_CASE("issue 19: the aggregate alerts once per window and period, whichever 
     CHECK_FALSE(b.aggregate_write);
 }
 
-TEST_CASE("issue 19: duplicates count nothing in the aggregate; cancel takes back from both",
+TEST_CASE("issue 19: duplicates count nothing in the aggregate, cancel takes back from both",
           "[charge][aggregate][cancel]") {
     std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 10)};
     ChargePolicy pol;
@@ -458,7 +458,7 @@ TEST_CASE("issue 19: duplicates count nothing in the aggregate; cancel takes bac
     CHECK_FALSE(none.aggregate_write);
 }
 
-TEST_CASE("issue 19: the aggregate's shares: other servers' summed, its own written; a new period rolls over",
+TEST_CASE("issue 19: the aggregate's shares: other servers' summed, its own written, a new period rolls over",
           "[charge][aggregate][replication]") {
     std::vector<CurrentWindow> ws = {window("day", "2026-11-23", 10)};
     ChargePolicy pol;

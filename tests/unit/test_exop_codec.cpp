@@ -164,7 +164,7 @@ TEST_CASE("malformed reset requests are refused", "[codec]") {
     CHECK(decode_reset_request(bytes({0x30, 0x05, 0x04, 0x01, 'a', 0x80, 0x00}), out));
 }
 
-TEST_CASE("issue 19: the aggregate and the level round-trip; absent without an aggregate", "[codec][aggregate]") {
+TEST_CASE("issue 19: the aggregate and the level round-trip, absent without an aggregate", "[codec][aggregate]") {
     ChargeResponse r;
     r.verdict = Verdict::refused;
     r.exceeded = Exceeded{"day", Metric::messages, 500, 500};
