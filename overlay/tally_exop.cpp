@@ -583,8 +583,8 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
           op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
           req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
           static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
-          aggregate.c_str(), std::string(verdict_name(resp.verdict)).c_str(), level.c_str(),
-          why.empty() ? "" : " exceeded=", why.c_str(),
+          aggregate.c_str(), std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=",
+          why.c_str(), level.c_str(),
           out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
     set_response(rs, kChargeOid, encode_charge_response(resp));
     return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");

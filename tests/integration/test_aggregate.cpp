@@ -124,7 +124,8 @@ TEST_CASE("issue 19: the account's limit and the domain's both refuse, each name
     CHECK(dom.ldap.text == "aggregate \"" + kDomain + "\" day limit of 5 messages reached (usage 5)");
     CHECK(used(dom.response, "day") == 0);  // m2 charged nothing
     CHECK(aggregate_used(dom.response) == 5);
-    CHECK_THAT(s.log(), Catch::Contains("aggregate=\"" + kDomain + "\" verdict=refused level=aggregate"));
+    CHECK_THAT(s.log(), Catch::Contains("aggregate=\"" + kDomain + "\" verdict=refused exceeded=aggregate \"" +
+                                           kDomain + "\" day limit of 5 messages reached (usage 5) level=aggregate"));
     // The domain's usage, asked of the domain entry itself.
     auto agg = charge_one(*svc, kDomain, 1, 100, "", Mode::check);
     REQUIRE(agg.ldap.code == LDAP_SUCCESS);
