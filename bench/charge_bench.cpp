@@ -6,6 +6,7 @@
  *   charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify]
  *                [--mdb-envflags FLAGS|none] [--openldap PROFILE]...
  *   charge_bench --counter-database [--seconds S] [--rounds R] [--markdown FILE]
+ *   charge_bench --aggregate [--seconds S] [--rounds R] [--markdown FILE]
  *
  * DESCRIPTION
  *   Starts two private slapd instances with tally.so on loopback (one with
@@ -30,6 +31,12 @@
  *   (tally-counter-database), for an account entry of about 1 KB and of
  *   about 40 KB (a jpegPhoto), fsync and dbnosync, 1 and 8 connections,
  *   on the test run's slapd.
+ *
+ *   --aggregate compares a charge of an account that counts in an
+ *   aggregate (a whole-domain quota, issue 19: two entries decided and
+ *   written) with a plain charge, in the same slapd, alternating: 8
+ *   accounts of one aggregate vs 8 accounts without one, fsync and
+ *   dbnosync, 1 and 8 connections (connection i charges account i).
  */
 #include "slapd_fixture.h"
 
@@ -67,7 +74,8 @@ double percentile(std::vector<double> &v, double p) {
     return v[k];
 }
 
-Result run(const Slapd &s, const std::string &kind, int conns, double seconds) {
+Result run(const Slapd &s, const std::string &kind, int conns, double seconds,
+           const std::vector<std::string> &accounts = {kAlice}) {
     std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
     std::atomic<long> errors{0};
     std::atomic<bool> go{false};
@@ -87,7 +95,7 @@ Result run(const Slapd &s, const std::string &kind, int conns, double seconds) {
                 bool ok;
                 if (kind == "charge") {
                     ChargeRequest r;
-                    r.account = kAlice;
+                    r.account = accounts[static_cast<std::size_t>(t) % accounts.size()];
                     r.recipients = 2;
                     r.bytes = 2048;
                     // a queue id, as the milter sends: the account keeps the recent ones
@@ -219,6 +227,73 @@ int counter_database_comparison(double seconds, int rounds, const std::string &m
     return all_errors == 0 ? 0 : 1;
 }
 
+/* aggregate_comparison - a charge with an aggregate vs without, one run */
+int aggregate_comparison(double seconds, int rounds, const std::string &markdown) {
+    std::vector<std::string> plain, member;
+    std::string ldif = "\ndn: ou=plain,dc=example,dc=com\nobjectClass: organizationalUnit\nou: plain\n"
+                       "\ndn: ou=hosted,dc=example,dc=com\nobjectClass: organizationalUnit\nobjectClass: tallyAggregate\n"
+                       "ou: hosted\ntallyAggregateLimit: day messages 1000000000\n";
+    for (int i = 0; i < 8; ++i)
+        for (const char *ou : {"plain", "hosted"}) {
+            std::string uid = std::string(ou).substr(0, 1) + std::to_string(i);
+            std::string dn = "uid=" + uid + ",ou=" + ou + ",dc=example,dc=com";
+            (ou[0] == 'p' ? plain : member).push_back(dn);
+            ldif += "\ndn: " + dn + "\nobjectClass: inetOrgPerson\nobjectClass: tallyAccount\nuid: " + uid +
+                    "\ncn: " + uid + "\nsn: " + uid + "\n";
+        }
+    struct Server {
+        std::string sync;
+        std::unique_ptr<Slapd> slapd;
+    };
+    std::vector<Server> servers;
+    for (bool nosync : {false, true}) {
+        SlapdOptions o;
+        o.overlay_config = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
+                           "tally-default-limit day messages unlimited\n";
+        o.nosync = nosync;
+        o.mdb_envflags = "writemap";
+        o.controllable_clock = false;
+        o.data_ldif = ldif;
+        servers.push_back({nosync ? "dbnosync" : "fsync", std::make_unique<Slapd>(o)});
+        servers.back().slapd->start();
+    }
+    std::map<std::string, std::vector<Result>> results;  // "sync/kind/conns"
+    for (int round = 0; round < rounds; ++round)
+        for (const Server &sv : servers)
+            for (int conns : {1, 8})
+                for (const char *kind : {"plain", "aggregate"}) {
+                    Result r = run(*sv.slapd, "charge", conns, seconds, kind[0] == 'p' ? plain : member);
+                    std::fprintf(stderr, "round %d %-8s %-9s %d conn: %8.0f ops/s p50 %.2f ms p99 %.2f ms errors %ld\n",
+                                 round + 1, sv.sync.c_str(), kind, conns, r.ops_per_sec, r.p50_ms, r.p99_ms, r.errors);
+                    results[sv.sync + "/" + kind + "/" + std::to_string(conns)].push_back(r);
+                }
+    auto med = [](const std::vector<Result> &v, double Result::*f) {
+        std::vector<double> x;
+        for (auto &r : v) x.push_back(r.*f);
+        return median(x);
+    };
+    std::string md = "| durability | connections | plain charges/s | with an aggregate, charges/s | ratio | "
+                     "p99 ms plain / aggregate | errors |\n|---|---|---|---|---|---|---|\n";
+    long all_errors = 0;
+    for (const Server &sv : servers)
+        for (int conns : {1, 8}) {
+            auto &a = results[sv.sync + "/plain/" + std::to_string(conns)];
+            auto &b = results[sv.sync + "/aggregate/" + std::to_string(conns)];
+            long errs = 0;
+            for (auto &r : a) errs += r.errors;
+            for (auto &r : b) errs += r.errors;
+            all_errors += errs;
+            double x = med(a, &Result::ops_per_sec), y = med(b, &Result::ops_per_sec);
+            char line[512];
+            std::snprintf(line, sizeof line, "| %s | %d | %.0f | %.0f | %.2f | %.2f / %.2f | %ld |\n", sv.sync.c_str(),
+                          conns, x, y, x > 0 ? y / x : 0, med(a, &Result::p99_ms), med(b, &Result::p99_ms), errs);
+            md += line;
+        }
+    std::printf("%s", md.c_str());
+    if (!markdown.empty()) std::ofstream(markdown) << md;
+    return all_errors == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -228,8 +303,12 @@ int main(int argc, char **argv) {
     std::string only;  // "charge" or "modify": profile one kind (nosync, 1 connection)
     std::string envflags = "writemap";  // back-mdb envflags, as slapd-conf/slapd.conf recommends
     std::vector<OpenLdapInstall> releases;
-    bool counter_database = false;
+    bool counter_database = false, aggregate = false;
     for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--aggregate")) {
+            aggregate = true;
+            continue;
+        }
         if (!std::strcmp(argv[i], "--counter-database")) {
             counter_database = true;
             continue;
@@ -243,11 +322,13 @@ int main(int argc, char **argv) {
         else {
             std::fprintf(stderr, "usage: charge_bench [--seconds S] [--rounds R] [--markdown FILE] [--only charge|modify] "
                          "[--mdb-envflags FLAGS|none] [--openldap PROFILE]...\n"
-                         "       charge_bench --counter-database [--seconds S] [--rounds R] [--markdown FILE]\n");
+                         "       charge_bench --counter-database [--seconds S] [--rounds R] [--markdown FILE]\n"
+                         "       charge_bench --aggregate [--seconds S] [--rounds R] [--markdown FILE]\n");
             return 2;
         }
     }
     if (counter_database) return counter_database_comparison(seconds, rounds, markdown);
+    if (aggregate) return aggregate_comparison(seconds, rounds, markdown);
     if (releases.empty()) releases.push_back(openldap());
     const char *overlay = "tally-window hour\ntally-window day\ntally-window month\ntally-timezone UTC\n"
                           "tally-default-limit day messages unlimited\n";

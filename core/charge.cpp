@@ -102,36 +102,71 @@ bool hit_marked(const StoredState &st, const std::vector<CurrentWindow> &windows
 }
 
 /* report_windows - every window's current total and limits, for the response */
-void report_windows(const std::vector<CurrentWindow> &windows, const StoredState &st, ChargeResponse &resp) {
+void report_windows(const std::vector<CurrentWindow> &windows, const StoredState &st, std::vector<WindowReport> &out) {
     for (const CurrentWindow &w : windows) {
         WindowReport wr;
         wr.window = w.name;
         wr.period = w.period;
         wr.usage = total_of(st, w);
         for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
-        resp.windows.push_back(std::move(wr));
+        out.push_back(std::move(wr));
     }
+}
+
+/* first_exceeded - the first window and metric of one level that the
+ * message would push over its limit */
+std::optional<Exceeded> first_exceeded(const std::vector<CurrentWindow> &windows, const StoredState &st,
+                                       const Usage &add, Level level) {
+    for (const CurrentWindow &w : windows) {
+        Usage now_total = total_of(st, w);
+        for (Metric m : kAllMetrics) {
+            const auto &lim = w.limits[static_cast<int>(m)].max;
+            if (lim && saturating_add(now_total[m], add[m]) > *lim)
+                return Exceeded{w.name, m, *lim, now_total[m], level};
+        }
+    }
+    return std::nullopt;
+}
+
+/* take_back - subtract a charge counted at counted_at from this server's
+ * shares; whether any share changed */
+bool take_back(const std::vector<CurrentWindow> &windows, StoredState &st, const Usage &add,
+               const ChargePolicy &policy, std::int64_t counted_at) {
+    bool changed = false;
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+        const CurrentWindow &w = windows[i];
+        // Only from the share it was counted in: not a period that ended
+        // since, nor a share restarted by a reset after it.
+        if (!policy.period_at || policy.period_at(i, counted_at) != w.period) continue;
+        // From this server's share as the decision reads it (the fold of
+        // its values): a stale duplicate elsewhere keeps counting until it goes (shares.h).
+        CounterValue *own = own_value(st, w, policy.own_sid);
+        if (own && own->since <= counted_at) {
+            own->usage.subtract(add);
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 /* plan_cancel - take back a charge this server counted, or make sure it never counts */
 ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st, const ChargeRequest &req,
-                       const Usage &add, const ChargePolicy &policy, std::int64_t now) {
+                       const Usage &add, const ChargePolicy &policy, std::int64_t now, StoredState *agg,
+                       const AggregateInput *aggregate) {
     ChargePlan plan;
     if (auto counted_at = st.recent.cancel(req.charge_id, now - policy.charge_id_ttl, now)) {
-        for (std::size_t i = 0; i < windows.size(); ++i) {
-            const CurrentWindow &w = windows[i];
-            // Only from the share it was counted in: not a period that ended
-            // since, nor a share restarted by a reset after it.
-            if (!policy.period_at || policy.period_at(i, *counted_at) != w.period) continue;
-            // From this server's share as the decision reads it (the fold of
-            // its values): a stale duplicate elsewhere keeps counting until it goes (shares.h).
-            CounterValue *own = own_value(st, w, policy.own_sid);
-            if (own && own->since <= *counted_at) own->usage.subtract(add);
+        take_back(windows, st, add, policy, *counted_at);
+        // The aggregate was written with the account: the account's id says
+        // when, and the same periods and shares give it back.
+        if (agg && take_back(aggregate->windows, *agg, add, policy, *counted_at)) {
+            plan.aggregate_write = true;
+            plan.aggregate_state = *agg;
         }
     }
     st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
     plan.response.verdict = Verdict::accepted;
-    report_windows(windows, st, plan.response);
+    report_windows(windows, st, plan.response.windows);
+    if (agg) report_windows(aggregate->windows, *agg, plan.response.aggregate_windows);
     plan.write = true;
     plan.new_state = std::move(st);
     plan.new_state.recent_stored.clear();  // the write replaces them with one value
@@ -141,15 +176,23 @@ ChargePlan plan_cancel(const std::vector<CurrentWindow> &windows, StoredState st
 }  // namespace
 
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
-                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now) {
+                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now,
+                       const AggregateInput *aggregate) {
     ChargePlan plan;
     StoredState st = stored;
     bool changed = false;
     roll_over(windows, policy, st, changed);
     prune_charge_ids(policy, now, st, changed);
+    std::optional<StoredState> agg;
+    bool agg_changed = false;
+    if (aggregate) {
+        agg = aggregate->stored;
+        roll_over(aggregate->windows, policy, *agg, agg_changed);
+    }
 
     const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
-    if (req.mode == Mode::cancel) return plan_cancel(windows, std::move(st), req, add, policy, now);
+    if (req.mode == Mode::cancel)
+        return plan_cancel(windows, std::move(st), req, add, policy, now, agg ? &*agg : nullptr, aggregate);
     // A charge id another provider accepted counts too (a milter that
     // failed over retries with the same id).
     const bool duplicate =
@@ -159,20 +202,10 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
              return r.contains(req.charge_id, now - policy.charge_id_ttl);
          }));
 
-    // Find the first window and metric the message would push over its limit.
-    std::optional<Exceeded> exceeded;
-    for (const CurrentWindow &w : windows) {
-        Usage now_total = total_of(st, w);
-        for (Metric m : kAllMetrics) {
-            const auto &lim = w.limits[static_cast<int>(m)].max;
-            if (!lim) continue;
-            if (saturating_add(now_total[m], add[m]) > *lim) {
-                exceeded = Exceeded{w.name, m, *lim, now_total[m]};
-                break;
-            }
-        }
-        if (exceeded) break;
-    }
+    // The first window and metric the message would push over its limit:
+    // the account's first, then the aggregate's.
+    std::optional<Exceeded> exceeded = first_exceeded(windows, st, add, Level::account);
+    if (!exceeded && agg) exceeded = first_exceeded(aggregate->windows, *agg, add, Level::aggregate);
 
     ChargeResponse &resp = plan.response;
     bool enforce = req.mode == Mode::charge && !policy.accounting_only;
@@ -191,18 +224,28 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
 
     // The first message of a period to pass a window's limit marks that
     // window's counter, so the alert goes out once, not per refusal.
-    bool mark_hit = exceeded && !duplicate && req.mode != Mode::check && !hit_marked(st, windows, exceeded->window);
+    // The mark goes to the level whose limit was passed.
+    const bool at_aggregate = exceeded && exceeded->level == Level::aggregate;
+    StoredState &marked = at_aggregate ? *agg : st;
+    const std::vector<CurrentWindow> &marked_windows = at_aggregate ? aggregate->windows : windows;
+    bool mark_hit = exceeded && !duplicate && req.mode != Mode::check &&
+                    !hit_marked(marked, marked_windows, exceeded->window);
     if (mark_hit) {
-        own_share(st, *std::find_if(windows.begin(), windows.end(),
-                                    [&](const CurrentWindow &w) { return w.name == exceeded->window; }),
+        own_share(marked,
+                  *std::find_if(marked_windows.begin(), marked_windows.end(),
+                                [&](const CurrentWindow &w) { return w.name == exceeded->window; }),
                   policy.own_sid, now)
             .limit_hit = now;
         resp.first_hit = true;
-        changed = true;
+        (at_aggregate ? agg_changed : changed) = true;
     }
 
     if (apply) {
         for (const CurrentWindow &w : windows) own_share(st, w, policy.own_sid, now).usage.add(add);
+        if (agg) {
+            for (const CurrentWindow &w : aggregate->windows) own_share(*agg, w, policy.own_sid, now).usage.add(add);
+            agg_changed = true;
+        }
         if (!req.charge_id.empty()) {
             st.recent.add(now, req.charge_id);
             st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
@@ -210,12 +253,18 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
         changed = true;
     }
 
-    report_windows(windows, st, resp);
+    report_windows(windows, st, resp.windows);
+    if (agg) report_windows(aggregate->windows, *agg, resp.aggregate_windows);
     // Only an applied charge or a new limit mark is written: roll-over
     // alone is redone lazily next time.
-    plan.write = (apply || mark_hit) && changed;
+    plan.write = (apply || (mark_hit && !at_aggregate)) && changed;
     plan.new_state = std::move(st);
     if (plan.write) plan.new_state.recent_stored.clear();  // the write replaces them with one value
+    if (agg) {
+        plan.aggregate_write = (apply || (mark_hit && at_aggregate)) && agg_changed;
+        plan.aggregate_state = std::move(*agg);
+        if (plan.aggregate_write) plan.aggregate_state.recent_stored.clear();
+    }
     return plan;
 }
 

@@ -68,15 +68,34 @@ struct ChargePolicy {
     std::function<std::string(std::size_t window, std::int64_t t)> period_at;
 };
 
+/* AggregateInput - the aggregate (domain) entry an account's charges also
+ * count in: what it stores and its own limits (CurrentWindow::limits).
+ * It keeps no charge ids: the account's decide duplicates and cancels,
+ * and the account and its aggregate are written together. */
+struct AggregateInput {
+    std::vector<CurrentWindow> windows;
+    StoredState stored;
+};
+
 struct ChargePlan {
     ChargeResponse response;
     bool write = false;  // new_state differs and must be stored
     StoredState new_state;
+    bool aggregate_write = false;  // aggregate_state differs and must be stored (with new_state)
+    StoredState aggregate_state;
 };
 
-/* plan_charge - decide one request at time now */
+/* plan_charge - decide one request at time now. With an aggregate, the
+ * message passes only if both the account's and the aggregate's limits
+ * hold (the account's are checked first); an applied charge is added to
+ * both, a refused one to neither; the response reports the aggregate's
+ * windows too (aggregate_windows; the caller fills in aggregate_dn) and
+ * exceeded->level says whose limit was passed. A limit mark goes to the
+ * level passed, so an aggregate alerts once per window and period
+ * whichever of its accounts passes it. */
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
-                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now);
+                       const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now,
+                       const AggregateInput *aggregate = nullptr);
 
 /* rolls_over - whether a charge now moves counters of ours into the
  * history (then the caller must supply the stored history) */

@@ -19,6 +19,8 @@ constexpr ber_tag_t kTagChargeId = 0x80;  // [0] primitive
 constexpr ber_tag_t kTagMode = 0x81;      // [1] primitive
 constexpr ber_tag_t kTagExceeded = 0xa0;  // [0] constructed
 constexpr ber_tag_t kTagFirstHit = 0x81;  // response: [1] primitive
+constexpr ber_tag_t kTagLevel = 0x82;     // response: [2] primitive
+constexpr ber_tag_t kTagAggregate = 0xa3; // response: [3] constructed
 constexpr ber_tag_t kTagWindow = 0x80;    // reset: [0] primitive
 
 struct BerFree {
@@ -252,6 +254,51 @@ std::optional<std::string> decode_charge_request(std::string_view ber, ChargeReq
     return std::nullopt;
 }
 
+namespace {
+
+/* write_windows - SEQUENCE OF window reports */
+void write_windows(BerWriter &w, const std::vector<WindowReport> &windows) {
+    w.begin();
+    for (const WindowReport &wr : windows) {
+        std::array<std::int64_t, 4> usage{}, limits{};
+        for (Metric m : kAllMetrics) usage[static_cast<std::size_t>(m)] = wire_value(wr.usage[m]);
+        for (std::size_t k = 0; k < limits.size(); ++k) limits[k] = wr.limits[k] ? wire_value(*wr.limits[k]) : -1;
+        w.window(wr.window, wr.period, usage, limits);
+    }
+    w.end();
+}
+
+/* read_windows - the inverse of write_windows */
+void read_windows(BerReader &r, std::vector<WindowReport> &out) {
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    ber_len_t wend = r.enter(LBER_SEQUENCE, "windows");
+    while (r.ok() && !r.at_end(wend)) {
+        if (out.size() >= 64) {
+            r.fail("more than 64 windows");
+            break;
+        }
+        WindowReport wr;
+        ber_len_t one = r.enter(LBER_SEQUENCE, "window");
+        wr.window = std::string(r.octets(LBER_OCTETSTRING, "window name", 64));
+        wr.period = std::string(r.octets(LBER_OCTETSTRING, "window period", 256));
+        ber_len_t uend = r.enter(LBER_SEQUENCE, "usage");
+        for (Metric m : kAllMetrics) wr.usage[m] = r.count(LBER_INTEGER, "usage", kMax);
+        r.leave(uend, "usage");
+        ber_len_t lend = r.enter(LBER_SEQUENCE, "limits");
+        for (auto &l : wr.limits) {
+            std::int64_t v = r.integer(LBER_INTEGER, "limit");
+            if (v < -1) r.fail("limit out of range");
+            l = v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
+        }
+        r.leave(lend, "limits");
+        r.leave(one, "window");
+        out.push_back(std::move(wr));
+    }
+    r.leave(wend, "windows");
+}
+
+}  // namespace
+
 std::string encode_charge_response(const ChargeResponse &r) {
     BerWriter w;
     w.begin();
@@ -264,15 +311,17 @@ std::string encode_charge_response(const ChargeResponse &r) {
         w.integer(wire_value(r.exceeded->usage));
         w.end();
     }
-    w.begin();
-    for (const WindowReport &wr : r.windows) {
-        std::array<std::int64_t, 4> usage{}, limits{};
-        for (Metric m : kAllMetrics) usage[static_cast<std::size_t>(m)] = wire_value(wr.usage[m]);
-        for (std::size_t k = 0; k < limits.size(); ++k) limits[k] = wr.limits[k] ? wire_value(*wr.limits[k]) : -1;
-        w.window(wr.window, wr.period, usage, limits);
-    }
-    w.end();
+    write_windows(w, r.windows);
     if (r.first_hit) w.integer(-1, kTagFirstHit);  // DER TRUE is 0xff; FALSE is the default, not sent
+    // Both absent without an aggregate: such a response is what older clients decode.
+    if (r.exceeded && r.exceeded->level != Level::account)
+        w.integer(static_cast<int>(r.exceeded->level), kTagLevel);
+    if (!r.aggregate_dn.empty()) {
+        w.begin(kTagAggregate);
+        w.octets(r.aggregate_dn);
+        write_windows(w, r.aggregate_windows);
+        w.end();
+    }
     w.end();
     return w.take();
 }
@@ -294,37 +343,28 @@ std::optional<std::string> decode_charge_response(std::string_view ber, ChargeRe
         r.leave(xend, "exceeded");
         s.exceeded = x;
     }
-    ber_len_t wend = r.enter(LBER_SEQUENCE, "windows");
-    while (r.ok() && !r.at_end(wend)) {
-        if (s.windows.size() >= 64) {
-            r.fail("more than 64 windows");
-            break;
-        }
-        WindowReport wr;
-        ber_len_t one = r.enter(LBER_SEQUENCE, "window");
-        wr.window = std::string(r.octets(LBER_OCTETSTRING, "window name", 64));
-        wr.period = std::string(r.octets(LBER_OCTETSTRING, "window period", 256));
-        ber_len_t uend = r.enter(LBER_SEQUENCE, "usage");
-        for (Metric m : kAllMetrics) wr.usage[m] = r.count(LBER_INTEGER, "usage", kMax);
-        r.leave(uend, "usage");
-        ber_len_t lend = r.enter(LBER_SEQUENCE, "limits");
-        for (auto &l : wr.limits) {
-            std::int64_t v = r.integer(LBER_INTEGER, "limit");
-            if (v < -1) r.fail("limit out of range");
-            l = v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
-        }
-        r.leave(lend, "limits");
-        r.leave(one, "window");
-        s.windows.push_back(std::move(wr));
-    }
-    r.leave(wend, "windows");
+    read_windows(r, s.windows);
     if (!r.at_end(end) && r.peek() == kTagFirstHit) s.first_hit = r.integer(kTagFirstHit, "firstHit") != 0;
+    if (!r.at_end(end) && r.peek() == kTagLevel) {
+        auto level = static_cast<Level>(r.count(kTagLevel, "level", 1));
+        if (r.ok() && !s.exceeded) r.fail("level without exceeded");
+        if (r.ok()) s.exceeded->level = level;
+    }
+    if (!r.at_end(end) && r.peek() == kTagAggregate) {
+        ber_len_t aend = r.enter(kTagAggregate, "aggregate");
+        s.aggregate_dn = std::string(r.octets(LBER_OCTETSTRING, "aggregate DN", kMaxDnLength));
+        check_printable(r, s.aggregate_dn, "aggregate DN");
+        if (r.ok() && s.aggregate_dn.empty()) r.fail("aggregate DN is empty");
+        read_windows(r, s.aggregate_windows);
+        r.leave(aend, "aggregate");
+    }
     r.leave(end, "charge response");
     r.finish();
     if (!r.ok()) return r.error();
     out = std::move(s);
     return std::nullopt;
 }
+
 
 std::string encode_reset_request(const ResetRequest &r) {
     BerWriter w;
@@ -354,9 +394,25 @@ std::optional<std::string> decode_reset_request(std::string_view ber, ResetReque
     return std::nullopt;
 }
 
-std::string describe_exceeded(const Exceeded &e) {
+std::string_view level_name(Level l) { return l == Level::aggregate ? "aggregate" : "account"; }
+
+namespace {
+
+std::string limit_text(const Exceeded &e) {
     return e.window + " limit of " + std::to_string(e.limit) + " " + std::string(metric_name(e.metric)) +
            " reached (usage " + std::to_string(e.usage) + ")";
+}
+
+}  // namespace
+
+std::string describe_exceeded(const Exceeded &e) {
+    return (e.level == Level::aggregate ? "aggregate " : "") + limit_text(e);
+}
+
+std::string describe_refusal(const ChargeResponse &r) {
+    if (!r.exceeded) return "";
+    if (r.exceeded->level != Level::aggregate || r.aggregate_dn.empty()) return describe_exceeded(*r.exceeded);
+    return "aggregate \"" + r.aggregate_dn + "\" " + limit_text(*r.exceeded);
 }
 
 }  // namespace tally

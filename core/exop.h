@@ -60,11 +60,17 @@ struct WindowReport {
     bool operator==(const WindowReport &) const = default;
 };
 
+/* Level - which entry a limit belongs to: the account charged, or the
+ * aggregate (domain) whose accounts share it */
+enum class Level : int { account = 0, aggregate = 1 };
+std::string_view level_name(Level l);
+
 struct Exceeded {
     std::string window;
     Metric metric = Metric::messages;
     std::uint64_t limit = 0;
     std::uint64_t usage = 0;  // current usage, before this message
+    Level level = Level::account;
     bool operator==(const Exceeded &) const = default;
 };
 
@@ -75,6 +81,10 @@ struct ChargeResponse {
     /* the first time this period that exceeded's window was passed for this
      * account: the caller alerts (once per account per window) */
     bool first_hit = false;
+    /* the aggregate the account counts in (empty: none), and its windows
+     * as windows reports the account's */
+    std::string aggregate_dn;
+    std::vector<WindowReport> aggregate_windows;
     bool operator==(const ChargeResponse &) const = default;
 };
 
@@ -93,7 +103,12 @@ std::optional<std::string> decode_charge_response(std::string_view ber, ChargeRe
 std::string encode_reset_request(const ResetRequest &r);
 std::optional<std::string> decode_reset_request(std::string_view ber, ResetRequest &out);
 
-/* describe_exceeded - "day limit of 500 messages reached (usage 500)" */
+/* describe_exceeded - "day limit of 500 messages reached (usage 500)"; of
+ * an aggregate: "aggregate day limit of 500 messages reached (usage 500)" */
 std::string describe_exceeded(const Exceeded &e);
+
+/* describe_refusal - describe_exceeded, naming the aggregate's DN when the
+ * aggregate's limit is the one passed: what logs and replies say */
+std::string describe_refusal(const ChargeResponse &r);
 
 }  // namespace tally

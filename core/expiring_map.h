@@ -29,6 +29,7 @@ public:
      * forgotten first (a crude bound: the next lookups refill it) */
     void put(const std::string &key, std::string value, std::int64_t now);
     void forget(const std::string &key) { map_.erase(key); }
+    void clear() { map_.clear(); }
     std::size_t size() const { return map_.size(); }
 
 private:

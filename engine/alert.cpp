@@ -20,7 +20,7 @@ std::string one_line(const std::string &s) {
 std::string who(const LimitAlert &a) { return one_line(a.login.empty() ? a.account : a.login); }
 
 std::string what(const LimitAlert &a) {
-    return window_adjective(a.window) + " limit of " + std::to_string(a.limit) + " " +
+    return window_adjective(a.window) + (a.aggregate.empty() ? "" : " aggregate") + " limit of " + std::to_string(a.limit) + " " +
            std::string(metric_name(a.metric));
 }
 
@@ -34,7 +34,9 @@ std::optional<LimitAlert> limit_alert(const ChargeResponse &r) {
     a.limit = r.exceeded->limit;
     a.usage = r.exceeded->usage;
     a.refused = r.verdict == Verdict::refused;
-    for (const WindowReport &w : r.windows)
+    const bool aggregate = r.exceeded->level == Level::aggregate;
+    if (aggregate) a.aggregate = r.aggregate_dn.empty() ? "?" : r.aggregate_dn;
+    for (const WindowReport &w : aggregate ? r.aggregate_windows : r.windows)
         if (w.window == a.window) a.period = w.period;
     return a;
 }
@@ -43,7 +45,8 @@ std::string alert_log_line(const LimitAlert &a) {
     return "limit reached: account=\"" + one_line(a.account) + "\" login=\"" + one_line(a.login) +
            "\" window=" + one_line(a.window) + " period=" + one_line(a.period) +
            " metric=" + std::string(metric_name(a.metric)) + " limit=" + std::to_string(a.limit) +
-           " usage=" + std::to_string(a.usage) + " qid=" + (a.queue_id.empty() ? "-" : one_line(a.queue_id)) +
+           " usage=" + std::to_string(a.usage) +
+           (a.aggregate.empty() ? "" : " level=aggregate aggregate=\"" + one_line(a.aggregate) + "\"") + " qid=" + (a.queue_id.empty() ? "-" : one_line(a.queue_id)) +
            (a.refused ? " (first refusal this period; later ones are not alerted)"
                       : " (counted anyway: accounting only; alerted once this period)");
 }
@@ -54,7 +57,9 @@ std::vector<std::string> alert_environment(const LimitAlert &a) {
             "TALLY_QUEUE_ID=" + one_line(a.queue_id), "TALLY_WINDOW=" + one_line(a.window),
             "TALLY_PERIOD=" + one_line(a.period),     "TALLY_METRIC=" + std::string(metric_name(a.metric)),
             "TALLY_LIMIT=" + std::to_string(a.limit), "TALLY_USAGE=" + std::to_string(a.usage),
-            std::string("TALLY_REFUSED=") + (a.refused ? "yes" : "no")};
+            std::string("TALLY_REFUSED=") + (a.refused ? "yes" : "no"),
+            std::string("TALLY_LEVEL=") + (a.aggregate.empty() ? "account" : "aggregate"),
+            "TALLY_AGGREGATE=" + one_line(a.aggregate)};
 }
 
 std::string alert_mail(const LimitAlert &a, const std::string &from, const std::string &to) {
@@ -66,6 +71,8 @@ std::string alert_mail(const LimitAlert &a, const std::string &from, const std::
     m += "Content-Type: text/plain; charset=utf-8\n\n";
     m += who(a) + " reached the " + what(a) + " (" + one_line(a.window) + " " + one_line(a.period) + ").\n\n";
     m += "account:  " + one_line(a.account) + "\n";
+    if (!a.aggregate.empty())
+        m += "aggregate: " + one_line(a.aggregate) + " (the limit is shared by all its accounts)\n";
     if (!a.login.empty()) m += "login:    " + one_line(a.login) + "\n";
     m += "usage:    " + std::to_string(a.usage) + " " + std::string(metric_name(a.metric)) + " before the message\n";
     m += "message:  queue id " + (a.queue_id.empty() ? std::string("-") : one_line(a.queue_id)) + ", from <" +

@@ -32,6 +32,7 @@ struct LimitAlert {
     std::uint64_t limit = 0;
     std::uint64_t usage = 0;  // usage before the message
     bool refused = true;      // false when counted anyway (accounting-only)
+    std::string aggregate;    // set: the limit passed is this aggregate's (the domain's), not the account's
 };
 
 /* limit_alert - the alert a charge reply asks for, if any */

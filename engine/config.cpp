@@ -284,6 +284,10 @@ const std::vector<Option> &options() {
               &Config::reply_quota),
         reply("reply_quota_relay", "reply when a relay host reaches a limit (defer by default); placeholders as reply_quota",
               &Config::reply_quota_relay),
+        reply("reply_quota_aggregate",
+              "reply when the limit of the account's aggregate (domain) is reached; placeholders as reply_quota, "
+              "and %{aggregate} (its DN)",
+              &Config::reply_quota_aggregate),
         reply("reply_denied", "reply to a sender domain or client network on a deny list; %{what}",
               &Config::reply_denied),
         reply("reply_unauthenticated", "reply to an unauthenticated sender in a hosted domain; %{sender}",

@@ -93,6 +93,8 @@ struct Config {
     std::string reply_foreign_sender = "553 5.7.1 Sender address <%{sender}> is not owned by %{login}";
     std::string reply_quota = "550 5.7.1 %{adjective} limit of %{limit} %{metric} reached";
     std::string reply_quota_relay = "451 4.7.1 %{adjective} limit of %{limit} %{metric} reached for this host";
+    /* an aggregate's (the whole domain's) limit reached, for accounts and relay hosts alike */
+    std::string reply_quota_aggregate = "550 5.7.1 %{adjective} limit of %{limit} %{metric} reached for the whole domain";
     std::string reply_denied = "554 5.7.1 Refused by policy: %{what}";
     std::string reply_unauthenticated = "553 5.7.1 Authentication required to send as <%{sender}>";
     std::string reply_tempfail = "451 4.7.1 Service temporarily unavailable, try again later";

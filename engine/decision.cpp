@@ -167,12 +167,14 @@ Decision decide_charge(const ChargeResponse &r, const std::string &quota_templat
     d.reason_class = ReasonClass::quota;
     if (r.exceeded) {
         const Exceeded &x = *r.exceeded;
-        d.reason = describe_exceeded(x);
+        d.reason = describe_refusal(r);
         d.reply = format_reply(quota_template, {{"window", x.window},
                                                {"adjective", window_adjective(x.window)},
                                                {"metric", std::string(metric_name(x.metric))},
                                                {"limit", std::to_string(x.limit)},
-                                               {"usage", std::to_string(x.usage)}});
+                                               {"usage", std::to_string(x.usage)},
+                                               {"level", std::string(level_name(x.level))},
+                                               {"aggregate", r.aggregate_dn}});
     } else {
         d.reason = "limit reached";
         d.reply = format_reply(quota_template, {});

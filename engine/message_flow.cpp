@@ -200,7 +200,10 @@ Decision MessageFlow::charge() {
         return d;
     }
     m_.usage = r.response;
-    Decision d = decide_charge(r.response, m_.relay ? c_.reply_quota_relay : c_.reply_quota);
+    const bool aggregate = r.response.exceeded && r.response.exceeded->level == Level::aggregate;
+    Decision d = decide_charge(r.response, aggregate  ? c_.reply_quota_aggregate
+                                           : m_.relay ? c_.reply_quota_relay
+                                                      : c_.reply_quota);
     if (d.action == Action::accept)
         d.reason = r.response.verdict == Verdict::duplicate ? "already counted (same queue id)" : "within limits";
     if (m_.relay) d.reason = "relay host " + m_.account->dn + ": " + d.reason;

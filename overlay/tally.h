@@ -113,22 +113,27 @@ struct Resolved {
     std::vector<std::array<AttributeDescription *, 4>> limit_ads;  // per window, per metric; null: none
     AttributeDescription *generic_limit = nullptr;                   // tallyLimit
     AttributeDescription *policy_dn = nullptr;                       // tallyPolicyDN
+    AttributeDescription *aggregate_limit = nullptr;                 // tallyAggregateLimit
+    AttributeDescription *aggregate_dn = nullptr;                    // tallyAggregateDN
+    ObjectClass *aggregate_class = nullptr;                          // tallyAggregate (null: schema not loaded)
     unsigned long generation = 0;                                    // changes with every rebuild
 };
 
-/* ParentPolicyCache - which policy a parent (domain) entry names. Every
- * charge would otherwise read the parent entry; parents change rarely and
- * every change of one passes this overlay (tally_guard.cpp forgets it), so
- * the cache is exact; the lifetime only bounds what a change made behind
- * slapd's back (slapadd, slapmodify) can leave stale. */
-class ParentPolicyCache {
+/* DnCache - what a parent entry says, by the parent's DN: which policy a
+ * parent (domain) entry names (ti_parents), which aggregate an account
+ * under a parent counts in (ti_aggregates). Every charge would otherwise
+ * read the parent entries; they change rarely and every change of one
+ * passes this overlay (tally_guard.cpp forgets it), so the cache is
+ * exact; the lifetime only bounds what a change made behind slapd's back
+ * (slapadd, slapmodify) can leave stale. */
+class DnCache {
 public:
     static constexpr std::int64_t kLifetime = 300;
     static constexpr std::size_t kMaxEntries = 100000;
-    ParentPolicyCache() { ldap_pvt_thread_mutex_init(&mutex_); }
-    ~ParentPolicyCache() { ldap_pvt_thread_mutex_destroy(&mutex_); }
-    ParentPolicyCache(const ParentPolicyCache &) = delete;
-    ParentPolicyCache &operator=(const ParentPolicyCache &) = delete;
+    DnCache() { ldap_pvt_thread_mutex_init(&mutex_); }
+    ~DnCache() { ldap_pvt_thread_mutex_destroy(&mutex_); }
+    DnCache(const DnCache &) = delete;
+    DnCache &operator=(const DnCache &) = delete;
 
     std::optional<std::string> get(const std::string &parent, std::int64_t now) {
         MutexLock lock(mutex_);
@@ -141,6 +146,10 @@ public:
     void forget(const std::string &dn) {
         MutexLock lock(mutex_);
         map_.forget(dn);
+    }
+    void clear() {
+        MutexLock lock(mutex_);
+        map_.clear();
     }
 
 private:
@@ -203,12 +212,16 @@ public:
      * work other threads hand in meanwhile; work's outcome once the
      * transaction is committed. queued runs once the work is in the queue
      * (transactions run the queue in order): the caller lets go of the
-     * account's lock there. */
-    Outcome run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued);
+     * account's lock there. atomic: the work writes two entries (an
+     * account and its aggregate) that must commit together, so it runs in
+     * a transaction even alone. */
+    Outcome run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued,
+                bool atomic = false);
 
 private:
     struct Job;
     void run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch);
+    void run_alone(Operation *leader, slap_overinst *on, Job *job);
 
     ldap_pvt_thread_mutex_t mutex_;
     std::vector<Job *> queue_;
@@ -251,7 +264,9 @@ struct Info {
     OverlayConfig ti_config;
     std::optional<TimeZone> ti_zone;
     Resolved ti_resolved;              // rebuilt by rebuild_resolved() after every configuration change
-    ParentPolicyCache ti_parents;      // parent entry -> the policy it names
+    DnCache ti_parents;                // parent entry -> the policy it names
+    DnCache ti_aggregates;             // an account's parent -> the aggregate its accounts count in ("" none)
+    AccountLocks ti_aggregate_locks;   // an aggregate's counters; taken after an account's, never before
     MonitorLink ti_monitor;            // what it counts, for cn=Monitor
     ServerIdCache ti_server_ids;       // whose counter entries to read (tally-counter-database)
 };
@@ -285,6 +300,12 @@ StoredState read_state(Entry *e, unsigned own_sid);
 /* read_counters - the values of a counter attribute (malformed ones logged and skipped) */
 std::vector<CounterValue> read_counters(Entry *e, AttributeDescription *ad);
 LimitSet read_limits(const Resolved &r, Entry *e);
+/* read_aggregate_limits - the tallyAggregateLimit values of an aggregate entry */
+LimitSet read_aggregate_limits(const Resolved &r, Entry *e);
+/* read_aggregate_dn - the tallyAggregateDN of an account, normalized; empty if none */
+std::string read_aggregate_dn(const Resolved &r, Entry *e);
+/* is_aggregate - whether the entry carries the tallyAggregate class */
+bool is_aggregate(const Resolved &r, Entry *e);
 /* read_policy_dn - the tallyPolicyDN of an entry, normalized; empty if none */
 std::string read_policy_dn(const Resolved &r, Entry *e);
 /* write_state - store the changes of own_sid's share from old_state to
@@ -415,6 +436,8 @@ int guard_modify(Operation *op, SlapReply *rs);
  * (tally_own_values.cpp, core/own_values.h) */
 void adjust_replicated_counters(Operation *op);
 int guard_add(Operation *op, SlapReply *rs);
+/* guard_delete_or_rename - forgets which aggregate accounts count in */
+int guard_delete_or_rename(Operation *op, SlapReply *rs);
 int guard_response(Operation *op, SlapReply *rs);
 
 }  // namespace tally::overlay

@@ -36,13 +36,14 @@ namespace tally::overlay {
  * and the one that leads next (a broadcast woke every waiting thread, and
  * those still queued only went back to sleep) */
 struct GroupCommit::Job {
-    Job(Operation *o, const Work *w) : op(o), work(w) { ldap_pvt_thread_cond_init(&wake); }
+    Job(Operation *o, const Work *w, bool a) : op(o), work(w), atomic(a) { ldap_pvt_thread_cond_init(&wake); }
     ~Job() { ldap_pvt_thread_cond_destroy(&wake); }
     Job(const Job &) = delete;
     Job &operator=(const Job &) = delete;
 
     Operation *op;
     const Work *work;
+    bool atomic;  // two entries that commit together: never outside a transaction
     Outcome out;
     bool done = false;
     ldap_pvt_thread_cond_t wake;
@@ -62,8 +63,9 @@ bool GroupCommit::usable(slap_overinst *on) {
     return true;
 }
 
-Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued) {
-    Job mine(op, &work);
+Outcome GroupCommit::run(Operation *op, slap_overinst *on, const Work &work, const std::function<void()> &queued,
+                         bool atomic) {
+    Job mine(op, &work, atomic);
     MutexLock lock(mutex_);
     queue_.push_back(&mine);
     lock.unlock();
@@ -138,7 +140,9 @@ void run_job(Operation *op, const GroupCommit::Work &work, Outcome &out, Operati
 void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vector<Job *> &batch) {
     BackendInfo *bi = on->on_info->oi_orig;
     OpExtra *txn = nullptr;
-    // A batch of one gains nothing from a shared transaction.
+    // A batch of one gains nothing from a shared transaction (unless its
+    // two writes must commit together).
+    if (batch.size() == 1 && batch.front()->atomic) return run_alone(leader, on, batch.front());
     bool together = batch.size() > 1 && bi->bi_op_txn(leader, SLAP_TXN_BEGIN, &txn) == 0;
     if (together) {
         // BEGIN put the transaction into the leader's own operation.
@@ -164,7 +168,32 @@ void GroupCommit::run_batch(Operation *leader, slap_overinst *on, const std::vec
             return;
         }
     }
-    for (Job *j : batch) run_job(j->op, *j->work, j->out, leader, nullptr);
+    for (Job *j : batch) {
+        if (j->atomic) run_alone(leader, on, j);
+        else run_job(j->op, *j->work, j->out, leader, nullptr);
+    }
+}
+
+/* run_alone - one job in a transaction of its own: an account and its
+ * aggregate commit together or not at all */
+void GroupCommit::run_alone(Operation *leader, slap_overinst *on, Job *j) {
+    BackendInfo *bi = on->on_info->oi_orig;
+    OpExtra *txn = nullptr;
+    if (bi->bi_op_txn(leader, SLAP_TXN_BEGIN, &txn) != 0) {
+        j->out = {LDAP_OTHER, "counters could not be written (see slapd log)", true};
+        Debug(LDAP_DEBUG_ANY, "%s tally: no transaction for a charge of an account and its aggregate\n",
+              leader->o_log_prefix);
+        return;
+    }
+    run_job(j->op, *j->work, j->out, leader, txn);
+    LDAP_SLIST_REMOVE(&leader->o_extra, txn, OpExtra, oe_next);
+    if (j->out.write_failed) {
+        bi->bi_op_txn(leader, SLAP_TXN_ABORT, &txn);
+    } else if (int rc = bi->bi_op_txn(leader, SLAP_TXN_COMMIT, &txn); rc != 0) {
+        Debug(LDAP_DEBUG_ANY, "%s tally: the commit of an account and its aggregate failed (%d)\n",
+              leader->o_log_prefix, rc);
+        j->out = {LDAP_OTHER, "counters could not be written (see slapd log)", true};
+    }
 }
 
 }  // namespace tally::overlay

@@ -300,6 +300,9 @@ void rebuild_resolved(Info *ti) {
     }
     r.generic_limit = find_ad("tallyLimit");
     r.policy_dn = find_ad("tallyPolicyDN");
+    r.aggregate_limit = find_ad("tallyAggregateLimit");
+    r.aggregate_dn = find_ad("tallyAggregateDN");
+    r.aggregate_class = oc_find("tallyAggregate");
     r.generation = ++generation;
     ti->ti_resolved = std::move(r);
 }

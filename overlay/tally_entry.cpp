@@ -151,6 +151,34 @@ LimitSet read_limits(const Resolved &r, Entry *e) {
     return set;
 }
 
+LimitSet read_aggregate_limits(const Resolved &r, Entry *e) {
+    LimitSet set;
+    Attribute *a = e && r.aggregate_limit ? attr_find(e->e_attrs, r.aggregate_limit) : nullptr;
+    for (unsigned i = 0; a && i < a->a_numvals; ++i) {
+        std::string w;
+        Metric m;
+        LimitValue v;
+        if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
+            Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyAggregateLimit \"%s\" on \"%s\"\n",
+                  a->a_vals[i].bv_val, e->e_name.bv_val);
+            continue;
+        }
+        set.set(w, m, v);
+    }
+    return set;
+}
+
+std::string read_aggregate_dn(const Resolved &r, Entry *e) {
+    if (!e || !r.aggregate_dn) return {};
+    Attribute *a = attr_find(e->e_attrs, r.aggregate_dn);
+    if (!a || a->a_numvals == 0) return {};
+    return std::string(view(a->a_nvals[0]));
+}
+
+bool is_aggregate(const Resolved &r, Entry *e) {
+    return e && r.aggregate_class && is_entry_objectclass(e, r.aggregate_class, 0);
+}
+
 std::string read_policy_dn(const Resolved &r, Entry *e) {
     if (!e || !r.policy_dn) return {};
     Attribute *a = attr_find(e->e_attrs, r.policy_dn);

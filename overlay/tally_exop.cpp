@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <type_traits>
 
@@ -209,95 +210,301 @@ struct DecodedCharge {
 };
 thread_local DecodedCharge t_decoded;
 
-/* Decided - what a charge read, decided and wants written */
-struct Decided {
-    ChargePlan plan;                            // plan.new_state: the account after (no history)
-    StoredState before;                         // the account as read (history: what it holds itself)
+/* aggregate_of - the aggregate an account counts in: the entry its
+ * tallyAggregateDN names, else the nearest ancestor (within the database)
+ * of class tallyAggregate, remembered per parent DN; empty when none */
+std::string aggregate_of(Operation *op, slap_overinst *on, Info *ti, Entry *account, std::int64_t now) {
+    const Resolved &cfg = ti->ti_resolved;
+    std::string named = read_aggregate_dn(cfg, account);
+    if (!named.empty() || !cfg.aggregate_class) return named;
+    struct berval parent;
+    dnParent(&account->e_nname, &parent);
+    if (BER_BVISEMPTY(&parent) || !dnIsSuffix(&parent, op->o_bd->be_nsuffix)) return {};
+    const std::string key(parent.bv_val, parent.bv_len);
+    if (auto cached = ti->ti_aggregates.get(key, now)) return *cached;
+    std::string found;
+    for (struct berval dn = parent; !BER_BVISEMPTY(&dn) && dnIsSuffix(&dn, op->o_bd->be_nsuffix);) {
+        EntryReader e(op, on, dn);
+        if (e.get() && is_aggregate(cfg, e.get())) {
+            found.assign(dn.bv_val, dn.bv_len);
+            break;
+        }
+        struct berval up;
+        dnParent(&dn, &up);  // not in place: dnParent reads dn while writing its result
+        dn = up;
+    }
+    ti->ti_aggregates.put(key, found, now);
+    return found;
+}
+
+/* OnEntry - op aimed at another entry (the aggregate) for the writes the
+ * counter functions make to "the account" (op->o_req_dn), restored at scope exit */
+class OnEntry {
+public:
+    OnEntry(Operation *op, const std::string &ndn) : op_(op), dn_(op->o_req_dn), ndn_(op->o_req_ndn) {
+        op->o_req_dn = op->o_req_ndn = {ndn.size(), const_cast<char *>(ndn.data())};
+    }
+    ~OnEntry() {
+        op_->o_req_dn = dn_;
+        op_->o_req_ndn = ndn_;
+    }
+    OnEntry(const OnEntry &) = delete;
+    OnEntry &operator=(const OnEntry &) = delete;
+
+private:
+    Operation *op_;
+    struct berval dn_, ndn_;
+};
+
+/* Part - one entry a charge reads and writes: the account, or its aggregate */
+struct Part {
+    std::string ndn;
+    StoredState before;                         // as read (history: what the entry holds itself)
+    std::vector<CounterValue> in_entry;         // history an earlier version kept in the entry
     std::optional<HistoryPlace> place;          // the history entry, when a period rolls over
     bool place_exists = false;
     std::vector<CounterValue> history_before;   // what the history entry holds
     std::vector<CounterValue> history_after;
     CounterSource source;                       // where the counters are read and written
+    PendingWrites::Handle basis;                // the pending write decided on, if any
 };
 
-/* decide_charge - read the account (and its history when a period rolls
- * over) and decide; writes nothing. basis: the account's counters as a
- * write not yet committed leaves them (PendingWrites), else null. */
-Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRequest &req,
-                      const ChargePolicy &policy, std::int64_t now, const StoredState *basis, Decided &d) {
-    std::vector<CurrentWindow> windows = windows_at(ti, now);
-    StoredState stored;
-    std::vector<CounterValue> in_account;  // history an earlier version kept in the account
+/* Decided - what a charge read, decided and wants written */
+struct Decided {
+    ChargePlan plan;                            // new_state: the account after; aggregate_state: the aggregate's
+    Part account;                               // the entry charged (an aggregate itself when self_aggregate)
+    std::optional<Part> aggregate;              // the aggregate it counts in
+    bool self_aggregate = false;
+    std::unique_ptr<MutexLock> aggregate_lock;  // the aggregate's counters, after the account's lock
+};
+
+enum class Side { account, aggregate };
+
+/* read_part - one entry under the caller's lock(s): the ACL decision, its
+ * counters (on part.basis when set), its limits into windows, and on a
+ * roll-over where its history goes. For the account side also whether
+ * it is an aggregate itself (then nothing more is read: the caller takes
+ * the aggregate's lock and reads it again as one) and which aggregate it
+ * counts in. */
+Outcome read_part(Operation *op, slap_overinst *on, Info *ti, const ChargeRequest &req, const ChargePolicy &policy,
+                  std::int64_t now, Side side, Part &part, std::vector<CurrentWindow> &windows, StoredState &stored,
+                  std::string *aggregate_dn = nullptr, bool *self_aggregate = nullptr) {
+    const Resolved &cfg = ti->ti_resolved;
     {
-        // One read of the account serves authorization, limits and counters.
-        // Released before the write: back-mdb must not see a read
-        // transaction of this thread still open when the write begins.
-        EntryReader account(op, on, op->o_req_ndn);
-        if (!account.get()) return {LDAP_NO_SUCH_OBJECT, "no such account entry"};
-        auto no = req.mode == Mode::check
-                      ? denied(op, account.get(), g_schema.usage, ACL_READ, "reading usage")
-                      : denied(op, account.get(), g_schema.charge_right, ACL_WRITE, "charging");
-        if (no) return *no;
-        stored = read_counters_of(op, ti, account.get(), policy.own_sid, basis, d.source);
-        if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
-            in_account = basis ? basis->history : read_counters(account.get(), g_schema.history);
-            d.place = history_place(op->o_bd, ti->ti_config, account.get(), policy.own_sid);
-            if (!d.place)
-                Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
-                      op->o_log_prefix, op->o_req_ndn.bv_val);
+        // One read serves authorization, limits and counters. Released
+        // before the write: back-mdb must not see a read transaction of
+        // this thread still open when the write begins.
+        struct berval ndn = {part.ndn.size(), part.ndn.data()};
+        EntryReader e(op, on, ndn);
+        if (!e.get())
+            return {LDAP_NO_SUCH_OBJECT, side == Side::account ? "no such account entry" : "no such aggregate entry"};
+        auto no = req.mode == Mode::check ? denied(op, e.get(), g_schema.usage, ACL_READ, "reading usage")
+                                          : denied(op, e.get(), g_schema.charge_right, ACL_WRITE, "charging");
+        if (no) {
+            if (side == Side::aggregate) no->text += " (the aggregate \"" + part.ndn + "\")";
+            return *no;
         }
-        LimitLevels levels = limits_of(op, on, ti, account.get(), now);
+        if (side == Side::aggregate && !is_aggregate(cfg, e.get()))
+            return {LDAP_NO_SUCH_OBJECT, "not an aggregate (no objectClass tallyAggregate)"};
+        if (side == Side::account) {
+            *self_aggregate = is_aggregate(cfg, e.get());
+            if (*self_aggregate) return {};
+            *aggregate_dn = aggregate_of(op, on, ti, e.get(), now);
+        }
+        stored = read_counters_of(op, ti, e.get(), policy.own_sid, part.basis ? &part.basis->after : nullptr,
+                                  part.source);
+        if (req.mode != Mode::check && rolls_over(windows, stored, policy.own_sid)) {
+            part.in_entry = part.basis ? part.basis->after.history : read_counters(e.get(), g_schema.history);
+            part.place = history_place(op->o_bd, ti->ti_config, e.get(), policy.own_sid);
+            if (!part.place)
+                Debug(LDAP_DEBUG_ANY, "%s tally: \"%s\" has no entryUUID; its history stays in the entry\n",
+                      op->o_log_prefix, part.ndn.c_str());
+        }
+        LimitLevels levels;
+        if (side == Side::account) levels = limits_of(op, on, ti, e.get(), now);
+        else levels.account = read_aggregate_limits(cfg, e.get());  // an aggregate's own, nothing inherited
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
     }
-    d.place_exists = d.place && read_history(op, *d.place, d.history_before);
-    stored.history = in_account;
-    stored.history.insert(stored.history.end(), d.history_before.begin(), d.history_before.end());
+    part.place_exists = part.place && read_history(op, *part.place, part.history_before);
+    stored.history = part.in_entry;
+    stored.history.insert(stored.history.end(), part.history_before.begin(), part.history_before.end());
+    return {};
+}
 
-    d.plan = plan_charge(windows, stored, req, policy, now);
-    // The history goes to its entry; what the account held itself moves out.
-    stored.history = std::move(in_account);
-    d.before = std::move(stored);
-    if (d.place) {
-        d.history_after = std::move(d.plan.new_state.history);
-        d.plan.new_state.history.clear();
+/* settle_part - after the plan: what the entry itself holds as before, and
+ * the history moved to its history entry out of the state to write */
+void settle_part(Part &part, StoredState &&stored, StoredState &after) {
+    stored.history = std::move(part.in_entry);
+    part.before = std::move(stored);
+    if (part.place) {
+        part.history_after = std::move(after.history);
+        after.history.clear();
+    }
+}
+
+/* decide_charge - read the account (and its aggregate, and their history
+ * when a period rolls over) and decide; writes nothing. The caller holds
+ * the account's lock (not for check) and set d.account.basis; the
+ * aggregate's lock is taken here, after it, and kept in d. */
+Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRequest &req,
+                      const ChargePolicy &policy, std::int64_t now, Decided &d) {
+    const bool writes = req.mode != Mode::check;
+    std::vector<CurrentWindow> windows = windows_at(ti, now);
+    StoredState stored;
+    std::string aggregate_dn;
+    bool self = false;
+    d.account.ndn.assign(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
+    if (Outcome out = read_part(op, on, ti, req, policy, now, Side::account, d.account, windows, stored,
+                                &aggregate_dn, &self);
+        out.rc != LDAP_SUCCESS)
+        return out;
+    if (self) {
+        // An aggregate charged (or checked) itself: its counters are
+        // guarded by the aggregate's lock, which its accounts' charges take.
+        d.self_aggregate = true;
+        if (writes) {
+            d.aggregate_lock = std::make_unique<MutexLock>(ti->ti_aggregate_locks.of(op->o_req_ndn));
+            d.account.basis = ti->ti_pending.latest(d.account.ndn);
+        }
+        if (Outcome out = read_part(op, on, ti, req, policy, now, Side::aggregate, d.account, windows, stored);
+            out.rc != LDAP_SUCCESS)
+            return out;
+    }
+    std::optional<AggregateInput> input;
+    if (!aggregate_dn.empty()) {
+        struct berval agg = {aggregate_dn.size(), aggregate_dn.data()};
+        if (writes) d.aggregate_lock = std::make_unique<MutexLock>(ti->ti_aggregate_locks.of(agg));
+        d.aggregate.emplace();
+        d.aggregate->ndn = aggregate_dn;
+        if (writes) d.aggregate->basis = ti->ti_pending.latest(aggregate_dn);
+        input.emplace();
+        input->windows = windows_at(ti, now);
+        Outcome out = read_part(op, on, ti, req, policy, now, Side::aggregate, *d.aggregate, input->windows,
+                                input->stored);
+        bool drop = out.rc == LDAP_NO_SUCH_OBJECT ||
+                    (!writes && (out.rc == LDAP_INSUFFICIENT_ACCESS || out.rc == LDAP_STRONG_AUTH_REQUIRED));
+        if (drop) {
+            // A missing aggregate is ignored, as a missing policy is; a
+            // usage read by someone who may not read the aggregate's shows the account alone.
+            if (out.rc == LDAP_NO_SUCH_OBJECT)
+                Debug(LDAP_DEBUG_ANY, "%s tally: aggregate \"%s\" of \"%s\": %s; ignored\n", op->o_log_prefix,
+                      aggregate_dn.c_str(), op->o_req_ndn.bv_val, out.text.c_str());
+            d.aggregate.reset();
+            input.reset();
+            d.aggregate_lock.reset();
+        } else if (out.rc != LDAP_SUCCESS) {
+            return out;
+        }
+    }
+
+    d.plan = plan_charge(windows, stored, req, policy, now, input ? &*input : nullptr);
+    settle_part(d.account, std::move(stored), d.plan.new_state);
+    if (d.aggregate) {
+        settle_part(*d.aggregate, std::move(input->stored), d.plan.aggregate_state);
+        d.plan.response.aggregate_dn = aggregate_dn;
     }
     return {};
 }
 
 /* write_history_of - store the history decide_charge moved, in its own
- * commit before the account's (see tally_history.cpp) */
-Outcome write_history_of(Operation *op, unsigned own_sid, const Decided &d) {
+ * commit before the entry's (see tally_history.cpp) */
+Outcome write_history_of(Operation *op, unsigned own_sid, const Part &p) {
     const char *text = nullptr;
-    int rc = write_history(op, *d.place, d.place_exists, d.history_before, d.history_after, own_sid, &text);
+    int rc = write_history(op, *p.place, p.place_exists, p.history_before, p.history_after, own_sid, &text);
     if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
     return {};
 }
 
-/* write_counters - store the account's counters: before as read (or as
- * the pending write they were decided on left them), after as decided.
- * With group commit the write is queued, the account's lock let go once
- * it is, and after recorded as the account's pending state until the
- * commit (so the next charge decides on it). Leaves its arguments as they
- * are, so a group commit can run the write again on its own. */
-Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, Locker &lock, const std::string &account,
-                       CounterSource &source, const StoredState &before, const StoredState &after, unsigned own_sid) {
-    const char *prepared = nullptr;
-    if (int rc = prepare_counter_entry(op, source, &prepared); rc != LDAP_SUCCESS)
-        return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, prepared ? prepared : "", true};
-    auto write = [&]() -> Outcome {
-        const char *text = nullptr;
-        int rc = write_counter_state(op, on, source, before, after, own_sid, &text);
-        if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
+/* Write - one entry's counters to store: before as read (or as the
+ * pending write they were decided on left them), after as decided */
+struct Write {
+    Part *part;
+    const StoredState *after;
+};
+
+/* write_one - store one entry's counters where its source says */
+Outcome write_one(Operation *op, slap_overinst *on, const Write &w, const StoredState &from, const StoredState &to,
+                  unsigned own_sid) {
+    OnEntry aimed(op, w.part->ndn);
+    const char *text = nullptr;
+    int rc = write_counter_state(op, on, w.part->source, from, to, own_sid, &text);
+    if (rc != LDAP_SUCCESS) return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, text ? text : "", true};
+    return {};
+}
+
+/* write_counters - store the counters of the account, its aggregate, or
+ * both. With group commit the writes are queued as one piece of work
+ * (both in one transaction), the locks let go once they are, and each
+ * after recorded as its entry's pending state until the commit (so the
+ * next charge decides on it). Without it (syncprov or accesslog on the
+ * database) they are two commits: the aggregate's first, taken back if
+ * the account's fails. Leaves its arguments as they are, so a group
+ * commit can run the work again on its own. */
+Outcome write_counters(Operation *op, slap_overinst *on, Info *ti, MutexLock &lock, Decided &d,
+                       const std::vector<Write> &writes, unsigned own_sid) {
+    bool shared = GroupCommit::usable(on);
+    for (const Write &w : writes) {
+        OnEntry aimed(op, w.part->ndn);
+        const char *prepared = nullptr;
+        if (int rc = prepare_counter_entry(op, w.part->source, &prepared); rc != LDAP_SUCCESS)
+            return {rc == LDAP_BUSY ? LDAP_BUSY : LDAP_OTHER, prepared ? prepared : "", true};
+        // A group commit shares one transaction of the charge's database: a
+        // counter entry in another database is written alone.
+        shared = shared && counters_in_own_database(op, w.part->source);
+    }
+    if (!shared) {
+        for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
+            Outcome out = write_one(op, on, *it, it->part->before, *it->after, own_sid);
+            if (out.rc == LDAP_SUCCESS) continue;
+            if (it != writes.rbegin()) {
+                // The account's write failed after the aggregate's: nothing may stay counted.
+                const Write &first = writes.back();
+                if (write_one(op, on, first, *first.after, first.part->before, own_sid).rc != LDAP_SUCCESS)
+                    Debug(LDAP_DEBUG_ANY, "%s tally: the aggregate \"%s\" keeps a charge the account's failed write "
+                                          "did not count\n",
+                          op->o_log_prefix, first.part->ndn.c_str());
+            }
+            return out;
+        }
+        return {};
+    }
+    auto work = [&]() -> Outcome {
+        for (const Write &w : writes)
+            if (Outcome out = write_one(op, on, w, w.part->before, *w.after, own_sid); out.rc != LDAP_SUCCESS)
+                return out;
         return {};
     };
-    // A group commit shares one transaction of the charge's database: a
-    // counter entry in another database is written alone.
-    if (!GroupCommit::usable(on) || !counters_in_own_database(op, source)) return write();
-    PendingWrites::Ticket mine = ti->ti_pending.add(account, after);
-    Outcome out = ti->ti_batches.run(op, on, write, [&] { lock.unlock(); });
-    mine.settle(out.rc == LDAP_SUCCESS);
+    PendingWrites::Ticket first = ti->ti_pending.add(writes[0].part->ndn, *writes[0].after);
+    PendingWrites::Ticket second = writes.size() > 1 ? ti->ti_pending.add(writes[1].part->ndn, *writes[1].after)
+                                                     : PendingWrites::Ticket(ti->ti_pending, "", nullptr);
+    Outcome out = ti->ti_batches.run(
+        op, on, work,
+        [&] {
+            lock.unlock();
+            d.aggregate_lock.reset();
+        },
+        writes.size() > 1);
+    first.settle(out.rc == LDAP_SUCCESS);
+    second.settle(out.rc == LDAP_SUCCESS);
     return out;
+}
+
+/* writes_of - what a decision writes: the account first, then its aggregate */
+std::vector<Write> writes_of(Decided &d) {
+    std::vector<Write> w;
+    if (d.plan.write) w.push_back({&d.account, &d.plan.new_state});
+    if (d.plan.aggregate_write && d.aggregate) w.push_back({&*d.aggregate, &d.plan.aggregate_state});
+    return w;
+}
+
+/* move_out - after the commit: what the entries still held of counters that now live apart */
+void move_out(Operation *op, slap_overinst *on, const std::vector<Write> &writes, unsigned own_sid) {
+    for (const Write &w : writes) {
+        OnEntry aimed(op, w.part->ndn);
+        move_out_of_account(op, on, w.part->source, own_sid,
+                            w.part->place ? w.part->before.history : std::vector<CounterValue>{});
+    }
 }
 
 int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
@@ -329,47 +536,55 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     Decided d;
     Outcome out;
     if (req.mode == Mode::check) {
-        out = decide_charge(op, on, ti, req, policy, now_seconds(), nullptr, d);  // writes nothing: no lock
+        out = decide_charge(op, on, ti, req, policy, now_seconds(), d);  // writes nothing: no lock
     } else {
         const std::string account(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
         for (;;) {
-            // The account's lock, from the read until the write is queued
-            // behind the one decided on (or committed, without group
-            // commit), makes decision and write atomic.
+            // The account's lock (then its aggregate's), from the read until
+            // the write is queued behind the one decided on (or committed,
+            // without group commit), makes decision and write atomic.
             Locker lock(ti, op->o_req_ndn);
-            PendingWrites::Handle basis = ti->ti_pending.latest(account);
             d = Decided{};
-            out = decide_charge(op, on, ti, req, policy, now_seconds(), basis ? &basis->after : nullptr, d);
+            d.account.basis = ti->ti_pending.latest(account);
+            out = decide_charge(op, on, ti, req, policy, now_seconds(), d);
             if (out.rc != LDAP_SUCCESS) break;
-            if (!d.plan.write) {
+            std::vector<Write> writes = writes_of(d);
+            if (writes.empty()) {
                 // Nothing to write (refused, or counted already): answer only
                 // once what it was decided on is committed; decide again if
                 // that write failed.
                 lock.unlock();
-                if (!basis || ti->ti_pending.wait(basis)) break;
+                d.aggregate_lock.reset();
+                bool sound = !d.account.basis || ti->ti_pending.wait(d.account.basis);
+                if (d.aggregate && d.aggregate->basis) sound = ti->ti_pending.wait(d.aggregate->basis) && sound;
+                if (sound) break;
                 continue;
             }
-            if (d.place && (out = write_history_of(op, policy.own_sid, d)).rc != LDAP_SUCCESS) break;
-            out = write_counters(op, on, ti, lock, account, d.source, d.before, d.plan.new_state, policy.own_sid);
-            if (out.rc == LDAP_SUCCESS)
-                move_out_of_account(op, on, d.source, policy.own_sid,
-                                    d.place ? d.before.history : std::vector<CounterValue>{});
+            for (const Write &w : writes)
+                if (w.part->place && (out = write_history_of(op, policy.own_sid, *w.part)).rc != LDAP_SUCCESS) break;
+            if (out.rc != LDAP_SUCCESS) break;
+            out = write_counters(op, on, ti, lock, d, writes, policy.own_sid);
+            if (out.rc == LDAP_SUCCESS) move_out(op, on, writes, policy.own_sid);
             break;
         }
     }
+    d.aggregate_lock.reset();
     if (out.rc != LDAP_SUCCESS) return count_error(ti, rs, out.rc, out.text, out.write_failed);
 
     const ChargeResponse &resp = d.plan.response;
-    if (req.mode != Mode::check && d.plan.write) count_write(ti, out);
+    if (req.mode != Mode::check && (d.plan.write || d.plan.aggregate_write)) count_write(ti, out);
     ti->ti_monitor.counters.add(counter_of(req.mode, resp.verdict));
     if (resp.first_hit) ti->ti_monitor.counters.add(MonitorCounter::first_limit_hits);
-    std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
+    std::string why = describe_refusal(resp);
+    std::string level = resp.exceeded ? " level=" + std::string(level_name(resp.exceeded->level)) : "";
+    std::string aggregate = resp.aggregate_dn.empty() ? "" : " aggregate=\"" + resp.aggregate_dn + "\"";
     Debug(LDAP_DEBUG_STATS,
-          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s%s\n",
+          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu%s verdict=%s%s%s%s%s\n",
           op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
           req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
           static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
-          std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=", why.c_str(),
+          aggregate.c_str(), std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=",
+          why.c_str(), level.c_str(),
           out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
     set_response(rs, kChargeOid, encode_charge_response(resp));
     return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");
@@ -389,34 +604,48 @@ int do_reset(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
         if (!known) return count_error(ti, rs, LDAP_NO_SUCH_ATTRIBUTE, "no window named \"" + req.window + "\"");
     }
     const unsigned own_sid = own_server_id();
-    const std::string ndn(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
     Outcome out;
+    bool aggregate = false;
     {
         Locker lock(ti, op->o_req_ndn);
         const std::int64_t now = now_seconds();
         std::vector<CurrentWindow> windows = windows_at(ti, now);
+        Decided d;
+        d.account.ndn.assign(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len);
         StoredState stored;
-        CounterSource source;
         {
-            EntryReader account(op, on, op->o_req_ndn);
-            if (!account.get()) return count_error(ti, rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
-            if (auto no = denied(op, account.get(), g_schema.reset_right, ACL_WRITE, "reset"))
+            EntryReader entry(op, on, op->o_req_ndn);
+            if (!entry.get()) return count_error(ti, rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+            if (auto no = denied(op, entry.get(), g_schema.reset_right, ACL_WRITE, "reset"))
                 return count_error(ti, rs, no->rc, no->text);
-            PendingWrites::Handle basis = ti->ti_pending.latest(ndn);
-            stored = read_counters_of(op, ti, account.get(), own_sid, basis ? &basis->after : nullptr, source);
+            aggregate = is_aggregate(ti->ti_resolved, entry.get());
+        }
+        // An aggregate's counters are guarded by the aggregate's lock (its
+        // accounts' charges write them): read them under it.
+        if (aggregate) d.aggregate_lock = std::make_unique<MutexLock>(ti->ti_aggregate_locks.of(op->o_req_ndn));
+        {
+            EntryReader entry(op, on, op->o_req_ndn);
+            if (!entry.get()) return count_error(ti, rs, LDAP_NO_SUCH_OBJECT, "no such account entry");
+            d.account.basis = ti->ti_pending.latest(d.account.ndn);
+            stored = read_counters_of(op, ti, entry.get(), own_sid,
+                                      d.account.basis ? &d.account.basis->after : nullptr, d.account.source);
         }
         // The reset is a replicated event: this server's share restarts with
         // reset=now, which voids every older share of the period, here and on
         // every provider it reaches. History is not touched.
-        StoredState fresh = plan_reset(stored, windows, req.window, own_sid, now);
-        out = write_counters(op, on, ti, lock, ndn, source, stored, fresh, own_sid);
-        if (out.rc == LDAP_SUCCESS) move_out_of_account(op, on, source, own_sid);
+        d.plan.new_state = plan_reset(stored, windows, req.window, own_sid, now);
+        d.plan.write = true;
+        d.account.before = std::move(stored);
+        std::vector<Write> writes = writes_of(d);
+        out = write_counters(op, on, ti, lock, d, writes, own_sid);
+        if (out.rc == LDAP_SUCCESS) move_out(op, on, writes, own_sid);
     }
     if (out.rc != LDAP_SUCCESS) return count_error(ti, rs, out.rc, out.text, out.write_failed);
     count_write(ti, out);
     ti->ti_monitor.counters.add(MonitorCounter::resets);
-    Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\" window=%s by=\"%s\"\n", op->o_log_prefix,
-          op->o_req_ndn.bv_val, req.window.empty() ? "all" : req.window.c_str(), op->o_ndn.bv_val);
+    Debug(LDAP_DEBUG_STATS, "%s TALLY RESET dn=\"%s\"%s window=%s by=\"%s\"\n", op->o_log_prefix,
+          op->o_req_ndn.bv_val, aggregate ? " level=aggregate" : "", req.window.empty() ? "all" : req.window.c_str(),
+          op->o_ndn.bv_val);
     set_response(rs, kResetOid, "");
     return reply(rs, LDAP_SUCCESS, "");
 }

@@ -38,9 +38,10 @@ std::string refusal_text(AttributeDescription *ad, bool modify) {
     return "";
 }
 
-/* is_limit_attribute - tallyLimit, or the attribute of any window and metric */
+/* is_limit_attribute - tallyLimit or tallyAggregateLimit (generic: WINDOW
+ * METRIC VALUE), or the attribute of any window and metric */
 bool is_limit_attribute(const Resolved &r, AttributeDescription *ad, bool &generic) {
-    generic = ad == r.generic_limit;
+    generic = ad == r.generic_limit || (ad && ad == r.aggregate_limit);
     if (generic) return true;
     for (const auto &ads : r.limit_ads)
         for (AttributeDescription *x : ads)
@@ -59,7 +60,7 @@ std::optional<std::string> check_values(const Resolved &cfg, AttributeDescriptio
             Metric m;
             LimitValue lv;
             if (auto err = parse_generic_limit(v, w, m, lv))
-                return std::string("tallyLimit: \"") + std::string(v) + "\": " + *err;
+                return std::string(ad->ad_cname.bv_val) + ": \"" + std::string(v) + "\": " + *err;
         } else if (!parse_limit_value(v)) {
             return std::string(ad->ad_cname.bv_val) + ": \"" + std::string(v) +
                    "\" is not a whole number, unlimited or inherit";
@@ -89,6 +90,20 @@ Info *info_of(Operation *op) {
     return static_cast<Info *>(on->on_bi.bi_private);
 }
 
+/* forget_aggregates - which aggregate an account counts in follows the
+ * object classes of its ancestors: a change of one, or entries added,
+ * moved or deleted, forgets every answer (they are few and rebuilt on
+ * the next charge; such changes are rare) */
+void forget_aggregates(Operation *op) {
+    if (op->o_tag == LDAP_REQ_MODIFY) {
+        bool classes = false;
+        for (Modifications *m = op->orm_modlist; m; m = m->sml_next)
+            classes |= m->sml_desc == slap_schema.si_ad_objectClass;
+        if (!classes) return;
+    }
+    info_of(op)->ti_aggregates.clear();
+}
+
 }  // namespace
 
 int guard_modify(Operation *op, SlapReply *rs) {
@@ -97,6 +112,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
         return SLAP_CB_CONTINUE;
     }
     info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
+    forget_aggregates(op);
     if (be_shadow_update(op)) {
         try {
             adjust_replicated_counters(op);
@@ -123,6 +139,7 @@ int guard_modify(Operation *op, SlapReply *rs) {
 
 int guard_add(Operation *op, SlapReply *rs) {
     info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
+    forget_aggregates(op);
     if (be_shadow_update(op)) return SLAP_CB_CONTINUE;
     try {
         const Resolved &cfg = info_of(op)->ti_resolved;
@@ -137,12 +154,21 @@ int guard_add(Operation *op, SlapReply *rs) {
     return SLAP_CB_CONTINUE;
 }
 
+int guard_delete_or_rename(Operation *op, SlapReply *) {
+    forget_aggregates(op);
+    return SLAP_CB_CONTINUE;
+}
+
 int guard_response(Operation *op, SlapReply *rs) {
     // Forget a parent's cached policy again once its change is committed: a
     // charge between the forget in guard_modify and the commit may have
     // cached the old value.
     if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_ADD || (op->o_tag == LDAP_REQ_MODIFY && !own_write(op))))
         info_of(op)->ti_parents.forget(std::string(op->o_req_ndn.bv_val, op->o_req_ndn.bv_len));
+    // The same for aggregates, once the change is committed.
+    if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_ADD || op->o_tag == LDAP_REQ_DELETE ||
+                                      op->o_tag == LDAP_REQ_MODRDN || (op->o_tag == LDAP_REQ_MODIFY && !own_write(op))))
+        forget_aggregates(op);
     return SLAP_CB_CONTINUE;
 }
 

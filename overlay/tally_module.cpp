@@ -189,6 +189,8 @@ int initialize() {
     g_overlay.on_bi.bi_extended = overlay_extended;
     g_overlay.on_bi.bi_op_modify = guard_modify;
     g_overlay.on_bi.bi_op_add = guard_add;
+    g_overlay.on_bi.bi_op_delete = guard_delete_or_rename;
+    g_overlay.on_bi.bi_op_modrdn = guard_delete_or_rename;
     g_overlay.on_bi.bi_operational = history_operational;
     g_overlay.on_response = guard_response;
     if ((rc = config_register()) != 0) return rc;

@@ -138,7 +138,7 @@ int cmd_charge(client::Connection &c, int argc, char **argv) {
     const ChargeResponse &r = out.response;
     std::printf("verdict: %s\n", std::string(verdict_name(r.verdict)).c_str());
     if (r.exceeded)
-        std::printf("exceeded: %s%s\n", describe_exceeded(*r.exceeded).c_str(),
+        std::printf("exceeded: %s%s\n", describe_refusal(r).c_str(),
                     r.first_hit ? " (first time this period: alert)" : "");
     std::fputs(format_usage_table(req.account, r).c_str(), stdout);
     return r.verdict == Verdict::refused ? 1 : 0;
@@ -186,7 +186,7 @@ std::vector<AccountUsage> usage_of_all(client::Connection &c, const std::vector<
 }
 
 int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
-    std::string base, filter = "(objectClass=tallyAccount)", window, metric = "messages";
+    std::string base, filter = "(|(objectClass=tallyAccount)(objectClass=tallyAggregate))", window, metric = "messages";
     SortBy sort = SortBy::usage;
     bool csv = false;
     std::size_t n = 10;

@@ -7,13 +7,16 @@
 
 namespace tally {
 
-std::string format_usage_table(const std::string &account, const ChargeResponse &r) {
-    std::string out = "account: " + account + "\n";
+namespace {
+
+/* rows - the header and one row per window and metric */
+std::string rows(const std::vector<WindowReport> &windows) {
+    std::string out;
     char line[256];
     std::snprintf(line, sizeof line, "%-8s %-16s %-15s %20s %20s %20s\n", "WINDOW", "PERIOD", "METRIC", "USED",
                   "LIMIT", "LEFT");
     out += line;
-    for (const WindowReport &w : r.windows) {
+    for (const WindowReport &w : windows) {
         for (Metric m : kAllMetrics) {
             const auto &lim = w.limits[static_cast<int>(m)];
             std::uint64_t used = w.usage[m];
@@ -25,6 +28,16 @@ std::string format_usage_table(const std::string &account, const ChargeResponse 
             out += line;
         }
     }
+    return out;
+}
+
+}  // namespace
+
+std::string format_usage_table(const std::string &account, const ChargeResponse &r) {
+    std::string out = "account: " + account + "\n" + rows(r.windows);
+    // The aggregate (domain) the account counts in: the sum of all its accounts.
+    if (!r.aggregate_dn.empty())
+        out += "aggregate: " + r.aggregate_dn + " (all its accounts)\n" + rows(r.aggregate_windows);
     return out;
 }
 

@@ -125,13 +125,6 @@ TEST_CASE("a new period starts from zero and keeps the last one as history", "[i
 
 namespace {
 
-/* joined - the values, one per line, for Contains checks */
-std::string joined(const std::vector<std::string> &values) {
-    std::string all;
-    for (const auto &v : values) all += v + "\n";
-    return all;
-}
-
 /* stored_record - what slapd stores for the entries matching filter
  * (slapcat), not what a search adds to them */
 std::string stored_record(const Slapd &s, const std::string &filter) {

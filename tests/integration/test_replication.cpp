@@ -666,3 +666,52 @@ TEST_CASE("issue 23: a provider SIGKILLed between its commit and its accesslog w
     // The pause lands between commit and log every time, so the case must show.
     CHECK(caught > 0);
 }
+
+TEST_CASE("issue 19: two providers: an aggregate's shares converge to the exact sum of its accounts everywhere",
+          "[integration][replication][aggregate]") {
+    Cluster c;
+    c.start(kMorning);
+    {
+        // ou=people becomes an aggregate (a whole-domain quota) through p1.
+        auto admin = c.p1.connect();
+        REQUIRE(ldap_modify(*admin, kPeople, LDAP_MOD_ADD, "objectClass", {"tallyAggregate"}) == LDAP_SUCCESS);
+        REQUIRE(ldap_modify(*admin, kPeople, LDAP_MOD_ADD, "tallyAggregateLimit", {"day messages 5000"}) ==
+                LDAP_SUCCESS);
+    }
+    for (Slapd *s : {&c.p2, &c.consumer}) {
+        bool arrived = false;
+        for (int i = 0; i < 200 && !arrived; ++i) {
+            arrived = !ldap_values(*s->connect(), kPeople, "tallyAggregateLimit").empty();
+            if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        REQUIRE(arrived);
+    }
+    Load alice, carol;
+    std::thread a([&] { alice = charge_both(c, kAlice, 4, 30, "A"); });
+    std::thread b([&] { carol = charge_both(c, kCarol, 4, 30, "C"); });
+    a.join();
+    b.join();
+    CHECK(alice.errors == 0);
+    CHECK(carol.errors == 0);
+    CHECK(alice.accepted == 120);
+    CHECK(carol.accepted == 120);
+    // Every server: each account its own count, the aggregate their sum.
+    CHECK(c.settled(kAlice, 120));
+    CHECK(c.settled(kCarol, 120));
+    CHECK(c.settled(kPeople, 240));
+    // Each provider wrote its own share of the aggregate.
+    std::string all = joined(ldap_values(*c.consumer.connect(), kPeople, "tallyUsage"));
+    INFO(all);
+    CHECK_THAT(all, Catch::Contains("day 2026-11-22 sid=1 messages="));
+    CHECK_THAT(all, Catch::Contains("day 2026-11-22 sid=2 messages="));
+    // An account's usage read on the consumer shows the aggregate's total too.
+    auto svc = c.consumer.connect(kServiceDn, kPassword);
+    auto r = charge_one(*svc, kAlice, 1, 100, "", Mode::check);
+    REQUIRE(r.ldap.code == LDAP_SUCCESS);
+    CHECK(r.response.aggregate_dn == kPeople);
+    REQUIRE_FALSE(r.response.aggregate_windows.empty());
+    std::uint64_t total = 0;
+    for (const auto &w : r.response.aggregate_windows)
+        if (w.window == "day") total = w.usage[Metric::messages];
+    CHECK(total == 240);
+}

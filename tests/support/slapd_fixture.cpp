@@ -321,6 +321,12 @@ int ldap_add(client::Connection &c, const std::string &dn,
     return r.code;
 }
 
+std::string joined(const std::vector<std::string> &values) {
+    std::string all;
+    for (const auto &v : values) all += v + "\n";
+    return all;
+}
+
 std::vector<std::string> ldap_values(client::Connection &c, const std::string &dn, const std::string &attr) {
     return client::read_values(c, dn, attr);
 }

@@ -140,6 +140,8 @@ int ldap_modify(client::Connection &c, const std::string &dn, int op, const std:
 int ldap_add(client::Connection &c, const std::string &dn,
              const std::vector<std::pair<std::string, std::vector<std::string>>> &attrs, std::string *text = nullptr);
 std::vector<std::string> ldap_values(client::Connection &c, const std::string &dn, const std::string &attr);
+/* joined - the values, one per line, for Contains checks */
+std::string joined(const std::vector<std::string> &values);
 
 /* charge_one - one charge; throws on transport errors */
 client::ChargeOutcome charge_one(client::Connection &c, const std::string &dn, std::uint64_t rcpts = 1,

@@ -4,6 +4,8 @@
 // roll-over into history, duplicate charge ids, modes, server shares.
 #include "charge.h"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 using namespace tally;
@@ -351,4 +353,151 @@ TEST_CASE("cancel takes back a counted charge and keeps a late one from counting
     c3.mode = Mode::cancel;
     auto across = plan_charge({window("day", "d2", 10)}, late_day.new_state, c3, pol, 1002);
     CHECK(used(across.response, "day", Metric::messages) == 1);
+}
+
+namespace {
+AggregateInput domain(std::optional<std::uint64_t> messages, StoredState stored = {}) {
+    AggregateInput a;
+    a.windows = {window("day", "2026-11-22", messages)};
+    a.stored = std::move(stored);
+    return a;
+}
+std::uint64_t agg_used(const ChargeResponse &r, Metric m = Metric::messages) {
+    REQUIRE(r.aggregate_windows.size() == 1);
+    return r.aggregate_windows[0].usage[m];
+}
+}  // namespace
+
+TEST_CASE("issue 19: an aggregate limit is shared by its accounts, exactly", "[charge][aggregate]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 100)};
+    ChargePolicy pol;
+    StoredState a, b;
+    AggregateInput dom = domain(5);
+    int accepted = 0;
+    for (int i = 0; i < 10; ++i) {
+        StoredState &acct = i % 2 ? b : a;
+        auto p = plan_charge(ws, acct, msg(), pol, 1000 + i, &dom);
+        if (p.response.verdict == Verdict::accepted) {
+            ++accepted;
+            REQUIRE(p.write);
+            REQUIRE(p.aggregate_write);
+            acct = p.new_state;
+            dom.stored = p.aggregate_state;
+        } else {
+            // Refused by the aggregate: neither entry changes (only the first refusal marks the aggregate).
+            CHECK_FALSE(p.write);
+            REQUIRE(p.response.exceeded);
+            CHECK(p.response.exceeded->level == Level::aggregate);
+            CHECK(p.response.exceeded->limit == 5);
+            CHECK(p.response.first_hit == p.aggregate_write);
+            if (p.aggregate_write) dom.stored = p.aggregate_state;
+        }
+    }
+    CHECK(accepted == 5);
+    auto check = plan_charge(ws, a, msg(), pol, 2000, &dom);
+    CHECK(agg_used(check.response) == 5);
+    CHECK(used(check.response, "day", Metric::messages) == 3);  // a sent 3, b 2
+}
+
+TEST_CASE("issue 19: the account's own limit refuses first and names the account", "[charge][aggregate]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 1)};
+    ChargePolicy pol;
+    AggregateInput dom = domain(1000);
+    auto first = plan_charge(ws, {}, msg(), pol, 1000, &dom);
+    REQUIRE(first.response.verdict == Verdict::accepted);
+    dom.stored = first.aggregate_state;
+    auto second = plan_charge(ws, first.new_state, msg(), pol, 1001, &dom);
+    CHECK(second.response.verdict == Verdict::refused);
+    REQUIRE(second.response.exceeded);
+    CHECK(second.response.exceeded->level == Level::account);
+    CHECK(second.response.first_hit);
+    CHECK(second.write);               // the account's mark
+    CHECK_FALSE(second.aggregate_write);  // nothing charged to the aggregate
+    CHECK(agg_used(second.response) == 1);
+}
+
+TEST_CASE("issue 19: the aggregate alerts once per window and period, whichever account passes it",
+          "[charge][aggregate][alert]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22")};
+    ChargePolicy pol;
+    AggregateInput dom = domain(0);
+    auto a = plan_charge(ws, {}, msg(), pol, 1000, &dom);
+    CHECK(a.response.first_hit);
+    REQUIRE(a.aggregate_write);
+    dom.stored = a.aggregate_state;
+    auto b = plan_charge(ws, {}, msg(), pol, 1001, &dom);
+    CHECK(b.response.verdict == Verdict::refused);
+    CHECK_FALSE(b.response.first_hit);
+    CHECK_FALSE(b.aggregate_write);
+}
+
+TEST_CASE("issue 19: duplicates count nothing in the aggregate, cancel takes back from both",
+          "[charge][aggregate][cancel]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22", 10)};
+    ChargePolicy pol;
+    pol.period_at = [](std::size_t, std::int64_t) { return std::string("2026-11-22"); };
+    AggregateInput dom = domain(10);
+    auto p = plan_charge(ws, {}, msg(2, 100, "Q1"), pol, 1000, &dom);
+    REQUIRE(p.aggregate_write);
+    dom.stored = p.aggregate_state;
+    auto dup = plan_charge(ws, p.new_state, msg(2, 100, "Q1"), pol, 1001, &dom);
+    CHECK(dup.response.verdict == Verdict::duplicate);
+    CHECK_FALSE(dup.aggregate_write);
+    CHECK(agg_used(dup.response) == 1);
+    ChargeRequest cancel = msg(2, 100, "Q1");
+    cancel.mode = Mode::cancel;
+    auto back = plan_charge(ws, p.new_state, cancel, pol, 1002, &dom);
+    REQUIRE(back.aggregate_write);
+    CHECK(agg_used(back.response) == 0);
+    CHECK(agg_used(back.response, Metric::recipients) == 0);
+    CHECK(used(back.response, "day", Metric::messages) == 0);
+    // An id the account never counted takes nothing from the aggregate.
+    ChargeRequest other = msg(1, 100, "Q9");
+    other.mode = Mode::cancel;
+    auto none = plan_charge(ws, p.new_state, other, pol, 1003, &dom);
+    CHECK_FALSE(none.aggregate_write);
+}
+
+TEST_CASE("issue 19: the aggregate's shares: other servers' summed, its own written, a new period rolls over",
+          "[charge][aggregate][replication]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-23", 10)};
+    ChargePolicy pol;
+    pol.own_sid = 1;
+    pol.history_keep = 3;
+    StoredState dom_st;
+    dom_st.usage.push_back(CounterValue{"day", "2026-11-23", 2, {}});
+    dom_st.usage.back().usage.add(usage_of_message(4, 4, 400));
+    dom_st.usage.push_back(CounterValue{"day", "2026-11-22", 1, {}});
+    dom_st.usage.back().usage.add(usage_of_message(9, 9, 900));
+    AggregateInput dom;
+    dom.windows = {window("day", "2026-11-23", 5)};
+    dom.stored = dom_st;
+    REQUIRE(rolls_over(dom.windows, dom.stored, 1));
+    auto p = plan_charge(ws, {}, msg(), pol, 1000, &dom);
+    REQUIRE(p.response.verdict == Verdict::accepted);
+    CHECK(agg_used(p.response) == 5);  // 4 of server 2, 1 of ours
+    REQUIRE(p.aggregate_write);
+    const auto &after = p.aggregate_state;
+    CHECK(after.history.size() == 1);  // our ended share moved to history
+    auto other = std::find_if(after.usage.begin(), after.usage.end(), [](const CounterValue &c) { return c.sid == 2; });
+    REQUIRE(other != after.usage.end());
+    CHECK(other->usage[Metric::messages] == 4);  // untouched
+    dom.stored = after;
+    auto refused = plan_charge(ws, {}, msg(), pol, 1001, &dom);
+    CHECK(refused.response.verdict == Verdict::refused);
+    CHECK(refused.response.exceeded->level == Level::aggregate);
+}
+
+TEST_CASE("issue 19: check mode reports the aggregate and refuses on it without writing", "[charge][aggregate]") {
+    std::vector<CurrentWindow> ws = {window("day", "2026-11-22")};
+    ChargePolicy pol;
+    AggregateInput dom = domain(0);
+    ChargeRequest q = msg();
+    q.mode = Mode::check;
+    auto p = plan_charge(ws, {}, q, pol, 1000, &dom);
+    CHECK(p.response.verdict == Verdict::refused);
+    CHECK(p.response.exceeded->level == Level::aggregate);
+    CHECK_FALSE(p.write);
+    CHECK_FALSE(p.aggregate_write);
+    CHECK_FALSE(p.response.first_hit);
 }

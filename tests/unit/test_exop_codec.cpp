@@ -163,3 +163,50 @@ TEST_CASE("malformed reset requests are refused", "[codec]") {
     CHECK(decode_reset_request(bytes({0x30, 0x00}), out));
     CHECK(decode_reset_request(bytes({0x30, 0x05, 0x04, 0x01, 'a', 0x80, 0x00}), out));
 }
+
+TEST_CASE("issue 19: the aggregate and the level round-trip, absent without an aggregate", "[codec][aggregate]") {
+    ChargeResponse r;
+    r.verdict = Verdict::refused;
+    r.exceeded = Exceeded{"day", Metric::messages, 500, 500};
+    WindowReport w;
+    w.window = "day";
+    w.period = "2026-11-22";
+    w.usage[Metric::messages] = 7;
+    w.limits = {100, std::nullopt, std::nullopt, std::nullopt};
+    r.windows.push_back(w);
+    const std::string plain = encode_charge_response(r);
+    r.exceeded->level = Level::aggregate;
+    r.first_hit = true;
+    r.aggregate_dn = "dc=example,dc=com";
+    w.usage[Metric::messages] = 500;
+    w.limits = {500, std::nullopt, std::nullopt, std::nullopt};
+    r.aggregate_windows.push_back(w);
+    const std::string with = encode_charge_response(r);
+    ChargeResponse back;
+    REQUIRE_FALSE(decode_charge_response(with, back));
+    CHECK(back == r);
+    CHECK(describe_refusal(back) == "aggregate \"dc=example,dc=com\" day limit of 500 messages reached (usage 500)");
+    // Without an aggregate nothing new is sent: what older clients decode.
+    ChargeResponse old;
+    REQUIRE_FALSE(decode_charge_response(plain, old));
+    CHECK(old.aggregate_dn.empty());
+    CHECK(old.exceeded->level == Level::account);
+    CHECK(describe_refusal(old) == "day limit of 500 messages reached (usage 500)");
+    // Every truncation of the extended response is refused, never half read.
+    for (std::size_t n = 1; n < with.size(); ++n) {
+        ChargeResponse cut;
+        CHECK(decode_charge_response(with.substr(0, n), cut));
+    }
+}
+
+TEST_CASE("issue 19: a level without exceeded, or out of range, is refused", "[codec][aggregate]") {
+    ChargeResponse r;
+    std::string ok = encode_charge_response(r);  // 30 len 0a 01 00 30 00
+    REQUIRE(hex(ok) == "30050a01003000");
+    ChargeResponse back;
+    auto err = decode_charge_response(bytes({0x30, 0x08, 0x0a, 0x01, 0x00, 0x30, 0x00, 0x82, 0x01, 0x01}), back);
+    REQUIRE(err);
+    CHECK(err->find("level") != std::string::npos);
+    err = decode_charge_response(bytes({0x30, 0x08, 0x0a, 0x01, 0x01, 0x30, 0x00, 0x82, 0x01, 0x05}), back);
+    REQUIRE(err);
+}
