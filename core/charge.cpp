@@ -148,7 +148,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     roll_over(windows, policy, st, changed);
     prune_charge_ids(policy, now, st, changed);
 
-    const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
+    const Usage add = usage_of_message(req.messages, req.recipients, req.bytes, req.external_recipients);
     if (req.mode == Mode::cancel) return plan_cancel(windows, std::move(st), req, add, policy, now);
     // A charge id another provider accepted counts too (a milter that
     // failed over retries with the same id).
@@ -180,7 +180,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     if (duplicate) {
         resp.verdict = Verdict::duplicate;
     } else if (req.mode == Mode::check) {
-        resp.verdict = exceeded ? Verdict::refused : Verdict::accepted;
+        resp.verdict = exceeded && !policy.accounting_only ? Verdict::refused : Verdict::accepted;
     } else if (exceeded && enforce) {
         resp.verdict = Verdict::refused;
     } else {

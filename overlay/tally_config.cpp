@@ -293,13 +293,14 @@ void rebuild_resolved(Info *ti) {
     Resolved r;
     r.windows = ti->ti_config.effective_windows();
     for (const WindowDef &w : r.windows) {
-        std::array<AttributeDescription *, 4> ads{};
+        std::array<AttributeDescription *, kMetricCount> ads{};
         for (Metric m : kAllMetrics)
             ads[static_cast<int>(m)] = find_ad(limit_attribute_name(ti->ti_config, w.name, m));
         r.limit_ads.push_back(ads);
     }
     r.generic_limit = find_ad("tallyLimit");
     r.policy_dn = find_ad("tallyPolicyDN");
+    r.accounting_only = find_ad("tallyAccountingOnly");
     r.generation = ++generation;
     ti->ti_resolved = std::move(r);
 }

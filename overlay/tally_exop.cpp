@@ -218,6 +218,7 @@ struct Decided {
     std::vector<CounterValue> history_before;   // what the history entry holds
     std::vector<CounterValue> history_after;
     CounterSource source;                       // where the counters are read and written
+    bool accounting_only = false;               // count, never refuse (global or tallyAccountingOnly)
 };
 
 /* decide_charge - read the account (and its history when a period rolls
@@ -249,12 +250,16 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
         LimitLevels levels = limits_of(op, on, ti, account.get(), now);
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
+        // Decided here, with the limits, so every door and tallyctl check agree.
+        d.accounting_only = resolve_accounting_only(levels, policy.accounting_only);
     }
     d.place_exists = d.place && read_history(op, *d.place, d.history_before);
     stored.history = in_account;
     stored.history.insert(stored.history.end(), d.history_before.begin(), d.history_before.end());
 
-    d.plan = plan_charge(windows, stored, req, policy, now);
+    ChargePolicy effective = policy;
+    effective.accounting_only = d.accounting_only;
+    d.plan = plan_charge(windows, stored, req, effective, now);
     // The history goes to its entry; what the account held itself moves out.
     stored.history = std::move(in_account);
     d.before = std::move(stored);
@@ -364,13 +369,16 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     ti->ti_monitor.counters.add(counter_of(req.mode, resp.verdict));
     if (resp.first_hit) ti->ti_monitor.counters.add(MonitorCounter::first_limit_hits);
     std::string why = resp.exceeded ? describe_exceeded(*resp.exceeded) : "";
+    // Say why an over-limit message was let through: the account counts only.
+    if (resp.exceeded && resp.verdict == Verdict::accepted && d.accounting_only) why += " accountingOnly";
     Debug(LDAP_DEBUG_STATS,
-          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu verdict=%s%s%s%s\n",
+          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu external=%llu bytes=%llu "
+          "verdict=%s%s%s%s\n",
           op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
           req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
-          static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
-          std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=", why.c_str(),
-          out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
+          static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.external_recipients),
+          static_cast<unsigned long long>(req.bytes), std::string(verdict_name(resp.verdict)).c_str(),
+          why.empty() ? "" : " exceeded=", why.c_str(), out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
     set_response(rs, kChargeOid, encode_charge_response(resp));
     return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");
 }
