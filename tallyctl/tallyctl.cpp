@@ -361,7 +361,7 @@ int cmd_check(int argc, char **argv) {
             i = j + 1;
         }
     }
-    std::uint64_t rcpts = rcpt_addresses.empty() ? number_arg(rcpt_arg, "recipient count") : rcpt_addresses.size();
+    std::uint64_t rcpts = rcpt_addresses.empty() ? number_arg(rcpt_arg.c_str(), "recipient count") : rcpt_addresses.size();
     std::uint64_t bytes = number_arg(argv[optind + 3], "byte count");
     try {
         daemon::Directory dir(*cfg);

@@ -268,7 +268,9 @@ TEST_CASE("externalRecipients: counted beside recipients, limited on its own", "
     CHECK(q.response.exceeded->metric == Metric::externalRecipients);
     CHECK(q.response.exceeded->limit == 5);
     CHECK(q.response.exceeded->usage == 3);
-    CHECK_FALSE(q.write);
+    CHECK(q.response.first_hit);  // written: the mark only, no counts
+    CHECK(used(q.response, "day", Metric::recipients) == 10);
+    CHECK(used(q.response, "day", Metric::externalRecipients) == 3);
 
     // inside only: still within every limit
     ChargeRequest inside = msg(50);
