@@ -127,7 +127,7 @@ TEST_CASE("exemptions: mail to postmaster@ is not counted and passes at the limi
     CHECK_THAT(usage_of(s, kAlice), Catch::Contains("messages=1 recipients=1 "));
 }
 
-TEST_CASE("accounting-only: counted, never refused, by account or policy; check agrees", "[integration][accounting]") {
+TEST_CASE("accounting-only: counted, never refused, by account or policy, and check agrees", "[integration][accounting]") {
     Slapd s(milter_test_directory());
     s.start();
     auto root = s.connect();
@@ -206,7 +206,7 @@ TEST_CASE("external recipients through the policy door: remembered from RCPT by 
     CHECK_THAT(m.log(), Catch::Contains("qid=P4 ") && Catch::Contains("rcpts_unseen=1"));
 }
 
-TEST_CASE("hosted domains: unreadable at the start is the failure policy; then the last set serves",
+TEST_CASE("hosted domains: unreadable at the start is the failure policy",
           "[integration][external]") {
     Slapd s(hosted_directory());
     s.start();
