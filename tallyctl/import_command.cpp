@@ -242,7 +242,7 @@ void copy_limits(client::Connection &c, const Options &o, Tally &t) {
 
 std::string describe(const Usage &u) {
     std::string s;
-    for (Metric m : kAllMetrics)
+    for (Metric m : kClassicMetrics)  // what mtpolicyd counts: no external recipients
         s += (s.empty() ? "" : " ") + std::string(metric_name(m)) + "=" + std::to_string(u[m]);
     return s;
 }

@@ -18,43 +18,6 @@ using namespace tally::test;
 
 namespace {
 
-/* hosted_directory - the milter's test directory with example.com and
- * example.net hosted (associatedDomain entries) and an exemption list
- * holding postmaster@, abuse@ and two values that must never match */
-SlapdOptions hosted_directory() {
-    SlapdOptions o = milter_test_directory();
-    o.data_ldif += R"(
-dn: ou=domains,dc=example,dc=com
-objectClass: organizationalUnit
-ou: domains
-
-dn: ou=example.com,ou=domains,dc=example,dc=com
-objectClass: organizationalUnit
-objectClass: domainRelatedObject
-ou: example.com
-associatedDomain: example.com
-
-dn: ou=example.net,ou=domains,dc=example,dc=com
-objectClass: organizationalUnit
-objectClass: domainRelatedObject
-ou: example.net
-associatedDomain: EXAMPLE.NET
-
-dn: cn=exempt,dc=example,dc=com
-objectClass: tallyExemptList
-cn: exempt
-tallyExemptRecipient: postmaster@
-tallyExemptRecipient: abuse@
-tallyExemptRecipient: *@elsewhere.org
-tallyExemptRecipient: )(objectClass=*
-)";
-    return o;
-}
-
-const char *kHostedConfig =
-    "hosted_domain_search_base = ou=domains,dc=example,dc=com\n"
-    "exempt_search_base = dc=example,dc=com\n";
-
 std::string usage_of(Slapd &s, const std::string &dn) {
     auto root = s.connect();
     auto v = ldap_values(*root, dn, "tallyUsage");
@@ -64,11 +27,11 @@ std::string usage_of(Slapd &s, const std::string &dn) {
 }  // namespace
 
 TEST_CASE("external recipients: counted in their own metric, refused past their limit", "[integration][external]") {
-    Slapd s(hosted_directory());
+    Slapd s(hosted_test_directory());
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyExternalRecipientsPerDay", {"2"}) == LDAP_SUCCESS);
-    MilterProcess m(s, kHostedConfig);
+    MilterProcess m(s, kHostedOptions);
     m.start();
     auto r = drive(m, {{"alice", "<alice@example.com>", {"<bob@example.com>", "<x@out.example>", "<y@out.example>"}, "QE1"},
                        {"alice", "<alice@example.com>", {"<z@out.example>"}, "QE2"},
@@ -101,11 +64,11 @@ TEST_CASE("external recipients: counted in their own metric, refused past their 
 }
 
 TEST_CASE("exemptions: mail to postmaster@ is not counted and passes at the limit", "[integration][exempt]") {
-    Slapd s(hosted_directory());
+    Slapd s(hosted_test_directory());
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"1"}) == LDAP_SUCCESS);
-    MilterProcess m(s, kHostedConfig);
+    MilterProcess m(s, kHostedOptions);
     m.start();
     auto r = drive(m, {{"alice", "<alice@example.com>", {"<bob@example.com>", "<postmaster@example.net>"}, "QX1"},
                        {"alice", "<alice@example.com>", {"<bob@example.com>"}, "QX2"},
@@ -169,11 +132,11 @@ TEST_CASE("accounting-only: counted, never refused, by account or policy, and ch
 }
 
 TEST_CASE("external recipients through the policy door: remembered from RCPT by instance", "[integration][external][policy]") {
-    Slapd s(hosted_directory());
+    Slapd s(hosted_test_directory());
     s.start();
     auto root = s.connect();
     REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyLimit", {"day externalRecipients 1"}) == LDAP_SUCCESS);
-    MilterProcess m(s, kHostedConfig);
+    MilterProcess m(s, kHostedOptions);
     m.set("policy_listen", m.policy_address());
     m.start();
     PolicyConn c(m.policy_port());
@@ -208,7 +171,7 @@ TEST_CASE("external recipients through the policy door: remembered from RCPT by 
 
 TEST_CASE("hosted domains: unreadable at the start is the failure policy",
           "[integration][external]") {
-    Slapd s(hosted_directory());
+    Slapd s(hosted_test_directory());
     s.start();
     MilterProcess m(s, "hosted_domain_search_base = ou=nowhere,dc=example,dc=com\n");
     m.start();
