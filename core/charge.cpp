@@ -190,7 +190,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
         roll_over(aggregate->windows, policy, *agg, agg_changed);
     }
 
-    const Usage add = usage_of_message(req.messages, req.recipients, req.bytes);
+    const Usage add = usage_of_message(req.messages, req.recipients, req.bytes, req.external_recipients);
     if (req.mode == Mode::cancel)
         return plan_cancel(windows, std::move(st), req, add, policy, now, agg ? &*agg : nullptr, aggregate);
     // A charge id another provider accepted counts too (a milter that
@@ -213,7 +213,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
     if (duplicate) {
         resp.verdict = Verdict::duplicate;
     } else if (req.mode == Mode::check) {
-        resp.verdict = exceeded ? Verdict::refused : Verdict::accepted;
+        resp.verdict = exceeded && !policy.accounting_only ? Verdict::refused : Verdict::accepted;
     } else if (exceeded && enforce) {
         resp.verdict = Verdict::refused;
     } else {

@@ -53,12 +53,15 @@ struct StoredState {
 struct CurrentWindow {
     std::string name;
     std::string period;
-    std::array<ResolvedLimit, 4> limits{};
+    std::array<ResolvedLimit, kMetricCount> limits{};
 };
 
 struct ChargePolicy {
     unsigned own_sid = 0;
-    bool accounting_only = false;       // count, never refuse
+    /* count, never refuse: tally-accounting-only, or tallyAccountingOnly
+     * on the account or its policies (resolve_accounting_only); a check
+     * answers accepted too, so tallyctl check says what the doors will do */
+    bool accounting_only = false;
     std::size_t history_keep = 0;       // past periods kept per window
     std::int64_t charge_id_ttl = 600;   // seconds a charge id is remembered
     std::size_t charge_id_max = 16;     // charge ids remembered per account

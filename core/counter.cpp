@@ -4,6 +4,7 @@
 #include "counter.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -61,9 +62,15 @@ private:
     char *p_;
 };
 
-/* the longest fields part: " sid=" and " byteRecipients=" x4 and the three
- * optional fields, each with 20 digits, is 253 characters */
-constexpr std::size_t kMaxFieldsLength = 256;
+/* the longest fields part: " sid=", " byteRecipients=" x4, the optional
+ * " externalRecipients=" and the three optional fields, each with 20
+ * digits, is 294 characters */
+constexpr std::size_t kMaxFieldsLength = 320;
+
+/* kClassicMetrics are in every value; externalRecipients is written only
+ * when not 0, so values without it (written before it existed, or by an
+ * account that never wrote outside) stay as they were, and a server that
+ * does not know the field still reads them. */
 }  // namespace
 
 std::string encode_counter(const CounterValue &c) {
@@ -72,7 +79,9 @@ std::string encode_counter(const CounterValue &c) {
     w.text(" ");
     w.text(c.period);
     w.field("sid", c.sid);
-    for (Metric m : kAllMetrics) w.field(metric_name(m), c.usage[m]);
+    for (Metric m : kClassicMetrics) w.field(metric_name(m), c.usage[m]);
+    if (c.usage[Metric::externalRecipients] > 0)
+        w.field(metric_name(Metric::externalRecipients), c.usage[Metric::externalRecipients]);
     if (c.limit_hit > 0) w.field("limitHit", static_cast<std::uint64_t>(c.limit_hit));
     if (c.since > 0) w.field("since", static_cast<std::uint64_t>(c.since));
     if (c.reset > 0) w.field("reset", static_cast<std::uint64_t>(c.reset));
@@ -80,17 +89,17 @@ std::string encode_counter(const CounterValue &c) {
 }
 
 std::optional<CounterValue> decode_counter(std::string_view text) {
-    // At most 10 space-separated tokens; an 11th means malformed.
-    std::string_view tok[11];
+    // At most 11 space-separated tokens; a 12th means malformed.
+    std::string_view tok[12];
     std::size_t n = 0;
-    for (std::size_t i = 0; i < text.size() && n < 11;) {
+    for (std::size_t i = 0; i < text.size() && n < 12;) {
         while (i < text.size() && text[i] == ' ') ++i;
         std::size_t j = i;
         while (j < text.size() && text[j] != ' ') ++j;
         if (j > i) tok[n++] = text.substr(i, j - i);
         i = j;
     }
-    if (n < 7 || n > 10) return std::nullopt;
+    if (n < 7 || n > 11) return std::nullopt;
     CounterValue c;
     if (!printable_token(tok[0]) || !printable_token(tok[1])) return std::nullopt;
     c.window = std::string(tok[0]);
@@ -98,13 +107,19 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     std::uint64_t sid = 0;
     if (!parse_field(tok[2], "sid", sid) || sid > 4095) return std::nullopt;
     c.sid = static_cast<unsigned>(sid);
-    for (Metric m : kAllMetrics) {
+    for (Metric m : kClassicMetrics) {
         if (!parse_field(tok[3 + static_cast<int>(m)], metric_name(m), c.usage[m])) return std::nullopt;
+    }
+    std::size_t next = 7;
+    // externalRecipients: optional (absent is 0), right after the four.
+    const std::string_view ext = metric_name(Metric::externalRecipients);
+    if (next < n && tok[next].size() > ext.size() && tok[next].starts_with(ext) && tok[next][ext.size()] == '=') {
+        if (!parse_field(tok[next], ext, c.usage[Metric::externalRecipients])) return std::nullopt;
+        ++next;
     }
     // Optional fields, in this order, each at most once, never 0.
     const std::pair<std::string_view, std::int64_t CounterValue::*> optional[] = {
         {"limitHit", &CounterValue::limit_hit}, {"since", &CounterValue::since}, {"reset", &CounterValue::reset}};
-    std::size_t next = 7;
     for (auto [key, field] : optional) {
         std::uint64_t v = 0;
         if (next < n && tok[next].size() > key.size() && tok[next].starts_with(key) && tok[next][key.size()] == '=') {

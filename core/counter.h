@@ -12,7 +12,9 @@
  *   writes only its own share and readers sum the shares of the current
  *   period, so replicated providers never overwrite each other's counts
  *   (shares.h: a share's values are folded into one before the sum).
- *   Optional fields follow, each only when set: " limitHit=EPOCH" (the
+ *   Optional fields follow, each only when set: " externalRecipients=N"
+ *   (recipients outside the hosted domains; absent means 0, so values
+ *   written before the metric existed read unchanged), " limitHit=EPOCH" (the
  *   time a limit of the window was first passed in this period),
  *   " since=EPOCH" and " reset=EPOCH" (see CounterValue).
  *   tallyHistory holds values of the same form for past periods.

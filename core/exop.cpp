@@ -17,6 +17,7 @@ namespace {
 
 constexpr ber_tag_t kTagChargeId = 0x80;  // [0] primitive
 constexpr ber_tag_t kTagMode = 0x81;      // [1] primitive
+constexpr ber_tag_t kTagExternal = 0x82;  // request: [2] primitive
 constexpr ber_tag_t kTagExceeded = 0xa0;  // [0] constructed
 constexpr ber_tag_t kTagFirstHit = 0x81;  // response: [1] primitive
 constexpr ber_tag_t kTagLevel = 0x82;     // response: [2] primitive
@@ -67,15 +68,25 @@ public:
     /* window - SEQUENCE { name, period, SEQUENCE OF 4 integers, SEQUENCE OF 4
      * integers } in one call: a response holds one per window, and each
      * ber_printf call has a fixed cost */
-    void window(std::string_view name, std::string_view period, const std::array<std::int64_t, 4> &a,
-                const std::array<std::int64_t, 4> &b) {
-        const Int64Content x[8] = {Int64Content(a[0]), Int64Content(a[1]), Int64Content(a[2]), Int64Content(a[3]),
-                                   Int64Content(b[0]), Int64Content(b[1]), Int64Content(b[2]), Int64Content(b[3])};
+    void window(std::string_view name, std::string_view period, const std::array<std::int64_t, kMetricCount> &a,
+                const std::array<std::int64_t, kMetricCount> &b, bool external) {
+        const Int64Content x[10] = {Int64Content(a[0]), Int64Content(a[1]), Int64Content(a[2]), Int64Content(a[3]),
+                                    Int64Content(b[0]), Int64Content(b[1]), Int64Content(b[2]), Int64Content(b[3]),
+                                    Int64Content(a[4]), Int64Content(b[4])};
         const ber_tag_t i = LBER_INTEGER;
-        ber_printf(ber_.get(), "{oo{totototoN}{totototoN}N}", name.data(), static_cast<ber_len_t>(name.size()),
+        if (!external) {
+            ber_printf(ber_.get(), "{oo{totototoN}{totototoN}N}", name.data(), static_cast<ber_len_t>(name.size()),
+                       period.data(), static_cast<ber_len_t>(period.size()), i, x[0].data(), x[0].size(), i,
+                       x[1].data(), x[1].size(), i, x[2].data(), x[2].size(), i, x[3].data(), x[3].size(), i,
+                       x[4].data(), x[4].size(), i, x[5].data(), x[5].size(), i, x[6].data(), x[6].size(), i,
+                       x[7].data(), x[7].size());
+            return;
+        }
+        ber_printf(ber_.get(), "{oo{tototototoN}{tototototoN}N}", name.data(), static_cast<ber_len_t>(name.size()),
                    period.data(), static_cast<ber_len_t>(period.size()), i, x[0].data(), x[0].size(), i, x[1].data(),
-                   x[1].size(), i, x[2].data(), x[2].size(), i, x[3].data(), x[3].size(), i, x[4].data(), x[4].size(),
-                   i, x[5].data(), x[5].size(), i, x[6].data(), x[6].size(), i, x[7].data(), x[7].size());
+                   x[1].size(), i, x[2].data(), x[2].size(), i, x[3].data(), x[3].size(), i, x[8].data(), x[8].size(),
+                   i, x[4].data(), x[4].size(), i, x[5].data(), x[5].size(), i, x[6].data(), x[6].size(), i,
+                   x[7].data(), x[7].size(), i, x[9].data(), x[9].size());
     }
     std::string take() {
         struct berval *bv = nullptr;
@@ -222,6 +233,8 @@ std::string encode_charge_request(const ChargeRequest &r) {
     w.integer(wire_value(r.bytes));
     if (!r.charge_id.empty()) w.octets(r.charge_id, kTagChargeId);
     if (r.mode != Mode::charge) w.integer(static_cast<int>(r.mode), kTagMode);
+    // Only when there are any: an overlay from before the metric refuses the field.
+    if (r.external_recipients > 0) w.integer(wire_value(r.external_recipients), kTagExternal);
     w.end();
     return w.take();
 }
@@ -247,6 +260,10 @@ std::optional<std::string> decode_charge_request(std::string_view ber, ChargeReq
         q.mode = static_cast<Mode>(m);
         if (r.ok() && q.mode == Mode::cancel && q.charge_id.empty()) r.fail("mode cancel needs a charge id");
     }
+    if (!r.at_end(end) && r.peek() == kTagExternal) {
+        q.external_recipients = r.count(kTagExternal, "externalRecipients", kMaxRequestCount);
+        if (r.ok() && q.external_recipients > q.recipients) r.fail("externalRecipients exceeds recipients");
+    }
     r.leave(end, "charge request");
     r.finish();
     if (!r.ok()) return r.error();
@@ -260,10 +277,13 @@ namespace {
 void write_windows(BerWriter &w, const std::vector<WindowReport> &windows) {
     w.begin();
     for (const WindowReport &wr : windows) {
-        std::array<std::int64_t, 4> usage{}, limits{};
+        std::array<std::int64_t, kMetricCount> usage{}, limits{};
         for (Metric m : kAllMetrics) usage[static_cast<std::size_t>(m)] = wire_value(wr.usage[m]);
         for (std::size_t k = 0; k < limits.size(); ++k) limits[k] = wr.limits[k] ? wire_value(*wr.limits[k]) : -1;
-        w.window(wr.window, wr.period, usage, limits);
+        // The fifth metric only when it says something: a client from
+        // before it reads every other response unchanged.
+        const std::size_t ext = static_cast<std::size_t>(Metric::externalRecipients);
+        w.window(wr.window, wr.period, usage, limits, usage[ext] != 0 || limits[ext] != -1);
     }
     w.end();
 }
@@ -282,10 +302,15 @@ void read_windows(BerReader &r, std::vector<WindowReport> &out) {
         wr.window = std::string(r.octets(LBER_OCTETSTRING, "window name", 64));
         wr.period = std::string(r.octets(LBER_OCTETSTRING, "window period", 256));
         ber_len_t uend = r.enter(LBER_SEQUENCE, "usage");
-        for (Metric m : kAllMetrics) wr.usage[m] = r.count(LBER_INTEGER, "usage", kMax);
+        // Four metrics, or five with externalRecipients (exop.md).
+        for (Metric m : kAllMetrics) {
+            if (m == Metric::externalRecipients && r.at_end(uend)) break;
+            wr.usage[m] = r.count(LBER_INTEGER, "usage", kMax);
+        }
         r.leave(uend, "usage");
         ber_len_t lend = r.enter(LBER_SEQUENCE, "limits");
         for (auto &l : wr.limits) {
+            if (&l == &wr.limits.back() && r.at_end(lend)) break;
             std::int64_t v = r.integer(LBER_INTEGER, "limit");
             if (v < -1) r.fail("limit out of range");
             l = v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
@@ -337,7 +362,7 @@ std::optional<std::string> decode_charge_response(std::string_view ber, ChargeRe
         ber_len_t xend = r.enter(kTagExceeded, "exceeded");
         Exceeded x;
         x.window = std::string(r.octets(LBER_OCTETSTRING, "exceeded window", 64));
-        x.metric = static_cast<Metric>(r.count(LBER_ENUMERATED, "exceeded metric", 3));
+        x.metric = static_cast<Metric>(r.count(LBER_ENUMERATED, "exceeded metric", kMetricCount - 1));
         x.limit = r.count(LBER_INTEGER, "exceeded limit", kMax);
         x.usage = r.count(LBER_INTEGER, "exceeded usage", kMax);
         r.leave(xend, "exceeded");

@@ -49,6 +49,8 @@ struct ChargeRequest {
     std::uint64_t bytes = 0;
     std::string charge_id;  // empty: none
     Mode mode = Mode::charge;
+    /* of recipients, those whose domain is not hosted (at most recipients) */
+    std::uint64_t external_recipients = 0;
     bool operator==(const ChargeRequest &) const = default;
 };
 
@@ -56,7 +58,7 @@ struct WindowReport {
     std::string window;
     std::string period;
     Usage usage;  // after the charge when accepted, current otherwise
-    std::array<std::optional<std::uint64_t>, 4> limits{};  // nullopt: unlimited
+    std::array<std::optional<std::uint64_t>, kMetricCount> limits{};  // nullopt: unlimited
     bool operator==(const WindowReport &) const = default;
 };
 

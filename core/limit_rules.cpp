@@ -54,4 +54,10 @@ ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window
     return {std::nullopt, LimitSource::none};
 }
 
+bool resolve_accounting_only(const LimitLevels &levels, bool global) {
+    for (const LimitSet *set : {&levels.account, &levels.policy, &levels.parentPolicy})
+        if (set->accounting_only) return *set->accounting_only;
+    return global;
+}
+
 }  // namespace tally

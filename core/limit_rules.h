@@ -61,6 +61,10 @@ public:
     bool empty() const { return values_.empty(); }
     const std::map<std::pair<std::string, Metric>, LimitValue> &all() const { return values_; }
 
+    /* tallyAccountingOnly on this level: TRUE counts and never refuses,
+     * FALSE enforces; nullopt (absent) asks the next level */
+    std::optional<bool> accounting_only;
+
 private:
     std::map<std::pair<std::string, Metric>, LimitValue> values_;
 };
@@ -74,5 +78,10 @@ struct LimitLevels {
 
 /* resolve_limit - first level with a number or "unlimited" wins */
 ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window, Metric m);
+
+/* resolve_accounting_only - "count, never refuse" for this account: the
+ * first of account, policy, parent's policy that says TRUE or FALSE wins,
+ * else the overlay's tally-accounting-only (global) */
+bool resolve_accounting_only(const LimitLevels &levels, bool global);
 
 }  // namespace tally

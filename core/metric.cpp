@@ -9,8 +9,8 @@
 namespace tally {
 
 namespace {
-constexpr std::array<std::string_view, 4> kNames = {"messages", "recipients", "bytes",
-                                                    "byteRecipients"};
+constexpr std::array<std::string_view, kMetricCount> kNames = {"messages", "recipients", "bytes",
+                                                              "byteRecipients", "externalRecipients"};
 }
 
 std::string_view metric_name(Metric m) { return kNames[static_cast<int>(m)]; }
@@ -37,8 +37,10 @@ void Usage::add(const Usage &other) {
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = saturating_add(v[i], other.v[i]);
 }
 
-Usage usage_of_message(std::uint64_t messages, std::uint64_t recipients, std::uint64_t bytes) {
+Usage usage_of_message(std::uint64_t messages, std::uint64_t recipients, std::uint64_t bytes,
+                       std::uint64_t external) {
     Usage u;
+    u[Metric::externalRecipients] = external;
     u[Metric::messages] = messages;
     u[Metric::recipients] = recipients;
     u[Metric::bytes] = bytes;

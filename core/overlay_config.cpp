@@ -26,7 +26,7 @@ bool valid_attribute_name(std::string_view s) {
 std::optional<std::string> window_and_metric(const OverlayConfig &c, const std::string &w,
                                              const std::string &metric, Metric &m) {
     auto pm = parse_metric(metric);
-    if (!pm) return "unknown metric \"" + metric + "\" (messages, recipients, bytes, byteRecipients)";
+    if (!pm) return "unknown metric \"" + metric + "\" (messages, recipients, bytes, byteRecipients, externalRecipients)";
     m = *pm;
     for (const WindowDef &d : c.effective_windows())
         if (d.name == w) return std::nullopt;

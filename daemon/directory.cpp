@@ -7,6 +7,7 @@
 #include "ldap_ops.h"
 #include "netmatch.h"
 
+#include <cctype>
 #include <cstring>
 #include <stdexcept>
 #include <strings.h>
@@ -32,7 +33,8 @@ client::ConnectOptions connect_options(const engine::Config &c) {
 
 }  // namespace
 
-Directory::Directory(const engine::Config &c, Metrics *metrics) : cfg_(c), metrics_(metrics) {
+Directory::Directory(const engine::Config &c, Metrics *metrics)
+    : cfg_(c), metrics_(metrics), hosted_(c.hosted_domain_ttl, c.hosted_domain_stale_max) {
     if (auto error = check_password_file(c)) throw std::runtime_error(*error);
     base_ = connect_options(c);
     // resolved once: counting on the mail path is then an atomic add
@@ -300,6 +302,113 @@ engine::DenyListsResult Directory::deny_lists() {
     deny_ = lists;
     deny_read_ = now;
     return {DirStatus::ok, std::move(lists), ""};
+}
+
+namespace {
+std::int64_t steady_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+engine::HostedDomainsResult Directory::hosted_domains() {
+    const std::int64_t now = steady_seconds();
+    {
+        std::lock_guard<std::mutex> lock(hosted_mutex_);
+        const bool refresh = hosted_.needs_refresh(now) && !hosted_refreshing_;
+        if (!refresh) {
+            if (hosted_.usable(now)) return {DirStatus::ok, hosted_set_, "", hosted_.age(now) >= cfg_.hosted_domain_ttl};
+            if (!hosted_refreshing_)
+                return {DirStatus::unavailable, nullptr,
+                        "hosted domains could not be read and no earlier read is recent enough "
+                        "(hosted_domain_stale_max)"};
+            // another thread is reading the first set: read as well
+        }
+        hosted_refreshing_ = true;
+    }
+    auto set = std::make_shared<engine::HostedDomains>();
+    std::vector<std::string> ignored;
+    LookupResult r = with_connection<LookupResult>([&](Pooled &p, bool &failed) {
+        LookupResult out;
+        set->clear();
+        ignored.clear();
+        client::SearchResult res = search(p, cfg_.hosted_domain_search_base, cfg_.hosted_domain_filter,
+                                          {cfg_.hosted_domain_attribute}, 100000);
+        int rc = res.result.code;
+        failed = transport_failure(rc);
+        if (rc != LDAP_SUCCESS) {
+            // noSuchObject too: a base that does not exist is a configuration
+            // error, and an empty set would count every recipient as external.
+            out.status = failed ? DirStatus::unavailable : DirStatus::error;
+            out.error = "hosted domain search: " + res.result.describe();
+            return out;
+        }
+        for (const auto &e : res.entries)
+            for (std::string v : e.values(cfg_.hosted_domain_attribute)) {
+                for (auto &ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                if (engine::valid_domain(v)) set->insert(v);
+                else ignored.push_back(e.dn + ": " + v);
+            }
+        out.status = DirStatus::ok;
+        return out;
+    });
+    std::lock_guard<std::mutex> lock(hosted_mutex_);
+    hosted_refreshing_ = false;
+    const std::int64_t done = steady_seconds();
+    if (r.status != DirStatus::ok) {
+        hosted_.failed(done);
+        if (warn_) warn_("hosted domains not read (" + r.error + "); " +
+                         (hosted_.usable(done) ? "the last set read " + std::to_string(hosted_.age(done)) +
+                                                     " s ago stays in use"
+                                               : std::string("no usable set: the failure policy answers")));
+        if (hosted_.usable(done)) return {DirStatus::ok, hosted_set_, "", true};
+        return {r.status, nullptr, r.error};
+    }
+    if (warn_)
+        for (const auto &i : ignored) warn_("hosted domain value ignored, not a domain name: " + i);
+    if (set->empty() && warn_)
+        warn_("hosted domain search under \"" + cfg_.hosted_domain_search_base + "\" found no " +
+              cfg_.hosted_domain_attribute + " values: every recipient counts as external");
+    hosted_set_ = set;
+    hosted_.refreshed(*set, done);
+    return {DirStatus::ok, hosted_set_, ""};
+}
+
+engine::ExemptionsResult Directory::exemptions() {
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard<std::mutex> lock(exempt_mutex_);
+        if (exempt_ && now - exempt_read_ < std::chrono::seconds(cfg_.cache_ttl)) return {DirStatus::ok, exempt_, ""};
+    }
+    auto ex = std::make_shared<engine::Exemptions>();
+    std::vector<std::string> ignored;
+    LookupResult r = with_connection<LookupResult>([&](Pooled &p, bool &failed) {
+        LookupResult out;
+        *ex = engine::Exemptions{};
+        ignored.clear();
+        client::SearchResult res =
+            search(p, cfg_.exempt_search_base, cfg_.exempt_filter, {"tallyExemptRecipient"}, 10000);
+        int rc = res.result.code;
+        failed = transport_failure(rc);
+        if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
+            out.status = failed ? DirStatus::unavailable : DirStatus::error;
+            out.error = "exemption list search: " + res.result.describe();
+            return out;
+        }
+        for (const auto &e : res.entries)
+            for (const auto &v : e.values("tallyExemptRecipient"))
+                if (auto why = engine::parse_exemption(v, *ex)) ignored.push_back(e.dn + ": \"" + v + "\": " + *why);
+        out.status = DirStatus::ok;
+        return out;
+    });
+    if (r.status != DirStatus::ok) return {r.status, nullptr, r.error};
+    // Named at every read (once per cache_ttl) until someone fixes the entry.
+    if (warn_)
+        for (const auto &i : ignored) warn_("exemption ignored, not an address, a domain or local@: " + i);
+    std::lock_guard<std::mutex> lock(exempt_mutex_);
+    exempt_ = ex;
+    exempt_read_ = now;
+    return {DirStatus::ok, exempt_, ""};
 }
 
 LookupResult Directory::relay_once(Pooled &p, const std::string &client, bool &transport_failed) {

@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -61,6 +62,18 @@ public:
     ChargeResult charge(const ChargeRequest &req);
     /* deny_lists - the deny lists, read at most once per cache_ttl */
     engine::DenyListsResult deny_lists();
+    /* hosted_domains - the hosted_domain_search_base set, read again after
+     * hosted_domain_ttl by the first message that finds it old (the others
+     * go on with it meanwhile); after a failed read the last good set
+     * serves until hosted_domain_stale_max, the read is retried at most
+     * every 10 s, and with no usable set the failure is returned */
+    engine::HostedDomainsResult hosted_domains();
+    /* exemptions - the tallyExemptRecipient values, read at most once per
+     * cache_ttl; a value that is not an address, a domain or local@ is
+     * skipped and named in a warning (warn) at each read */
+    engine::ExemptionsResult exemptions();
+    /* set_warn - where warnings about directory contents go (the log) */
+    void set_warn(std::function<void(const std::string &)> warn) { warn_ = std::move(warn); }
 
 private:
     struct Pooled {
@@ -94,6 +107,14 @@ private:
     std::mutex deny_mutex_;
     std::optional<engine::DenyLists> deny_;
     std::chrono::steady_clock::time_point deny_read_;
+    std::function<void(const std::string &)> warn_;
+    std::mutex hosted_mutex_;
+    engine::HostedDomainsCache hosted_;
+    std::shared_ptr<const engine::HostedDomains> hosted_set_;
+    bool hosted_refreshing_ = false;
+    std::mutex exempt_mutex_;
+    std::shared_ptr<const engine::Exemptions> exempt_;
+    std::chrono::steady_clock::time_point exempt_read_;
 };
 
 }  // namespace tally::daemon

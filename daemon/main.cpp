@@ -120,12 +120,13 @@ void reload() {
 
 /* policy_handler - one policy request through the Runtime of the moment */
 policy::PolicyServer::Handler policy_handler() {
-    // Messages refused at RCPT outlive reloads: their end of message must not be charged.
-    auto refused = std::make_shared<policy::RefusedMessages>();
-    return [refused](const policy::PolicyRequest &req, const std::string &peer) {
+    // Messages refused at RCPT, and the recipients of messages in progress,
+    // outlive reloads: their end of message must be decided on them.
+    auto memory = std::make_shared<policy::PolicyMemory>();
+    return [memory](const policy::PolicyRequest &req, const std::string &peer) {
         auto rt = current_runtime();
         auto t0 = std::chrono::steady_clock::now();
-        policy::PolicyAnswer a = policy::answer(rt->cfg, *rt->backend, *rt->cache, *refused, req);
+        policy::PolicyAnswer a = policy::answer(rt->cfg, *rt->backend, *rt->cache, *memory, req);
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         count_message(*rt, Door::policy, a.outcome, a.end_of_message ? ms / 1000 : -1);
         std::string line = fmt::format("{} policy_ms={:.3f} peer={}", a.log_line, ms, peer);

@@ -22,7 +22,9 @@ Runtime::Runtime(const engine::Config &c, std::shared_ptr<Metrics> m)
                                             metrics.get())),
       backend(std::make_unique<DirectoryBackend>(*directory, *cancels)),
       cache(std::make_unique<engine::AccountCache>(static_cast<std::size_t>(cfg.cache_size),
-                                                   std::chrono::seconds(cfg.cache_ttl), metrics.get())) {}
+                                                   std::chrono::seconds(cfg.cache_ttl), metrics.get())) {
+    directory->set_warn([l = log](const std::string &w) { l->warn("{}", w); });
+}
 
 std::shared_ptr<Runtime> current_runtime() { return std::atomic_load(&g_runtime); }
 

@@ -36,6 +36,8 @@ public:
     engine::LookupResult find_relay(const std::string &client) override { return d_.find_relay(client); }
     engine::ChargeResult charge(const ChargeRequest &req) override { return d_.charge(req); }
     engine::DenyListsResult deny_lists() override { return d_.deny_lists(); }
+    engine::HostedDomainsResult hosted_domains() override { return d_.hosted_domains(); }
+    engine::ExemptionsResult exemptions() override { return d_.exemptions(); }
     void cancel_later(const ChargeRequest &req) override { cancels_.add(req); }
 
 private:

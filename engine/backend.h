@@ -13,6 +13,9 @@
 
 #include "decision.h"
 #include "exop.h"
+#include "recipients.h"
+
+#include <memory>
 
 #include <optional>
 #include <string>
@@ -58,6 +61,21 @@ struct DenyListsResult {
     std::string error;
 };
 
+/* The hosted domains and the exemptions, shared: a message reads them
+ * without copying, a refresh replaces them whole. */
+struct HostedDomainsResult {
+    DirStatus status = DirStatus::error;
+    std::shared_ptr<const HostedDomains> domains;
+    std::string error;
+    bool stale = false;  // the last good set, kept while the directory fails
+};
+
+struct ExemptionsResult {
+    DirStatus status = DirStatus::error;
+    std::shared_ptr<const Exemptions> exemptions;
+    std::string error;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -71,6 +89,12 @@ public:
     virtual ChargeResult charge(const ChargeRequest &req) = 0;
     /* deny_lists - the deny lists (cached by the implementation) */
     virtual DenyListsResult deny_lists() = 0;
+    /* hosted_domains - hosted_domain_search_base's set (cached, see
+     * HostedDomainsCache); only asked when that is configured */
+    virtual HostedDomainsResult hosted_domains() = 0;
+    /* exemptions - the tallyExemptRecipient values under exempt_search_base
+     * (cached like the deny lists); only asked when that is configured */
+    virtual ExemptionsResult exemptions() = 0;
     /* cancel_later - a charge whose outcome is unknown (its answer was lost)
      * for a message that is being refused: make sure it never counts */
     virtual void cancel_later(const ChargeRequest &req) = 0;

@@ -259,6 +259,21 @@ const std::vector<Option> &options() {
         text("deny_search_base", "where deny lists (tallyDenyList entries) live; empty: off",
              &Config::deny_search_base),
         text("deny_filter", "selects the deny-list entries", &Config::deny_filter),
+        text("hosted_domain_search_base",
+             "where the hosted domains are read from; recipients elsewhere count as externalRecipients; empty: off",
+             &Config::hosted_domain_search_base),
+        text("hosted_domain_filter", "selects the entries naming hosted domains", &Config::hosted_domain_filter),
+        text("hosted_domain_attribute", "the attribute of those entries holding the domain names (associatedDomain, dc)",
+             &Config::hosted_domain_attribute),
+        integer("hosted_domain_ttl", "seconds the hosted domains read are used before they are read again",
+                &Config::hosted_domain_ttl, 1, 86400),
+        integer("hosted_domain_stale_max",
+                "seconds the last hosted domains read are still used while the directory fails; then the failure policy",
+                &Config::hosted_domain_stale_max, 0, 604800),
+        text("exempt_search_base", "where exemption lists (tallyExemptList entries) live; empty: off",
+             &Config::exempt_search_base),
+        text("exempt_filter", "selects the exemption-list entries", &Config::exempt_filter),
+        boolean("exempt_null_sender", "bounces (null sender <>) are never charged", &Config::exempt_null_sender),
         {"stage", "where sender restrictions apply: mail (MAIL FROM) or eom (end of data)",
          [](Config &c, const std::string &v) -> std::optional<std::string> {
              if (v == "mail") c.stage = Stage::mail;
@@ -320,7 +335,8 @@ void check_whole(const Config &c, std::vector<ConfigError> &errors) {
     const std::pair<const char *, const std::string *> templates[] = {
         {"search_filter", &c.search_filter},         {"sender_search_filter", &c.sender_search_filter},
         {"alias_search_filter", &c.alias_search_filter}, {"relay_search_filter", &c.relay_search_filter},
-        {"relay_network_filter", &c.relay_network_filter}, {"deny_filter", &c.deny_filter}};
+        {"relay_network_filter", &c.relay_network_filter}, {"deny_filter", &c.deny_filter},
+        {"hosted_domain_filter", &c.hosted_domain_filter}, {"exempt_filter", &c.exempt_filter}};
     for (auto [name, value] : templates)
         if (!client::expand_filter(*value, {"login@realm", "cn=dn", "192.0.2.1"}))
             errors.push_back({0, std::string(name) + " has an unknown %-sequence (use %s %u %d %D %c %%)"});
@@ -329,6 +345,8 @@ void check_whole(const Config &c, std::vector<ConfigError> &errors) {
         errors.push_back({0, "search_filter must use the login (%s, %u or %d)"});
     if (c.unauthenticated == Unauthenticated::refuse_hosted && c.hosted_domains.empty())
         errors.push_back({0, "unauthenticated = refuse-hosted needs hosted_domains"});
+    if (!c.hosted_domain_search_base.empty() && c.hosted_domain_attribute.empty())
+        errors.push_back({0, "hosted_domain_search_base needs hosted_domain_attribute"});
     if (!c.relay_search_base.empty() && c.relay_search_filter.find("%c") == std::string::npos)
         errors.push_back({0, "relay_search_filter must use the client address (%c)"});
     if (!c.alias_search_base.empty() && c.alias_search_filter.empty())

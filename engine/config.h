@@ -83,6 +83,19 @@ struct Config {
     std::string deny_search_base;  // empty: off
     std::string deny_filter = "(objectClass=tallyDenyList)";
 
+    // hosted domains (recipients elsewhere count as externalRecipients),
+    // read from the directory; hosted_domains above belong to the set too
+    std::string hosted_domain_search_base;  // empty: external recipients are not counted
+    std::string hosted_domain_filter = "(associatedDomain=*)";
+    std::string hosted_domain_attribute = "associatedDomain";
+    int hosted_domain_ttl = 300;         // seconds a read set is used before it is read again
+    int hosted_domain_stale_max = 3600;  // after a failed read, the last good set is used until it is this old
+
+    // exemptions held in the directory (tallyExemptList entries)
+    std::string exempt_search_base;  // empty: off
+    std::string exempt_filter = "(objectClass=tallyExemptList)";
+    bool exempt_null_sender = false;  // bounces (MAIL FROM:<>) are not charged
+
     // sender restrictions
     Stage stage = Stage::eom;
     std::string detail_delimiter = "+";  // empty: no +detail handling

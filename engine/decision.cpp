@@ -170,7 +170,9 @@ Decision decide_charge(const ChargeResponse &r, const std::string &quota_templat
         d.reason = describe_refusal(r);
         d.reply = format_reply(quota_template, {{"window", x.window},
                                                {"adjective", window_adjective(x.window)},
-                                               {"metric", std::string(metric_name(x.metric))},
+                                               {"metric", x.metric == Metric::externalRecipients
+                                                              ? std::string("external recipients")
+                                                              : std::string(metric_name(x.metric))},
                                                {"limit", std::to_string(x.limit)},
                                                {"usage", std::to_string(x.usage)},
                                                {"level", std::string(level_name(x.level))},

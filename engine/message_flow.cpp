@@ -176,16 +176,63 @@ Decision MessageFlow::whole_message(const Facts &f) {
     }
     m_.recipients = f.recipients;
     m_.bytes = f.bytes;
+    m_.seen = f.recipient_addresses;
     return end_of_data(f.queue_id);
+}
+
+std::optional<Decision> MessageFlow::classify(ChargeRequest &req) {
+    req.recipients = m_.recipients;
+    // Bounces: by option only (README: a null sender is trivially forged).
+    if (c_.exempt_null_sender && m_.sender_ok && m_.sender.empty()) {
+        m_.exemption = "null sender (exempt_null_sender)";
+        return Decision{Action::accept, {}, "exempt: null sender (bounce); not charged"};
+    }
+    const bool external = !c_.hosted_domain_search_base.empty();
+    const bool exempting = !c_.exempt_search_base.empty();
+    if (!external && !exempting) return std::nullopt;
+    // A failure answers by the failure policy; accepted, the message passes
+    // uncounted (it cannot be counted right).
+    auto failed = [&](DirStatus st, const std::string &error) {
+        Decision d = directory_failure(st, error, c_.on_directory_unavailable);
+        if (d.action == Action::accept) m_.uncounted = true;
+        return d;
+    };
+    HostedDomains hosted(c_.hosted_domains.begin(), c_.hosted_domains.end());
+    std::shared_ptr<const HostedDomains> from_directory;
+    if (external) {
+        HostedDomainsResult h = b_.hosted_domains();
+        if (h.status != DirStatus::ok || !h.domains) return failed(h.status, "hosted domains: " + h.error);
+        from_directory = h.domains;
+    }
+    const HostedDomains &set = hosted.empty() && from_directory ? *from_directory : hosted;
+    if (from_directory && !hosted.empty()) hosted.insert(from_directory->begin(), from_directory->end());
+    static const Exemptions kNone;
+    std::shared_ptr<const Exemptions> ex;
+    if (exempting) {
+        ExemptionsResult e = b_.exemptions();
+        if (e.status != DirStatus::ok || !e.exemptions) return failed(e.status, "exemption lists: " + e.error);
+        ex = e.exemptions;
+    }
+    MessageRecipients mr = classify_message(m_.recipients, m_.seen, true, set, ex ? *ex : kNone, c_.detail_delimiter);
+    m_.classified = mr;
+    if (mr.exempt > 0) {
+        m_.exemption = std::to_string(mr.exempt) + " exempt recipient" + (mr.exempt == 1 ? "" : "s") + ": " +
+                       mr.exempt_why;
+        if (mr.counted == 0)
+            return Decision{Action::accept, {}, "exempt: every recipient is on an exemption list; not charged"};
+    }
+    req.recipients = mr.counted;
+    req.external_recipients = external ? mr.external : 0;
+    return std::nullopt;
 }
 
 Decision MessageFlow::charge() {
     ChargeRequest req;
     req.account = m_.account->dn;
     req.messages = 1;
-    req.recipients = m_.recipients;
     req.bytes = m_.bytes;
     req.charge_id = valid_charge_id(m_.queue_id) ? m_.queue_id : "";
+    if (auto d = classify(req)) return *d;
     ChargeResult r = b_.charge(req);
     if (r.status != DirStatus::ok) {
         Decision d = directory_failure(r.status, r.error, c_.on_charge_error);
@@ -206,6 +253,12 @@ Decision MessageFlow::charge() {
                                                       : c_.reply_quota);
     if (d.action == Action::accept)
         d.reason = r.response.verdict == Verdict::duplicate ? "already counted (same queue id)" : "within limits";
+    if (d.action == Action::accept && r.response.verdict == Verdict::accepted && r.response.exceeded) {
+        // Over a limit and still accepted: the account (or its policy, or
+        // the overlay) counts only and never refuses.
+        d.reason = "counted, not refused (accounting-only): " + describe_exceeded(*r.response.exceeded);
+        m_.exemption = m_.exemption.empty() ? "accounting-only" : m_.exemption + "; accounting-only";
+    }
     if (m_.relay) d.reason = "relay host " + m_.account->dn + ": " + d.reason;
     return d;
 }
@@ -244,10 +297,17 @@ std::optional<LimitAlert> MessageFlow::alert() const {
 std::string MessageFlow::log_line() const {
     std::string s = "qid=" + (m_.queue_id.empty() ? std::string("-") : m_.queue_id) + " login=" + quoted(m_.login) +
                     " client=" + (m_.client.empty() ? std::string("-") : m_.client) + " from=<" + m_.sender + ">" +
-                    " rcpts=" + std::to_string(m_.recipients) + " bytes=" + std::to_string(m_.bytes) +
+                    " rcpts=" + std::to_string(m_.recipients) +
+                    (m_.classified && !c_.hosted_domain_search_base.empty()
+                         ? " external=" + std::to_string(m_.classified->external) +
+                               (m_.classified->all_known ? "" : " rcpts_unseen=" +
+                                    std::to_string(m_.recipients > m_.seen.size() ? m_.recipients - m_.seen.size() : 0))
+                         : std::string()) +
+                    " bytes=" + std::to_string(m_.bytes) +
                     " verdict=" + std::string(action_name(m_.decision.action)) + " reason=" + quoted(m_.decision.reason);
     if (!m_.decision.reply.code.empty())
         s += " reply=" + quoted(m_.decision.reply.code + " " + m_.decision.reply.xcode + " " + m_.decision.reply.text);
+    if (!m_.exemption.empty()) s += " exempt=" + quoted(m_.exemption);
     if (m_.usage) s += " usage=" + quoted(usage_summary(*m_.usage));
     if (m_.uncounted) s += " UNCOUNTED";
     if (m_.cancel_pending) s += " cancel=pending";

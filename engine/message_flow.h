@@ -18,15 +18,21 @@
 #include "alert.h"
 #include "backend.h"
 #include "decision.h"
+#include "recipients.h"
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tally::engine {
 
 /* Logins longer than this match no account: no directory has them, and
  * they would only make hostile searches expensive. */
 inline constexpr std::size_t kMaxLogin = 256;
+/* Recipient addresses kept per message; beyond, recipients count but are
+ * not classified (classify_message: as external, none exempt). Postfix's
+ * smtpd_recipient_limit is 1000 by default. */
+inline constexpr std::size_t kMaxSeenRecipients = 10000;
 
 class MessageFlow {
 public:
@@ -38,7 +44,12 @@ public:
      * restrictions */
     std::optional<Decision> mail_from(const std::string &login, const std::string &raw_sender,
                                       const std::string &client);
-    void add_recipient() { ++m_.recipients; }
+    /* add_recipient - one accepted recipient (its address, for the hosted
+     * and exemption checks; kept up to kMaxSeenRecipients) */
+    void add_recipient(const std::string &address = {}) {
+        ++m_.recipients;
+        if (m_.seen.size() < kMaxSeenRecipients) m_.seen.push_back(address);
+    }
     void add_bytes(std::uint64_t n) { m_.bytes += n; }
 
     /* end_of_data - sender restrictions (stage = eom) and the charge */
@@ -56,6 +67,9 @@ public:
         std::string login, raw_sender, client, queue_id;
         unsigned recipients = 0;
         std::uint64_t bytes = 0;
+        /* the recipient addresses seen at RCPT (may be fewer than
+         * recipients when the door did not see them all) */
+        std::vector<std::string> recipient_addresses;
     };
     Decision whole_message(const Facts &f);
 
@@ -78,6 +92,10 @@ private:
     std::optional<Decision> unauthenticated();
     std::optional<Decision> deny_lists();
     Decision charge();
+    /* exemptions_and_recipients - a decision when the message is not
+     * charged (exempt, or the hosted set is unavailable), else fills req's
+     * recipients and external recipients */
+    std::optional<Decision> classify(ChargeRequest &req);
     Decision finish(Decision d);
     /* directory_failure - the failure policy's answer to a failed lookup or charge */
     Decision directory_failure(DirStatus status, const std::string &error, FailAction other);
@@ -99,6 +117,9 @@ private:
         bool uncounted = false;
         bool cancel_pending = false;  // its charge's outcome is unknown: cancelled in the background
         bool relay = false;           // an unauthenticated relay host, charged by client address
+        std::vector<std::string> seen;  // recipient addresses (add_recipient, Facts)
+        std::optional<MessageRecipients> classified;
+        std::string exemption;  // which exemption applied, for the log line
     };
     Message m_;
 };

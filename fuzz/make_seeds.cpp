@@ -41,6 +41,9 @@ int main(int argc, char **argv) {
     put(d, "charge-count", encode_charge_request({dn, 0, 0, 0, "Q1", Mode::count}));
     put(d, "charge-max", encode_charge_request({std::string(kMaxDnLength, 'a'), kMaxRequestCount, kMaxRequestCount,
                                                kMaxRequestBytes, std::string(128, 'x'), Mode::count}));
+    ChargeRequest external{dn, 1, 5, 2048, "Q2", Mode::charge};
+    external.external_recipients = 3;
+    put(d, "charge-external", encode_charge_request(external));
     put(d, "reset-all", encode_reset_request({dn, ""}));
     put(d, "reset-day", encode_reset_request({dn, "day"}));
 
@@ -56,6 +59,12 @@ int main(int argc, char **argv) {
     over.exceeded = Exceeded{"hour", Metric::byteRecipients, 10, 30000};
     over.first_hit = true;
     put(d, "response-over-first-hit", encode_charge_response(over));
+    ChargeResponse outside = ok;  // the fifth metric: usage and limit of externalRecipients
+    outside.verdict = Verdict::refused;
+    outside.windows[0].usage[Metric::externalRecipients] = 200;
+    outside.windows[0].limits[static_cast<int>(Metric::externalRecipients)] = 200;
+    outside.exceeded = Exceeded{"day", Metric::externalRecipients, 200, 200};
+    put(d, "response-external", encode_charge_response(outside));
     ChargeResponse dup;
     dup.verdict = Verdict::duplicate;
     put(d, "response-duplicate", encode_charge_response(dup));

@@ -125,8 +125,9 @@ sfsistat cb_envfrom(SMFICTX *ctx, char **argv) {
     });
 }
 
-sfsistat cb_envrcpt(SMFICTX *ctx, char **) {
-    if (Session *s = session_of(ctx)) s->flow->add_recipient();
+sfsistat cb_envrcpt(SMFICTX *ctx, char **argv) {
+    // The address decides hosted or external, exempt or counted (at end of data).
+    if (Session *s = session_of(ctx)) s->flow->add_recipient(argv && argv[0] ? argv[0] : "");
     return SMFIS_CONTINUE;
 }
 

@@ -110,12 +110,13 @@ private:
  * window's metric limits. */
 struct Resolved {
     std::vector<WindowDef> windows;
-    std::vector<std::array<AttributeDescription *, 4>> limit_ads;  // per window, per metric; null: none
+    std::vector<std::array<AttributeDescription *, kMetricCount>> limit_ads;  // per window, per metric; null: none
     AttributeDescription *generic_limit = nullptr;                   // tallyLimit
     AttributeDescription *policy_dn = nullptr;                       // tallyPolicyDN
     AttributeDescription *aggregate_limit = nullptr;                 // tallyAggregateLimit
     AttributeDescription *aggregate_dn = nullptr;                    // tallyAggregateDN
     ObjectClass *aggregate_class = nullptr;                          // tallyAggregate (null: schema not loaded)
+    AttributeDescription *accounting_only = nullptr;                 // tallyAccountingOnly (schema/tally.schema)
     unsigned long generation = 0;                                    // changes with every rebuild
 };
 

@@ -293,7 +293,7 @@ void rebuild_resolved(Info *ti) {
     Resolved r;
     r.windows = ti->ti_config.effective_windows();
     for (const WindowDef &w : r.windows) {
-        std::array<AttributeDescription *, 4> ads{};
+        std::array<AttributeDescription *, kMetricCount> ads{};
         for (Metric m : kAllMetrics)
             ads[static_cast<int>(m)] = find_ad(limit_attribute_name(ti->ti_config, w.name, m));
         r.limit_ads.push_back(ads);
@@ -303,6 +303,7 @@ void rebuild_resolved(Info *ti) {
     r.aggregate_limit = find_ad("tallyAggregateLimit");
     r.aggregate_dn = find_ad("tallyAggregateDN");
     r.aggregate_class = oc_find("tallyAggregate");
+    r.accounting_only = find_ad("tallyAccountingOnly");
     r.generation = ++generation;
     ti->ti_resolved = std::move(r);
 }

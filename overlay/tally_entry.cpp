@@ -148,6 +148,9 @@ LimitSet read_limits(const Resolved &r, Entry *e) {
             set.set(r.windows[wi].name, m, *v);
         }
     }
+    // Boolean syntax: slapd stores exactly TRUE or FALSE.
+    if (Attribute *a = r.accounting_only ? attr_find(e->e_attrs, r.accounting_only) : nullptr; a && a->a_numvals > 0)
+        set.accounting_only = view(a->a_vals[0]) == "TRUE";
     return set;
 }
 

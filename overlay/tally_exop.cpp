@@ -267,6 +267,7 @@ struct Part {
     std::vector<CounterValue> history_after;
     CounterSource source;                       // where the counters are read and written
     PendingWrites::Handle basis;                // the pending write decided on, if any
+    bool accounting_only = false;               // count, never refuse (global or tallyAccountingOnly)
 };
 
 /* Decided - what a charge read, decided and wants written */
@@ -325,6 +326,8 @@ Outcome read_part(Operation *op, slap_overinst *on, Info *ti, const ChargeReques
         else levels.account = read_aggregate_limits(cfg, e.get());  // an aggregate's own, nothing inherited
         for (CurrentWindow &cw : windows)
             for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
+        // Decided here, with the limits, so every door and tallyctl check agree.
+        if (side == Side::account) part.accounting_only = resolve_accounting_only(levels, policy.accounting_only);
     }
     part.place_exists = part.place && read_history(op, *part.place, part.history_before);
     stored.history = part.in_entry;
@@ -398,7 +401,10 @@ Outcome decide_charge(Operation *op, slap_overinst *on, Info *ti, const ChargeRe
         }
     }
 
-    d.plan = plan_charge(windows, stored, req, policy, now, input ? &*input : nullptr);
+    // An accounting-only account is never refused, by its own limits or its aggregate's.
+    ChargePolicy effective = policy;
+    effective.accounting_only = d.account.accounting_only;
+    d.plan = plan_charge(windows, stored, req, effective, now, input ? &*input : nullptr);
     settle_part(d.account, std::move(stored), d.plan.new_state);
     if (d.aggregate) {
         settle_part(*d.aggregate, std::move(input->stored), d.plan.aggregate_state);
@@ -576,15 +582,18 @@ int do_charge(Operation *op, SlapReply *rs, slap_overinst *on, Info *ti) {
     ti->ti_monitor.counters.add(counter_of(req.mode, resp.verdict));
     if (resp.first_hit) ti->ti_monitor.counters.add(MonitorCounter::first_limit_hits);
     std::string why = describe_refusal(resp);
+    // Say why an over-limit message was let through: the account counts only.
+    if (resp.exceeded && resp.verdict == Verdict::accepted && d.account.accounting_only) why += " accountingOnly";
     std::string level = resp.exceeded ? " level=" + std::string(level_name(resp.exceeded->level)) : "";
     std::string aggregate = resp.aggregate_dn.empty() ? "" : " aggregate=\"" + resp.aggregate_dn + "\"";
     Debug(LDAP_DEBUG_STATS,
-          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu bytes=%llu%s verdict=%s%s%s%s%s\n",
+          "%s TALLY CHARGE dn=\"%s\" mode=%s id=\"%s\" messages=%llu recipients=%llu external=%llu bytes=%llu%s "
+          "verdict=%s%s%s%s%s\n",
           op->o_log_prefix, op->o_req_ndn.bv_val, std::string(mode_name(req.mode)).c_str(),
           req.charge_id.c_str(), static_cast<unsigned long long>(req.messages),
-          static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.bytes),
-          aggregate.c_str(), std::string(verdict_name(resp.verdict)).c_str(), why.empty() ? "" : " exceeded=",
-          why.c_str(), level.c_str(),
+          static_cast<unsigned long long>(req.recipients), static_cast<unsigned long long>(req.external_recipients),
+          static_cast<unsigned long long>(req.bytes), aggregate.c_str(), std::string(verdict_name(resp.verdict)).c_str(),
+          why.empty() ? "" : " exceeded=", why.c_str(), level.c_str(),
           out.batch > 1 ? (" batch=" + std::to_string(out.batch)).c_str() : "");
     set_response(rs, kChargeOid, encode_charge_response(resp));
     return reply(rs, LDAP_SUCCESS, resp.verdict == Verdict::refused ? why : "");

@@ -32,6 +32,36 @@ std::optional<std::string> RefusedMessages::find(const std::string &instance) {
     return it->second;
 }
 
+void SeenRecipients::add(const std::string &instance, const std::string &recipient) {
+    if (instance.empty() || max_total_ == 0) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, fresh] = by_instance_.try_emplace(instance);
+    if (fresh) order_.push_back(instance);
+    if (it->second.size() >= max_per_message_) return;  // the rest count as unseen
+    it->second.push_back(recipient);
+    ++total_;
+    while (total_ > max_total_ && !order_.empty()) {
+        auto old = by_instance_.find(order_.front());
+        if (old != by_instance_.end()) {
+            total_ -= old->second.size();
+            by_instance_.erase(old);
+        }
+        order_.pop_front();
+    }
+}
+
+std::vector<std::string> SeenRecipients::take(const std::string &instance) {
+    if (instance.empty()) return {};
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = by_instance_.find(instance);
+    if (it == by_instance_.end()) return {};
+    std::vector<std::string> out = std::move(it->second);
+    total_ -= out.size();
+    by_instance_.erase(it);
+    // its place in order_ goes when it reaches the front (erase of a missing key is a no-op)
+    return out;
+}
+
 std::string action_of(const Decision &d) {
     switch (d.action) {
     case Action::accept: return "DUNNO";
@@ -77,8 +107,9 @@ std::optional<std::string> missing(const PolicyRequest &req, std::initializer_li
 
 }  // namespace
 
-PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::AccountCache &cache, RefusedMessages &refused,
+PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::AccountCache &cache, PolicyMemory &memory,
                     const PolicyRequest &req) {
+    RefusedMessages &refused = memory.refused;
     if (req.text("request") != "smtpd_access_policy")
         return malformed(c, req, "attribute request is \"" + req.text("request").substr(0, 64) +
                                      "\", not smtpd_access_policy");
@@ -100,6 +131,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
         // recipient (without an instance, at each: nothing tells them apart).
         if (d.action != Action::accept && (refused.add(instance, a.action) || instance.empty()))
             a.outcome = flow.outcome();
+        if (d.action == Action::accept) memory.recipients.add(instance, req.text("recipient"));
         // Refusals are logged at once; a pass is logged with the message at its end.
         a.log = d.action == Action::accept ? PolicyAnswer::Log::debug : PolicyAnswer::Log::warn;
         a.log_line = flow.log_line() + " state=RCPT";
@@ -112,6 +144,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
     if (!size) return malformed(c, req, "attribute size is not a number");
     auto rcpts = number(req.text("recipient_count"));
     if (!rcpts || *rcpts > 1000000) return malformed(c, req, "attribute recipient_count is not a number");
+    std::vector<std::string> seen = memory.recipients.take(instance);
     if (auto earlier = refused.find(instance)) {
         // A restriction refused this message at RCPT: it is not charged, and
         // the whole message is refused with the same answer.
@@ -127,6 +160,7 @@ PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::Account
     f.queue_id = req.text("queue_id");
     f.recipients = static_cast<unsigned>(*rcpts);
     f.bytes = *size;
+    f.recipient_addresses = std::move(seen);
     d = flow.whole_message(f);
     a.action = action_of(d);
     a.log = f.login.empty() && !flow.usage() && d.action == Action::accept ? PolicyAnswer::Log::debug

@@ -8,8 +8,10 @@
  *     RCPT            sender restrictions (deny lists, blocked accounts,
  *                     senders the login does not own, the unauthenticated
  *                     policy); nothing is charged
+ *                     and the recipient remembered (SeenRecipients)
  *     END-OF-MESSAGE  restrictions again (cached) and the charge: size x
- *                     recipient_count, the queue id as charge id
+ *                     recipient_count, the queue id as charge id; the
+ *                     remembered recipients say which are external or exempt
  *     anything else   DUNNO
  *   Decisions become actions: accept is DUNNO; a refusal is the reply
  *   itself ("550 5.7.1 daily limit ..."), which Postfix and Exim pass to
@@ -36,6 +38,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace tally::policy {
 
@@ -57,6 +60,36 @@ private:
     std::map<std::string, std::string> actions_;
 };
 
+/* SeenRecipients - the recipients of messages in progress, by Postfix's
+ * instance attribute: END-OF-MESSAGE gives only recipient_count, so the
+ * addresses come from the message's RCPT requests (each passed our RCPT
+ * check). take() hands them over once, at the end of the message. Bounded:
+ * at most max_per_message addresses per message and max_total in all, the
+ * oldest messages forgotten first; a message whose addresses were
+ * forgotten, or never seen (no instance, the RCPT state not asked, a
+ * restart in between), has its unseen recipients counted as external and
+ * none exempt (recipients.h). */
+class SeenRecipients {
+public:
+    explicit SeenRecipients(std::size_t max_total = 200000, std::size_t max_per_message = 1000)
+        : max_total_(max_total), max_per_message_(max_per_message) {}
+    void add(const std::string &instance, const std::string &recipient);
+    std::vector<std::string> take(const std::string &instance);
+    std::size_t total() const { return total_; }
+
+private:
+    std::mutex mutex_;
+    std::size_t max_total_, max_per_message_, total_ = 0;
+    std::deque<std::string> order_;
+    std::map<std::string, std::vector<std::string>> by_instance_;
+};
+
+/* PolicyMemory - what the policy door remembers across the requests of a message */
+struct PolicyMemory {
+    RefusedMessages refused;
+    SeenRecipients recipients;
+};
+
 struct PolicyAnswer {
     std::string action;  // what follows "action="
     enum class Log { none, debug, info, warn } log = Log::none;
@@ -74,7 +107,7 @@ struct PolicyAnswer {
 std::string action_of(const engine::Decision &d);
 
 /* answer - the answer to one whole request */
-PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::AccountCache &cache, RefusedMessages &refused,
+PolicyAnswer answer(const engine::Config &c, engine::Backend &b, engine::AccountCache &cache, PolicyMemory &memory,
                     const PolicyRequest &req);
 
 }  // namespace tally::policy

@@ -182,7 +182,7 @@ void copy_limits(client::Connection &c, const Options &o, Tally &t) {
     }
     OverlayConfig none;
     std::vector<std::string> attrs = {"objectClass", "tallyLimit"};
-    for (Metric m : kAllMetrics) {
+    for (Metric m : kClassicMetrics) {  // mtpolicyd has these four
         attrs.push_back(o.source[static_cast<int>(m)]);
         std::string a = limit_attribute_name(none, o.window, m);
         if (!a.empty()) attrs.push_back(a);
@@ -242,7 +242,7 @@ void copy_limits(client::Connection &c, const Options &o, Tally &t) {
 
 std::string describe(const Usage &u) {
     std::string s;
-    for (Metric m : kAllMetrics)
+    for (Metric m : kClassicMetrics)  // what mtpolicyd counts: no external recipients
         s += (s.empty() ? "" : " ") + std::string(metric_name(m)) + "=" + std::to_string(u[m]);
     return s;
 }

@@ -319,7 +319,7 @@ LimitPlan plan_limits(const Entry &entry, const std::string &window, const Sourc
                       bool overwrite) {
     LimitPlan p;
     OverlayConfig defaults;
-    for (Metric m : kAllMetrics) {
+    for (Metric m : kClassicMetrics) {  // mtpolicyd has these four
         const std::string &src = source[static_cast<int>(m)];
         const auto *vals = values_of(entry, src);
         if (!vals || vals->empty()) continue;

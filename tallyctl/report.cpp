@@ -74,7 +74,7 @@ std::string format_rows(const std::vector<ReportRow> &rows, bool csv) {
     char line[1024];
     if (csv) out = "dn,window,period,metric,used,limit,percent\n";
     else {
-        std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-15s %14s %14s %8s\n", "ACCOUNT", "WINDOW", "PERIOD",
+        std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14s %14s %8s\n", "ACCOUNT", "WINDOW", "PERIOD",
                       "METRIC", "USED", "LIMIT", "PERCENT");
         out = line;
     }
@@ -85,7 +85,7 @@ std::string format_rows(const std::vector<ReportRow> &rows, bool csv) {
             out += csv_field(r.dn) + "," + r.window + "," + r.period + "," + std::string(metric_name(r.metric)) + "," +
                    std::to_string(r.used) + "," + limit + "," + (r.limit ? pct.substr(0, pct.size() - 1) : "") + "\n";
         } else {
-            std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-15s %14llu %14s %8s\n", r.dn.c_str(),
+            std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14llu %14s %8s\n", r.dn.c_str(),
                           r.window.c_str(), r.period.c_str(), std::string(metric_name(r.metric)).c_str(),
                           static_cast<unsigned long long>(r.used), limit.c_str(), pct.c_str());
             out += line;

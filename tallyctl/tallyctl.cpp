@@ -12,6 +12,7 @@
  *   tallyctl report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]
  *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
  *   tallyctl check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES
+ *                   (RECIPIENTS: a count, or addresses separated by commas)
  *   tallyctl import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]
  *   tallyctl stats [--format text|prometheus]
  *
@@ -73,7 +74,7 @@ using namespace tally;
                  "  reset ACCOUNT-DN [WINDOW]\n"
                  "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
                  "  top -b BASE [-f FILTER] [-n N] [-c]\n"
-                 "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES\n"
+                 "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS|ADDR,ADDR,... BYTES\n"
                  "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n"
                  "  stats [--format text|prometheus]\n"
                  "exit status: 0 done (charge, check: accepted or duplicate), 1 refused, 2 usage, LDAP or "
@@ -210,7 +211,7 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
     }
     if (base.empty() || optind != argc) usage_exit();
     auto m = parse_metric(metric);
-    if (!m) die("unknown metric " + metric + " (messages, recipients, bytes, byteRecipients)");
+    if (!m) die("unknown metric " + metric + " (messages, recipients, bytes, byteRecipients, externalRecipients)");
     auto accounts = usage_of_all(c, account_dns(c, base, filter));
     if (top) {
         std::fputs(format_rows(top_rows(accounts, n), csv).c_str(), stdout);
@@ -323,6 +324,8 @@ public:
         return d_.charge(check);
     }
     engine::DenyListsResult deny_lists() override { return d_.deny_lists(); }
+    engine::HostedDomainsResult hosted_domains() override { return d_.hosted_domains(); }
+    engine::ExemptionsResult exemptions() override { return d_.exemptions(); }
     void cancel_later(const ChargeRequest &) override {}  // a check counts nothing
 
 private:
@@ -346,7 +349,19 @@ int cmd_check(int argc, char **argv) {
     if (!cfg) die(errors.empty() ? "bad configuration" : errors.front());
     std::string login = argv[optind], sender = argv[optind + 1];
     if (login == "-") login.clear();
-    std::uint64_t rcpts = number_arg(argv[optind + 2], "recipient count");
+    // RECIPIENTS: a count, or the addresses, comma-separated (then which are
+    // external or exempt is decided as tallyd would).
+    std::string rcpt_arg = argv[optind + 2];
+    std::vector<std::string> rcpt_addresses;
+    if (rcpt_arg.find('@') != std::string::npos) {
+        for (std::size_t i = 0; i <= rcpt_arg.size();) {
+            std::size_t j = rcpt_arg.find(',', i);
+            if (j == std::string::npos) j = rcpt_arg.size();
+            if (j > i) rcpt_addresses.push_back(rcpt_arg.substr(i, j - i));
+            i = j + 1;
+        }
+    }
+    std::uint64_t rcpts = rcpt_addresses.empty() ? number_arg(rcpt_arg.c_str(), "recipient count") : rcpt_addresses.size();
     std::uint64_t bytes = number_arg(argv[optind + 3], "byte count");
     try {
         daemon::Directory dir(*cfg);
@@ -355,7 +370,8 @@ int cmd_check(int argc, char **argv) {
         engine::MessageFlow flow(*cfg, backend, cache);
         auto d = flow.mail_from(login, "<" + sender + ">", client);
         if (!d) {
-            for (std::uint64_t i = 0; i < rcpts; ++i) flow.add_recipient();
+            for (std::uint64_t i = 0; i < rcpts; ++i)
+                flow.add_recipient(rcpt_addresses.empty() ? std::string() : "<" + rcpt_addresses[i] + ">");
             flow.add_bytes(bytes);
             d = flow.end_of_data("");
         }

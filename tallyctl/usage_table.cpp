@@ -13,7 +13,7 @@ namespace {
 std::string rows(const std::vector<WindowReport> &windows) {
     std::string out;
     char line[256];
-    std::snprintf(line, sizeof line, "%-8s %-16s %-15s %20s %20s %20s\n", "WINDOW", "PERIOD", "METRIC", "USED",
+    std::snprintf(line, sizeof line, "%-8s %-16s %-18s %20s %20s %20s\n", "WINDOW", "PERIOD", "METRIC", "USED",
                   "LIMIT", "LEFT");
     out += line;
     for (const WindowReport &w : windows) {
@@ -22,7 +22,7 @@ std::string rows(const std::vector<WindowReport> &windows) {
             std::uint64_t used = w.usage[m];
             std::string limit = lim ? std::to_string(*lim) : "unlimited";
             std::string left = !lim ? "-" : (used >= *lim ? "0" : std::to_string(*lim - used));
-            std::snprintf(line, sizeof line, "%-8s %-16s %-15s %20llu %20s %20s\n", w.window.c_str(),
+            std::snprintf(line, sizeof line, "%-8s %-16s %-18s %20llu %20s %20s\n", w.window.c_str(),
                           w.period.c_str(), std::string(metric_name(m)).c_str(),
                           static_cast<unsigned long long>(used), limit.c_str(), left.c_str());
             out += line;

@@ -95,11 +95,14 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     INFO(read_text(d.path + "/ldapadd.log"));
     REQUIRE(rc == 0);
     auto classes = ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcObjectClasses");
-    REQUIRE(classes.size() == 3);
+    REQUIRE(classes.size() == 4);
     CHECK_THAT(classes[0], Catch::Contains("tallyAccount"));
     CHECK_THAT(classes[1], Catch::Contains("tallyPolicy"));
     CHECK_THAT(classes[2], Catch::Contains("tallyDenyList"));
-    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 23);
+    CHECK_THAT(classes[3], Catch::Contains("tallyExemptList"));
+    // 16 + 4 limits (externalRecipients), tallyLimit, policy, sender and deny
+    // attributes, tallyAccountingOnly, tallyExemptRecipient
+    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 29);
 }
 
 TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "[integration][deploy][config]") {

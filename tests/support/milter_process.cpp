@@ -62,6 +62,36 @@ userPassword: secret
     return o;
 }
 
+SlapdOptions hosted_test_directory() {
+    SlapdOptions o = milter_test_directory();
+    o.data_ldif += R"(
+dn: ou=domains,dc=example,dc=com
+objectClass: organizationalUnit
+ou: domains
+
+dn: ou=example.com,ou=domains,dc=example,dc=com
+objectClass: organizationalUnit
+objectClass: domainRelatedObject
+ou: example.com
+associatedDomain: example.com
+
+dn: ou=example.net,ou=domains,dc=example,dc=com
+objectClass: organizationalUnit
+objectClass: domainRelatedObject
+ou: example.net
+associatedDomain: EXAMPLE.NET
+
+dn: cn=exempt,dc=example,dc=com
+objectClass: tallyExemptList
+cn: exempt
+tallyExemptRecipient: postmaster@
+tallyExemptRecipient: abuse@
+tallyExemptRecipient: *@elsewhere.org
+tallyExemptRecipient: )(objectClass=*
+)";
+    return o;
+}
+
 std::string MilterProcess::binary() { return TALLY_MILTER_PATH; }
 
 MilterProcess::MilterProcess(const Slapd &slapd, const std::string &extra_config) {

@@ -24,6 +24,16 @@ namespace tally::test {
  * dora: blocked, with her own rejection text and an extra sender address */
 SlapdOptions milter_test_directory();
 
+/* hosted_test_directory - milter_test_directory with example.com and
+ * example.net hosted (associatedDomain entries under ou=domains) and an
+ * exemption list (cn=exempt) holding postmaster@, abuse@ and two values
+ * that must never match: "*@elsewhere.org" and ")(objectClass=*" */
+SlapdOptions hosted_test_directory();
+/* kHostedOptions - tallyd's options for that directory */
+inline constexpr const char *kHostedOptions =
+    "hosted_domain_search_base = ou=domains,dc=example,dc=com\n"
+    "exempt_search_base = dc=example,dc=com\n";
+
 class MilterProcess {
 public:
     MilterProcess(const Slapd &slapd, const std::string &extra_config = "");

@@ -38,6 +38,18 @@ public:
         if (!lists) return {DirStatus::unavailable, {}, "Can't contact LDAP server"};
         return {DirStatus::ok, *lists, ""};
     }
+    std::optional<HostedDomains> hosted = HostedDomains{};  // nullopt: the directory is down
+    int hosted_reads = 0;
+    HostedDomainsResult hosted_domains() override {
+        ++hosted_reads;
+        if (!hosted) return {DirStatus::unavailable, nullptr, "Can't contact LDAP server"};
+        return {DirStatus::ok, std::make_shared<const HostedDomains>(*hosted), ""};
+    }
+    std::optional<Exemptions> exempt = Exemptions{};  // nullopt: the directory is down
+    ExemptionsResult exemptions() override {
+        if (!exempt) return {DirStatus::unavailable, nullptr, "Can't contact LDAP server"};
+        return {DirStatus::ok, std::make_shared<const Exemptions>(*exempt), ""};
+    }
     ChargeResult charge(const ChargeRequest &r) override {
         charges.push_back(r);
         return result;

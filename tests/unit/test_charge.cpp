@@ -239,6 +239,47 @@ TEST_CASE("modes: check never writes, count never refuses, accounting-only count
     auto a = plan_charge(ws, {}, msg(), acct, 0);
     CHECK(a.response.verdict == Verdict::accepted);
     CHECK(used(a.response, "day", Metric::messages) == 1);
+
+    // tallyctl check asks what the doors will do: accounting-only passes
+    r.mode = Mode::check;
+    auto ac = plan_charge(ws, {}, r, acct, 0);
+    CHECK(ac.response.verdict == Verdict::accepted);
+    CHECK(ac.response.exceeded);
+    CHECK_FALSE(ac.write);
+}
+
+TEST_CASE("externalRecipients: counted beside recipients, limited on its own", "[charge][external]") {
+    CurrentWindow w = window("day", "d1");
+    w.limits[static_cast<int>(Metric::externalRecipients)].max = 5;
+    w.limits[static_cast<int>(Metric::recipients)].max = 100;
+    std::vector<CurrentWindow> ws = {w};
+    ChargePolicy pol;
+    StoredState st;
+    ChargeRequest r = msg(10);
+    r.external_recipients = 3;  // 7 inside, 3 outside
+    auto p = plan_charge(ws, st, r, pol, 0);
+    REQUIRE(p.response.verdict == Verdict::accepted);
+    CHECK(used(p.response, "day", Metric::recipients) == 10);
+    CHECK(used(p.response, "day", Metric::externalRecipients) == 3);
+    st = p.new_state;
+
+    // 3 more outside would pass 5: refused, nothing counted, and it says which
+    auto q = plan_charge(ws, st, r, pol, 0);
+    CHECK(q.response.verdict == Verdict::refused);
+    REQUIRE(q.response.exceeded);
+    CHECK(q.response.exceeded->metric == Metric::externalRecipients);
+    CHECK(q.response.exceeded->limit == 5);
+    CHECK(q.response.exceeded->usage == 3);
+    CHECK(q.response.first_hit);  // written: the mark only, no counts
+    CHECK(used(q.response, "day", Metric::recipients) == 10);
+    CHECK(used(q.response, "day", Metric::externalRecipients) == 3);
+
+    // inside only: still within every limit
+    ChargeRequest inside = msg(50);
+    auto in = plan_charge(ws, st, inside, pol, 0);
+    CHECK(in.response.verdict == Verdict::accepted);
+    CHECK(used(in.response, "day", Metric::externalRecipients) == 3);
+    CHECK(used(in.response, "day", Metric::recipients) == 60);
 }
 
 TEST_CASE("shares of other servers are summed but never written", "[charge]") {

@@ -26,7 +26,8 @@ TEST_CASE("the longest counter value is encoded whole", "[counter]") {
     std::string text = encode_counter(c);
     const std::string max = "18446744073709551615", t = "1099511627776";
     CHECK(text == std::string(64, 'w') + " " + std::string(256, 'p') + " sid=4095 messages=" + max + " recipients=" +
-                      max + " bytes=" + max + " byteRecipients=" + max + " limitHit=" + t + " since=" + t +
+                      max + " bytes=" + max + " byteRecipients=" + max + " externalRecipients=" + max +
+                      " limitHit=" + t + " since=" + t +
                       " reset=" + t);
     CHECK(decode_counter(text) == c);
 }
@@ -154,4 +155,31 @@ TEST_CASE("cancelled charge records are kept apart and pruned like the others", 
     CHECK(r.size() == 3);
     CHECK(r.prune(101, 16));
     CHECK(r.raw() == "101:B 112~:C");
+}
+
+TEST_CASE("externalRecipients: written only when not 0, values without it read as before", "[counter][external]") {
+    // A value written before the metric existed (or by a server that does not know it).
+    const std::string old = "day 2026-11-22 sid=2 messages=5 recipients=9 bytes=100 byteRecipients=900 limitHit=1795000000";
+    auto c = decode_counter(old);
+    REQUIRE(c);
+    CHECK(c->usage[Metric::externalRecipients] == 0);
+    CHECK(c->usage[Metric::recipients] == 9);
+    CHECK(c->limit_hit == 1795000000);
+    CHECK(encode_counter(*c) == old);  // unchanged: no new field for 0
+
+    c->usage[Metric::externalRecipients] = 4;
+    std::string text = encode_counter(*c);
+    CHECK(text == "day 2026-11-22 sid=2 messages=5 recipients=9 bytes=100 byteRecipients=900 externalRecipients=4 "
+                  "limitHit=1795000000");
+    CHECK(decode_counter(text) == c);
+}
+
+TEST_CASE("externalRecipients: malformed or misplaced is refused", "[counter][external]") {
+    const std::string head = "day 2026-11-22 sid=0 messages=1 recipients=1 bytes=1 byteRecipients=1";
+    CHECK_FALSE(decode_counter(head + " externalRecipients=x"));
+    CHECK_FALSE(decode_counter(head + " externalRecipients="));
+    CHECK_FALSE(decode_counter(head + " externalRecipients=1 externalRecipients=1"));
+    CHECK_FALSE(decode_counter(head + " limitHit=5 externalRecipients=1"));  // order is fixed
+    CHECK_FALSE(decode_counter("day 2026-11-22 sid=0 messages=1 externalRecipients=1 recipients=1 bytes=1 byteRecipients=1"));
+    CHECK(decode_counter(head + " externalRecipients=0"));  // 0 read back, though never written
 }

@@ -210,3 +210,70 @@ TEST_CASE("issue 19: a level without exceeded, or out of range, is refused", "[c
     err = decode_charge_response(bytes({0x30, 0x08, 0x0a, 0x01, 0x01, 0x30, 0x00, 0x82, 0x01, 0x05}), back);
     REQUIRE(err);
 }
+
+TEST_CASE("externalRecipients: [2] in the request only when not 0, never above recipients", "[codec][external]") {
+    ChargeRequest r;
+    r.account = "uid=a";
+    r.messages = 1;
+    r.recipients = 2;
+    r.bytes = 300;
+    const std::string plain = encode_charge_request(r);
+    r.external_recipients = 0;
+    CHECK(encode_charge_request(r) == plain);  // an overlay from before still reads it
+    r.external_recipients = 2;
+    std::string with = encode_charge_request(r);
+    CHECK(hex(with) == "301404057569643d610201010201020202012c820102");
+    ChargeRequest back;
+    REQUIRE_FALSE(decode_charge_request(with, back));
+    CHECK(back == r);
+
+    r.external_recipients = 3;  // more external recipients than recipients
+    auto err = decode_charge_request(encode_charge_request(r), back);
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("externalRecipients exceeds recipients"));
+    r.recipients = 2'000'000;
+    r.external_recipients = 2'000'000;
+    err = decode_charge_request(encode_charge_request(r), back);
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("out of range"));
+}
+
+TEST_CASE("externalRecipients: a window carries the fifth metric only when it says something", "[codec][external]") {
+    ChargeResponse r;
+    WindowReport w;
+    w.window = "day";
+    w.period = "2026-11-22";
+    w.usage[Metric::messages] = 10;
+    w.limits = {500, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+    r.windows.push_back(w);
+    const std::string four = encode_charge_response(r);
+    ChargeResponse back;
+    REQUIRE_FALSE(decode_charge_response(four, back));
+    CHECK(back == r);
+
+    // usage 3 outside, limit 200: five integers each, and the refusal names the metric
+    r.windows[0].usage[Metric::externalRecipients] = 3;
+    r.windows[0].limits[static_cast<int>(Metric::externalRecipients)] = 200;
+    r.verdict = Verdict::refused;
+    r.exceeded = Exceeded{"day", Metric::externalRecipients, 200, 199};
+    const std::string five = encode_charge_response(r);
+    CHECK(five.size() > four.size() + 6);
+    REQUIRE_FALSE(decode_charge_response(five, back));
+    CHECK(back == r);
+    CHECK(describe_exceeded(*back.exceeded) == "day limit of 200 externalRecipients reached (usage 199)");
+
+    // a limit alone is enough to send it; usage alone too
+    r.windows[0].usage[Metric::externalRecipients] = 0;
+    REQUIRE_FALSE(decode_charge_response(encode_charge_response(r), back));
+    CHECK(back == r);
+}
+
+TEST_CASE("externalRecipients: a sixth metric or an unknown exceeded metric is refused", "[codec][external]") {
+    // SEQUENCE { verdict 0, [0] { "day", ENUM 5, 1, 1 }, SEQUENCE {} }
+    std::string bad = bytes({0x30, 0x13, 0x0a, 0x01, 0x00, 0xa0, 0x0e, 0x04, 0x03, 'd', 'a', 'y', 0x0a, 0x01, 0x05,
+                             0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x30, 0x00});
+    ChargeResponse back;
+    auto err = decode_charge_response(bad, back);
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("exceeded metric"));
+}

@@ -2,6 +2,7 @@
 // Copyright 2026 The Tally authors. See LICENSE.
 // Limit values and the resolution order account -> policy -> parent policy -> defaults.
 #include "limit_rules.h"
+#include "overlay_config.h"
 
 #include <catch2/catch.hpp>
 
@@ -67,4 +68,29 @@ TEST_CASE("resolution takes the first level that says something", "[limits]") {
         CHECK(resolve_limit(l, "hour", Metric::recipients).max == 5u);
         CHECK(resolve_limit(l, "day", Metric::messages).max == 400u);
     }
+}
+
+TEST_CASE("accounting-only: the first level saying TRUE or FALSE wins, else the overlay's", "[limits][accounting]") {
+    LimitLevels l;
+    CHECK_FALSE(resolve_accounting_only(l, false));
+    CHECK(resolve_accounting_only(l, true));
+    l.parentPolicy.accounting_only = true;
+    CHECK(resolve_accounting_only(l, false));
+    l.policy.accounting_only = false;  // the account's own policy enforces
+    CHECK_FALSE(resolve_accounting_only(l, true));
+    l.account.accounting_only = true;
+    CHECK(resolve_accounting_only(l, false));
+}
+
+TEST_CASE("externalRecipients has its own limit attributes and tallyLimit name", "[limits][external]") {
+    OverlayConfig c;
+    CHECK(limit_attribute_name(c, "day", Metric::externalRecipients) == "tallyExternalRecipientsPerDay");
+    CHECK(limit_attribute_name(c, "hour", Metric::externalRecipients) == "tallyExternalRecipientsPerHour");
+    std::string w;
+    Metric m = Metric::messages;
+    LimitValue v;
+    REQUIRE_FALSE(parse_generic_limit("day externalRecipients 200", w, m, v));
+    CHECK(m == Metric::externalRecipients);
+    CHECK(v == LimitValue::of(200));
+    CHECK(parse_metric("EXTERNALRECIPIENTS") == Metric::externalRecipients);
 }

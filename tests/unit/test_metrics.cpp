@@ -135,7 +135,7 @@ TEST_CASE("possible outcomes: accepted only without a reason, uncounted only by 
 
 TEST_CASE("policy door: a message is counted once, however many requests it takes", "[metrics][policy]") {
     FlowFixture f;
-    policy::RefusedMessages refused;
+    policy::PolicyMemory memory;
     auto request = [](const std::string &state, const std::string &instance, const std::string &sender) {
         policy::PolicyRequest r;
         r.attributes = {{"request", "smtpd_access_policy"}, {"protocol_state", state}, {"client_address", "192.0.2.10"},
@@ -143,7 +143,7 @@ TEST_CASE("policy door: a message is counted once, however many requests it take
                         {"queue_id", "4QxYz1abcdef"}, {"size", "100"}, {"recipient_count", "2"}};
         return r;
     };
-    auto ask = [&](const policy::PolicyRequest &r) { return policy::answer(f.cfg, f.backend, f.cache, refused, r); };
+    auto ask = [&](const policy::PolicyRequest &r) { return policy::answer(f.cfg, f.backend, f.cache, memory, r); };
 
     SECTION("a passing RCPT settles nothing; its END-OF-MESSAGE is the accepted message") {
         auto rcpt = ask(request("RCPT", "i1", "alice@example.com"));

@@ -25,7 +25,8 @@ Status feed(RequestReader &r, std::initializer_list<std::string_view> lines) {
 }
 
 struct Door : FlowFixture {
-    RefusedMessages refused;
+    PolicyMemory memory;
+    RefusedMessages &refused = memory.refused;
     /* request - what Postfix sends in a state, with overrides ("" value: remove) */
     static PolicyRequest request(const std::string &state, std::map<std::string, std::string> over = {}) {
         PolicyRequest r;
@@ -45,7 +46,7 @@ struct Door : FlowFixture {
         }
         return r;
     }
-    PolicyAnswer ask(const PolicyRequest &r) { return answer(cfg, backend, cache, refused, r); }
+    PolicyAnswer ask(const PolicyRequest &r) { return answer(cfg, backend, cache, memory, r); }
 };
 
 }  // namespace
