@@ -248,7 +248,7 @@ Response Console::account(const Settings &st, const Request &r, Session &s, clie
         return page(s, "Not yours", 403, "Not yours", "You may not open the account " + dn + ".");
     AccountView v;
     v.dn = dn;
-    std::vector<std::string> attrs = {"cn", "mail", "tallyBlocked", "tallyBlockedText", "tallyPolicyDN", "tallyLimit",
+    std::vector<std::string> attrs = {"cn", "uid", "mail", "tallyBlocked", "tallyBlockedText", "tallyPolicyDN", "tallyLimit",
                                       "tallyHistory"};
     auto u = check_usage(c, dn);
     if (u.ldap.ok())
@@ -256,7 +256,7 @@ Response Console::account(const Settings &st, const Request &r, Session &s, clie
             for (const auto &[a, m] : limit_fields(w.window)) attrs.push_back(a);
     auto e = read_entry(c, dn, attrs);
     if (!e) return page(s, "Account", 404, "No such account", "The directory shows you no entry " + dn + ".");
-    v.name = e->first("cn");
+    v.name = e->first("cn").empty() ? e->first("uid") : e->first("cn");  // cn may be unreadable to a domain admin
     v.mail = e->first("mail");
     v.blocked = strcasecmp(e->first("tallyBlocked").c_str(), "TRUE") == 0;
     v.blocked_text = e->first("tallyBlockedText");

@@ -29,12 +29,12 @@ header form{display:inline;margin:0}header button{font-size:.85em}
 main{padding:1em 1.5em;max-width:1100px}
 table{border-collapse:collapse;background:#fff;margin:.5em 0 1em}th,td{border:1px solid #d5d9de;padding:.25em .6em;text-align:left;font-size:.92em}
 th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.bar{display:inline-block;width:120px;height:.8em;background:#e3e7eb;vertical-align:middle}
-.bar span{display:block;height:100%;background:#3b7dd8}.bar span.over{background:#c83737}
+.meter{display:inline-block;width:120px;height:.8em;background:#e3e7eb;vertical-align:middle}
+.meter span{display:block;height:100%;background:#3b7dd8}.meter span.over{background:#c83737}
 .notice{background:#e5f5e5;border:1px solid #8c8;padding:.5em}.error{background:#fbe9e9;border:1px solid #d88;padding:.5em}
 .blocked{color:#b00;font-weight:bold}
 svg.chart{background:#fff;border:1px solid #d5d9de;margin:.3em .6em .6em 0}
-svg .bar{fill:#3b7dd8}svg .bar.current{fill:#8fb5ea}svg .bar.over{fill:#c83737}
+svg .col{fill:#3b7dd8}svg .col.current{fill:#8fb5ea}svg .col.over{fill:#c83737}
 svg .axis{stroke:#888}svg .limit{stroke:#c83737;stroke-dasharray:4 3}svg .tick{font-size:10px;fill:#555}svg .title{font-size:12px;font-weight:bold}
 fieldset{background:#fff;border:1px solid #d5d9de;margin:.5em 0 1em}label{margin-right:.6em}
 </style></head><body>
@@ -63,7 +63,7 @@ const char *kLogin = R"(<h1>Log in</h1>
 
 const char *kUsageTable = R"(<table class="usage"><tr><th>Window</th><th>Period</th><th>Metric</th><th>Used</th><th>Limit</th><th>Left</th><th></th></tr>
 {{#usage}}<tr><td>{{window}}</td><td>{{period}}</td><td>{{metric}}</td><td class="num">{{used}}</td><td class="num">{{limit}}</td><td class="num">{{left}}</td>
-<td><span class="bar"><span{{#over}} class="over"{{/over}} style="width:{{percent}}%"></span></span></td></tr>{{/usage}}
+<td><span class="meter"><span{{#over}} class="over"{{/over}} style="width:{{percent}}%"></span></span></td></tr>{{/usage}}
 </table>
 {{#usage_error}}<p class="error">{{usage_error}}</p>{{/usage_error}}
 <div class="charts">{{#charts}}{{{svg}}}{{/charts}}</div>)";
@@ -89,13 +89,13 @@ const char *kDomain = R"(<h1>Domain {{domain}}</h1>
 <button>Show</button></form>
 <table class="accounts"><tr><th>Account</th><th>Name</th><th>Mail</th><th>Messages ({{window}})</th><th>Limit</th><th></th><th>State</th></tr>
 {{#lines}}<tr><td><a href="/account?dn={{dn_q}}">{{uid}}</a></td><td>{{name}}</td><td>{{mail}}</td><td class="num">{{used}}</td><td class="num">{{limit}}</td>
-<td><span class="bar"><span{{#over}} class="over"{{/over}} style="width:{{percent}}%"></span></span></td>
+<td><span class="meter"><span{{#over}} class="over"{{/over}} style="width:{{percent}}%"></span></span></td>
 <td>{{#blocked}}<span class="blocked">blocked</span> {{blocked_text}}{{/blocked}}{{#limit_hit}} limit reached{{/limit_hit}}</td></tr>{{/lines}}
 </table>
 <p>{{total}} shown of {{accounts}}; page {{page_no}} of {{pages}}
 {{#prev}}<a href="{{prev}}">previous</a>{{/prev}} {{#next}}<a href="{{next}}">next</a>{{/next}}</p>
 <h2>Top senders ({{window}})</h2>
-<ol>{{#top}}<li><a href="/account?dn={{dn_q}}">{{uid}}</a>: {{used}}</li>{{/top}}</ol>)";
+<ol>{{#top}}<li><a href="/account?dn={{dn_q}}">{{uid}}</a>: {{used}}</li>{{/top}}</ol>{{^top}}<p>Nobody sent mail in this period yet.</p>{{/top}})";
 
 const char *kAccount = R"(<h1>Account {{name}}</h1>
 <p>&lt;{{mail}}&gt; <small>{{dn}}</small>{{#policy}}; policy {{policy}}{{/policy}}</p>

@@ -102,7 +102,7 @@ std::string bar_chart_svg(const std::string &title, const std::vector<PeriodTota
         int y = y_of(p.usage[m]);
         bool over = limit && p.usage[m] >= *limit;
         svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
-               std::to_string(bar_w) + "\" height=\"" + std::to_string(top + plot_h - y) + "\" class=\"bar" +
+               std::to_string(bar_w) + "\" height=\"" + std::to_string(top + plot_h - y) + "\" class=\"col" +
                (p.current ? " current" : "") + (over ? " over" : "") + "\"><title>" +
                html_escape(p.period + ": " + format_amount(m, p.usage[m])) + "</title></rect>";
         svg += "<text x=\"" + std::to_string(x + bar_w / 2) + "\" y=\"" + std::to_string(top + plot_h + 14) +

@@ -25,7 +25,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 IDLE = 25  # the console's session idle timeout in this test (seconds)
 
@@ -91,14 +92,25 @@ class Run:
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "body").text
 
+    def click(self, element):
+        """click what leads to another page, and wait until that page replaced this one"""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 15).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def find(self, how, what):
+        return self.driver.find_element(how, what)
+
     def login(self, login, password):
         self.go("/login")
         self.driver.find_element(By.NAME, "login").send_keys(login)
         self.driver.find_element(By.NAME, "password").send_keys(password)
-        self.driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button"))
 
     def logout(self):
-        self.driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
 
     def send(self, login, sender):
         r = subprocess.run([self.sandbox, "send", self.dir, login, sender, "friend@elsewhere.org", "500"],
@@ -136,7 +148,7 @@ def scenario(r):
     links = [a.text for a in r.driver.find_elements(By.CSS_SELECTOR, "header a")]
     check(any("example.org" in t for t in links) and not any("ou=people" in t for t in links),
           "orgadmin administers example.org only")
-    r.driver.find_element(By.PARTIAL_LINK_TEXT, "Domain").click()
+    r.click(r.driver.find_element(By.PARTIAL_LINK_TEXT, "Domain"))
     body = r.text()
     check("oliver" in body and "olga" in body and "alice" not in body, "the domain page lists example.org's accounts only")
     r.shot("domain-admin-domain")
@@ -144,38 +156,38 @@ def scenario(r):
     check("Not yours" in r.text(), "another domain is refused")
     # the account page: a limit
     r.go("/domain?d=ou%3Dexample.org%2Cdc%3Dexample%2Cdc%3Dcom")
-    r.driver.find_element(By.LINK_TEXT, "oliver").click()
+    r.click(r.driver.find_element(By.LINK_TEXT, "oliver"))
     check("Account oliver" in r.text(), "oliver's account page")
     r.shot("domain-admin-account")
     check(r.send("oliver", "oliver@example.org").startswith("250"), "oliver sends (1 today)")
     field = r.driver.find_element(By.NAME, "limit.tallyMessagesPerDay")
     field.clear()
     field.send_keys("1")
-    r.driver.find_element(By.NAME, "save").click()
+    r.click(r.driver.find_element(By.NAME, "save"))
     check("done" in r.text(), "the limit is saved")
     r.shot("domain-admin-limit-saved")
     check(r.send("oliver", "oliver@example.org").startswith("550"), "the next message is refused by the new limit")
     field = r.driver.find_element(By.NAME, "limit.tallyMessagesPerDay")
     field.clear()
     field.send_keys("lots")
-    r.driver.find_element(By.NAME, "save").click()
+    r.click(r.driver.find_element(By.NAME, "save"))
     check("not a whole number" in r.text(), "a malformed limit is refused before slapd sees it")
     # reset
     Select(r.driver.find_element(By.NAME, "window")).select_by_visible_text("every window")
-    r.driver.find_element(By.CSS_SELECTOR, "form[action='/account/reset'] button").click()
+    r.click(r.driver.find_element(By.CSS_SELECTOR, "form[action='/account/reset'] button"))
     check("reset every window: done" in r.text(), "the counters are reset")
     check(r.send("oliver", "oliver@example.org").startswith("250"), "after the reset the next message passes")
     # block and unblock
     r.driver.find_element(By.NAME, "text").send_keys("Blocked by the postmaster: spam run")
-    r.driver.find_element(By.CSS_SELECTOR, "button[value='block']").click()
+    r.click(r.driver.find_element(By.CSS_SELECTOR, "button[value='block']"))
     check("Blocked: Blocked by the postmaster" in r.text(), "oliver is blocked")
     r.shot("domain-admin-blocked")
     check(r.send("oliver", "oliver@example.org").startswith("554"), "a blocked account's mail is refused")
-    r.driver.find_element(By.CSS_SELECTOR, "button[value='unblock']").click()
+    r.click(r.driver.find_element(By.CSS_SELECTOR, "button[value='unblock']"))
     check("unblock: done" in r.text(), "oliver is unblocked")
     field = r.driver.find_element(By.NAME, "limit.tallyMessagesPerDay")
     field.clear()
-    r.driver.find_element(By.NAME, "save").click()
+    r.click(r.driver.find_element(By.NAME, "save"))
     check(r.send("oliver", "oliver@example.org").startswith("250"), "unblocked and back to inherited limits: mail passes")
     # a forged POST without the token: a form on another origin can't get the cookie
     # (SameSite=Strict); one on this page without the csrf field is refused
@@ -183,8 +195,8 @@ def scenario(r):
         var f = document.createElement('form'); f.method = 'post'; f.action = '/account/block';
         var i = document.createElement('input'); i.name = 'dn'; i.value = '%s'; f.appendChild(i);
         var a = document.createElement('input'); a.name = 'action'; a.value = 'block'; f.appendChild(a);
-        document.body.appendChild(f); f.submit();""" % oliver})
-    time.sleep(1)
+        document.body.appendChild(f); setTimeout(function () { f.submit(); }, 100);""" % oliver})
+    WebDriverWait(r.driver, 15).until(lambda d: "Refused" in d.find_element(By.TAG_NAME, "body").text)
     check("Refused" in r.text() and "Nothing was changed" in r.text(), "a POST without the token is refused")
     r.shot("forged-post-refused")
     check(r.send("oliver", "oliver@example.org").startswith("250"), "and oliver was not blocked by it")

@@ -96,7 +96,7 @@ TEST_CASE("web: the SVG chart escapes its texts and draws the limit", "[web]") {
     CHECK(svg.find("<script>") == std::string::npos);
     CHECK(svg.find("&lt;script&gt;") != std::string::npos);
     CHECK(svg.find("class=\"limit\"") != std::string::npos);
-    CHECK(svg.find("bar current over") != std::string::npos);  // 30 of 20
+    CHECK(svg.find("col current over") != std::string::npos);  // 30 of 20
     CHECK(svg.rfind("<svg", 0) == 0);
     CHECK(svg.ends_with("</svg>"));
 }
