@@ -100,6 +100,7 @@ std::string bar_chart_svg(const std::string &title, const std::vector<PeriodTota
         const auto &p = periods[i];
         int x = left + static_cast<int>(i) * slot + (slot - bar_w) / 2;
         int y = y_of(p.usage[m]);
+        if (p.usage[m] > 0) y = std::min(y, top + plot_h - 2);  // a little use stays visible
         bool over = limit && p.usage[m] >= *limit;
         svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
                std::to_string(bar_w) + "\" height=\"" + std::to_string(top + plot_h - y) + "\" class=\"col" +
