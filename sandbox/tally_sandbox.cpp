@@ -27,14 +27,18 @@
  *       pete (premium policy), sara (standard policy)
  *     example.org (ou=example.org, its domain entry names the standard policy):
  *       oliver, olga
+ *       and orgadmin, their administrator (cn=admins,ou=example.org)
  *     cn=tally-milter,ou=services (the milter's identity), uid=operator
  *     (member of cn=tally-admins: may reset counters)
+ *   The web console (tally-web) runs too: TALLY_WEB_URL in env.sh; log in
+ *   as alice (a user), orgadmin (example.org) or operator (everything).
  */
 #include "mail_stack.h"
 #include "milter_process.h"
 #include "postfix_fixture.h"
 #include "slapd_fixture.h"
 #include "tallyctl_run.h"
+#include "web_console.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -93,11 +97,13 @@ tallyPolicyDN: cn=standard,ou=policies,dc=example,dc=com
     s += person("sara", "ou=people", "sara@example.com", "tallyPolicyDN: cn=standard,ou=policies,dc=example,dc=com\n");
     s += person("oliver", "ou=example.org", "oliver@example.org", "");
     s += person("olga", "ou=example.org", "olga@example.org", "");
+    // the web console: its search identity, and example.org's administrator
+    s += web_identity_ldif() + web_domain_admin_ldif("example.org", "orgadmin");
     return s;
 }
 
-std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, const std::string &dir,
-                     int metrics_port) {
+std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, const WebConsole &w,
+                     const std::string &dir, int metrics_port) {
     std::ostringstream e;
     e << "# tally sandbox (" << dir << "): source this file\n"
       << "TALLY_LDAP_URI=" << s.uri() << "\n"
@@ -115,11 +121,14 @@ std::string env_text(const Slapd &s, const MilterProcess &m, const Postfix &p, c
       << "TALLY_SLAPD_LOG=" << s.dir() << "/slapd.log\n"
       << "TALLY_MILTER_LOG=" << m.dir() << "/milter.log\n"
       << "TALLY_POSTFIX_LOG=" << p.dir() << "/log/maillog\n"
+      << "TALLY_WEB_URL=" << w.url() << "\n"
+      << "TALLY_WEB_LOG=" << w.log_path() << "\n"
+      << "TALLY_WEB_LOGINS=\"alice (a user) orgadmin (admin of example.org) operator (every domain)\"\n"
       << "TALLY_TALLYCTL=" << tallyctl_binary() << "\n"
       << "TALLY_SANDBOX=" << TALLY_SANDBOX_PATH << "\n"
       << "export TALLY_LDAP_URI TALLY_LDAP_BASE TALLY_ROOT_DN TALLY_SERVICE_DN TALLY_OPERATOR_DN TALLY_PASSWORD_FILE "
          "TALLY_SMTP_PORT TALLY_SINK_PORT TALLY_MILTER_SOCKET TALLY_METRICS_URL TALLY_USERS TALLY_USER_PASSWORD TALLY_SLAPD_LOG "
-         "TALLY_MILTER_LOG TALLY_POSTFIX_LOG TALLY_TALLYCTL TALLY_SANDBOX\n";
+         "TALLY_MILTER_LOG TALLY_POSTFIX_LOG TALLY_WEB_URL TALLY_WEB_LOG TALLY_WEB_LOGINS TALLY_TALLYCTL TALLY_SANDBOX\n";
     return e.str();
 }
 
@@ -157,15 +166,21 @@ int supervise(const std::string &dir, int ready_fd) {
                     {"usage_header", "yes"},
                     {"search_base", "dc=example,dc=com"},  // both hosted domains
                     {"log_level", "info"},
+                    // every message looks its account up afresh: a block made in the web console counts at once
+                    {"cache_ttl", "0"},
                     {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port)},
                     // Alerts: the first refusal of a period per account and window appends a line here.
                     {"alert_command", "echo \"$(date -u +%FT%TZ) $TALLY_LOGIN reached the $TALLY_WINDOW limit of "
                                       "$TALLY_LIMIT $TALLY_METRIC ($TALLY_PERIOD)\" >> " + dir + "/alerts.log"}};
         o.logins.assign(std::begin(kUsers), std::end(kUsers));
         MailStack stack(o);
+        // the web console; TALLY_SANDBOX_WEB_IDLE shortens its session idle timeout (the browser test)
+        const char *idle = std::getenv("TALLY_SANDBOX_WEB_IDLE");
+        WebConsole web(stack.slapd, std::string("session_idle = ") + (idle ? idle : "900") + "\n");
+        web.start();
         std::ofstream(dir + "/password") << kPassword;  // no newline: ldapsearch -y sends the whole file
         chmod((dir + "/password").c_str(), 0600);
-        std::string env = env_text(stack.slapd, stack.milter, stack.postfix, dir, metrics_port);
+        std::string env = env_text(stack.slapd, stack.milter, stack.postfix, web, dir, metrics_port);
         std::ofstream(dir + "/env.sh") << env;
         report("OK\n" + env);
         int sig = 0;

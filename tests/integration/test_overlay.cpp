@@ -675,7 +675,7 @@ TEST_CASE("ACL: every user may read objectClass (searches filter on it), only ad
     CHECK(ldap_values(*op, kAlice, "tallyMessagesPerDay") == std::vector<std::string>{"7"});
 }
 
-TEST_CASE("ACL: delegated domain administrators set limits in their own domain only", "[integration][acl]") {
+TEST_CASE("ACL: delegated domain administrators set limits, read usage and reset in their own domain only", "[integration][acl]") {
     SlapdOptions o = standard();
     o.data_ldif = R"(
 dn: ou=example.org,dc=example,dc=com
@@ -713,10 +713,13 @@ userPassword: secret
     CHECK(ldap_modify(*admin, oliver, LDAP_MOD_REPLACE, "tallyPolicyDN", {"cn=x,ou=policies,dc=example,dc=com"}) ==
           LDAP_SUCCESS);
     CHECK(ldap_modify(*admin, oliver, LDAP_MOD_REPLACE, "tallyBlocked", {"TRUE"}) == LDAP_SUCCESS);
-    // never counters: no reset, no charge, no writing them
+    // counters: read and reset in the own domain (rules 2a, 3a), never charged or written
+    CHECK(charge_one(*admin, oliver, 0, 0, "", Mode::check).ldap.code == LDAP_SUCCESS);
     ResetRequest reset{oliver, ""};
-    CHECK(client::reset(*admin, reset).code == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(client::reset(*admin, reset).code == LDAP_SUCCESS);
     CHECK(charge_one(*admin, oliver).ldap.code == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(client::reset(*admin, ResetRequest{kAlice, ""}).code == LDAP_INSUFFICIENT_ACCESS);
+    CHECK(charge_one(*admin, kAlice, 0, 0, "", Mode::check).ldap.code == LDAP_INSUFFICIENT_ACCESS);
     CHECK(ldap_modify(*admin, oliver, LDAP_MOD_DELETE, "tallyUsage", {}) != LDAP_SUCCESS);
     // never outside the domain
     CHECK(ldap_modify(*admin, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"42"}) == LDAP_INSUFFICIENT_ACCESS);
