@@ -95,11 +95,13 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     INFO(read_text(d.path + "/ldapadd.log"));
     REQUIRE(rc == 0);
     auto classes = ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcObjectClasses");
-    REQUIRE(classes.size() == 4);
+    REQUIRE(classes.size() == 6);
     CHECK_THAT(classes[0], Catch::Contains("tallyAccount"));
     CHECK_THAT(classes[1], Catch::Contains("tallyPolicy"));
     CHECK_THAT(classes[2], Catch::Contains("tallyDenyList"));
-    CHECK_THAT(classes[3], Catch::Contains("tallyExemptList"));
+    CHECK_THAT(classes[3], Catch::Contains("tallyAggregate"));
+    CHECK_THAT(classes[4], Catch::Contains("tallyAggregateMember"));
+    CHECK_THAT(classes[5], Catch::Contains("tallyExemptList"));
     // 16 + 4 limits (externalRecipients), tallyLimit, policy, sender and deny
     // attributes, tallyAccountingOnly, tallyExemptRecipient
     CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 29);
