@@ -103,8 +103,8 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     CHECK_THAT(classes[4], Catch::Contains("tallyAggregateMember"));
     CHECK_THAT(classes[5], Catch::Contains("tallyExemptList"));
     // 16 + 4 limits (externalRecipients), tallyLimit, policy, sender and deny
-    // attributes, tallyAccountingOnly, tallyExemptRecipient
-    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 29);
+    // attributes, tallyAccountingOnly, tallyExemptRecipient, tallyAggregateLimit, tallyAggregateDN
+    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 31);
 }
 
 TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "[integration][deploy][config]") {
