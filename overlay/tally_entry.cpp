@@ -117,23 +117,28 @@ StoredState read_state(Entry *e, unsigned own_sid) {
     return st;
 }
 
+/* add_window_limits - the "WINDOW METRIC N" values of ad (tallyLimit,
+ * tallyAggregateLimit) into set; malformed ones logged and skipped */
+static void add_window_limits(LimitSet &set, Entry *e, AttributeDescription *ad) {
+    Attribute *a = e && ad ? attr_find(e->e_attrs, ad) : nullptr;
+    for (unsigned i = 0; a && i < a->a_numvals; ++i) {
+        std::string w;
+        Metric m;
+        LimitValue v;
+        if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
+            Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed %s \"%s\" on \"%s\"\n", ad->ad_cname.bv_val,
+                  a->a_vals[i].bv_val, e->e_name.bv_val);
+            continue;
+        }
+        set.set(w, m, v);
+    }
+}
+
 LimitSet read_limits(const Resolved &r, Entry *e) {
     LimitSet set;
     if (!e) return set;
     // The generic form first, so that the dedicated attributes override it.
-    if (Attribute *a = r.generic_limit ? attr_find(e->e_attrs, r.generic_limit) : nullptr) {
-        for (unsigned i = 0; i < a->a_numvals; ++i) {
-            std::string w;
-            Metric m;
-            LimitValue v;
-            if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
-                Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyLimit \"%s\" on \"%s\"\n",
-                      a->a_vals[i].bv_val, e->e_name.bv_val);
-                continue;
-            }
-            set.set(w, m, v);
-        }
-    }
+    add_window_limits(set, e, r.generic_limit);
     for (std::size_t wi = 0; wi < r.windows.size(); ++wi) {
         for (Metric m : kAllMetrics) {
             AttributeDescription *ad = r.limit_ads[wi][static_cast<int>(m)];
@@ -156,18 +161,7 @@ LimitSet read_limits(const Resolved &r, Entry *e) {
 
 LimitSet read_aggregate_limits(const Resolved &r, Entry *e) {
     LimitSet set;
-    Attribute *a = e && r.aggregate_limit ? attr_find(e->e_attrs, r.aggregate_limit) : nullptr;
-    for (unsigned i = 0; a && i < a->a_numvals; ++i) {
-        std::string w;
-        Metric m;
-        LimitValue v;
-        if (parse_generic_limit(view(a->a_vals[i]), w, m, v)) {
-            Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyAggregateLimit \"%s\" on \"%s\"\n",
-                  a->a_vals[i].bv_val, e->e_name.bv_val);
-            continue;
-        }
-        set.set(w, m, v);
-    }
+    add_window_limits(set, e, r.aggregate_limit);
     return set;
 }
 
