@@ -108,7 +108,10 @@ void report_windows(const std::vector<CurrentWindow> &windows, const StoredState
         wr.window = w.name;
         wr.period = w.period;
         wr.usage = total_of(st, w);
-        for (Metric m : kAllMetrics) wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
+        for (Metric m : kAllMetrics) {
+            wr.limits[static_cast<int>(m)] = w.limits[static_cast<int>(m)].max;
+            wr.warnings[static_cast<int>(m)] = w.warnings[static_cast<int>(m)];
+        }
         out.push_back(std::move(wr));
     }
 }
@@ -126,6 +129,25 @@ std::optional<Exceeded> first_exceeded(const std::vector<CurrentWindow> &windows
         }
     }
     return std::nullopt;
+}
+
+/* mark_first_warning - after an applied charge: the first window (in
+ * order) whose usage reached a warning threshold and carries no mark yet
+ * gets one, and is reported; whether a mark was set */
+bool mark_first_warning(const std::vector<CurrentWindow> &windows, StoredState &st, const ChargePolicy &policy,
+                        std::int64_t now, ChargeResponse &resp) {
+    for (const CurrentWindow &w : windows) {
+        Usage total = total_of(st, w);
+        for (Metric m : kAllMetrics) {
+            const auto &t = w.warnings[static_cast<int>(m)];
+            if (!t || total[m] < *t) continue;
+            if (warning_marked(st.usage, w.name, w.period)) break;  // this window alerted already
+            own_share(st, w, policy.own_sid, now).warned = now;
+            resp.warning = Warning{w.name, m, *t, total[m], w.limits[static_cast<int>(m)].max};
+            return true;
+        }
+    }
+    return false;
 }
 
 /* take_back - subtract a charge counted at counted_at from this server's
@@ -250,6 +272,7 @@ ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredSt
             st.recent.add(now, req.charge_id);
             st.recent.prune(now - policy.charge_id_ttl, policy.charge_id_max);
         }
+        mark_first_warning(windows, st, policy, now, resp);
         changed = true;
     }
 

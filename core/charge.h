@@ -54,6 +54,8 @@ struct CurrentWindow {
     std::string name;
     std::string period;
     std::array<ResolvedLimit, kMetricCount> limits{};
+    /* warning thresholds (soft limits: resolve_warning); nullopt: none */
+    std::array<std::optional<std::uint64_t>, kMetricCount> warnings{};
 };
 
 struct ChargePolicy {
@@ -95,7 +97,15 @@ struct ChargePlan {
  * windows too (aggregate_windows; the caller fills in aggregate_dn) and
  * exceeded->level says whose limit was passed. A limit mark goes to the
  * level passed, so an aggregate alerts once per window and period
- * whichever of its accounts passes it. */
+ * whichever of its accounts passes it.
+ *
+ * An applied charge that brings the account's usage of a window to one of
+ * its warning thresholds, in a period whose counters carry no warning mark
+ * yet, marks the window (warned=now) and reports it in response.warning:
+ * one alert per account, window and period, whichever server or client
+ * charges. One reply names one window; a second window reaching its
+ * threshold with the same message is marked, and reported, by the next
+ * applied charge. */
 ChargePlan plan_charge(const std::vector<CurrentWindow> &windows, const StoredState &stored,
                        const ChargeRequest &req, const ChargePolicy &policy, std::int64_t now,
                        const AggregateInput *aggregate = nullptr);

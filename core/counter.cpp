@@ -83,23 +83,24 @@ std::string encode_counter(const CounterValue &c) {
     if (c.usage[Metric::externalRecipients] > 0)
         w.field(metric_name(Metric::externalRecipients), c.usage[Metric::externalRecipients]);
     if (c.limit_hit > 0) w.field("limitHit", static_cast<std::uint64_t>(c.limit_hit));
+    if (c.warned > 0) w.field("warned", static_cast<std::uint64_t>(c.warned));
     if (c.since > 0) w.field("since", static_cast<std::uint64_t>(c.since));
     if (c.reset > 0) w.field("reset", static_cast<std::uint64_t>(c.reset));
     return w.take();
 }
 
 std::optional<CounterValue> decode_counter(std::string_view text) {
-    // At most 11 space-separated tokens; a 12th means malformed.
-    std::string_view tok[12];
+    // At most 12 space-separated tokens; a 13th means malformed.
+    std::string_view tok[13];
     std::size_t n = 0;
-    for (std::size_t i = 0; i < text.size() && n < 12;) {
+    for (std::size_t i = 0; i < text.size() && n < 13;) {
         while (i < text.size() && text[i] == ' ') ++i;
         std::size_t j = i;
         while (j < text.size() && text[j] != ' ') ++j;
         if (j > i) tok[n++] = text.substr(i, j - i);
         i = j;
     }
-    if (n < 7 || n > 11) return std::nullopt;
+    if (n < 7 || n > 12) return std::nullopt;
     CounterValue c;
     if (!printable_token(tok[0]) || !printable_token(tok[1])) return std::nullopt;
     c.window = std::string(tok[0]);
@@ -119,7 +120,10 @@ std::optional<CounterValue> decode_counter(std::string_view text) {
     }
     // Optional fields, in this order, each at most once, never 0.
     const std::pair<std::string_view, std::int64_t CounterValue::*> optional[] = {
-        {"limitHit", &CounterValue::limit_hit}, {"since", &CounterValue::since}, {"reset", &CounterValue::reset}};
+        {"limitHit", &CounterValue::limit_hit},
+        {"warned", &CounterValue::warned},
+        {"since", &CounterValue::since},
+        {"reset", &CounterValue::reset}};
     for (auto [key, field] : optional) {
         std::uint64_t v = 0;
         if (next < n && tok[next].size() > key.size() && tok[next].starts_with(key) && tok[next][key.size()] == '=') {

@@ -16,6 +16,8 @@
  *   (recipients outside the hosted domains; absent means 0, so values
  *   written before the metric existed read unchanged), " limitHit=EPOCH" (the
  *   time a limit of the window was first passed in this period),
+ *   " warned=EPOCH" (the time a warning threshold of the window was first
+ *   reached in this period: warning_rules.h),
  *   " since=EPOCH" and " reset=EPOCH" (see CounterValue).
  *   tallyHistory holds values of the same form for past periods.
  *
@@ -47,6 +49,9 @@ struct CounterValue {
      * seconds; 0: not yet). Alerts go out once per account per window:
      * whoever sets this mark sends the alert. */
     std::int64_t limit_hit = 0;
+    /* when a warning threshold (soft limit) of this window was first
+     * reached in this period; the same once-per-period rule as limit_hit */
+    std::int64_t warned = 0;
     /* Replication (several providers, each writing only its own share):
      * reset is set on the share of the provider where an administrator
      * reset the window, at that time; every share of the period whose

@@ -7,6 +7,7 @@
 
 #include <lber.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <memory>
@@ -22,6 +23,7 @@ constexpr ber_tag_t kTagExceeded = 0xa0;  // [0] constructed
 constexpr ber_tag_t kTagFirstHit = 0x81;  // response: [1] primitive
 constexpr ber_tag_t kTagLevel = 0x82;     // response: [2] primitive
 constexpr ber_tag_t kTagAggregate = 0xa3; // response: [3] constructed
+constexpr ber_tag_t kTagWarning = 0xa4;   // response: [4] constructed
 constexpr ber_tag_t kTagWindow = 0x80;    // reset: [0] primitive
 
 struct BerFree {
@@ -87,6 +89,23 @@ public:
                    x[1].size(), i, x[2].data(), x[2].size(), i, x[3].data(), x[3].size(), i, x[8].data(), x[8].size(),
                    i, x[4].data(), x[4].size(), i, x[5].data(), x[5].size(), i, x[6].data(), x[6].size(), i,
                    x[7].data(), x[7].size(), i, x[9].data(), x[9].size());
+    }
+    /* window_with_warnings - window() with all five metrics and, after the
+     * limits, the warning thresholds (rare: only where some are set, so
+     * the usual path above stays one ber_printf) */
+    void window_with_warnings(std::string_view name, std::string_view period,
+                              const std::array<std::int64_t, kMetricCount> &a,
+                              const std::array<std::int64_t, kMetricCount> &b,
+                              const std::array<std::int64_t, kMetricCount> &warn) {
+        begin();
+        octets(name);
+        octets(period);
+        for (const auto *values : {&a, &b, &warn}) {
+            begin();
+            for (std::int64_t v : *values) integer(v);
+            end();
+        }
+        end();
     }
     std::string take() {
         struct berval *bv = nullptr;
@@ -186,6 +205,13 @@ public:
             fail(std::string(what) + " out of range (0.." + std::to_string(max) + ")");
         return ok() ? static_cast<std::uint64_t>(v) : 0;
     }
+    /* limit - an INTEGER that is a limit: -1 for unlimited, else 0.. */
+    std::optional<std::uint64_t> limit(const char *what) {
+        std::int64_t v = integer(LBER_INTEGER, what);
+        if (ok() && v < -1) fail(std::string(what) + " out of range");
+        if (!ok() || v < 0) return std::nullopt;
+        return static_cast<std::uint64_t>(v);
+    }
     void finish() {
         if (ok() && remaining() != 0) fail("trailing data after the request");
     }
@@ -283,6 +309,13 @@ void write_windows(BerWriter &w, const std::vector<WindowReport> &windows) {
         // The fifth metric only when it says something: a client from
         // before it reads every other response unchanged.
         const std::size_t ext = static_cast<std::size_t>(Metric::externalRecipients);
+        // Warning thresholds only where some are set (exop.md).
+        if (std::any_of(wr.warnings.begin(), wr.warnings.end(), [](const auto &t) { return t.has_value(); })) {
+            std::array<std::int64_t, kMetricCount> warn{};
+            for (std::size_t k = 0; k < warn.size(); ++k) warn[k] = wr.warnings[k] ? wire_value(*wr.warnings[k]) : -1;
+            w.window_with_warnings(wr.window, wr.period, usage, limits, warn);
+            continue;
+        }
         w.window(wr.window, wr.period, usage, limits, usage[ext] != 0 || limits[ext] != -1);
     }
     w.end();
@@ -311,11 +344,14 @@ void read_windows(BerReader &r, std::vector<WindowReport> &out) {
         ber_len_t lend = r.enter(LBER_SEQUENCE, "limits");
         for (auto &l : wr.limits) {
             if (&l == &wr.limits.back() && r.at_end(lend)) break;
-            std::int64_t v = r.integer(LBER_INTEGER, "limit");
-            if (v < -1) r.fail("limit out of range");
-            l = v < 0 ? std::nullopt : std::optional<std::uint64_t>(static_cast<std::uint64_t>(v));
+            l = r.limit("limit");
         }
         r.leave(lend, "limits");
+        if (!r.at_end(one)) {
+            ber_len_t tend = r.enter(LBER_SEQUENCE, "warnings");
+            for (auto &t : wr.warnings) t = r.limit("warning threshold");
+            r.leave(tend, "warnings");
+        }
         r.leave(one, "window");
         out.push_back(std::move(wr));
     }
@@ -345,6 +381,16 @@ std::string encode_charge_response(const ChargeResponse &r) {
         w.begin(kTagAggregate);
         w.octets(r.aggregate_dn);
         write_windows(w, r.aggregate_windows);
+        w.end();
+    }
+    // Absent but on the one reply that first reaches a warning threshold.
+    if (r.warning) {
+        w.begin(kTagWarning);
+        w.octets(r.warning->window);
+        w.integer(static_cast<int>(r.warning->metric), LBER_ENUMERATED);
+        w.integer(wire_value(r.warning->threshold));
+        w.integer(wire_value(r.warning->usage));
+        w.integer(r.warning->limit ? wire_value(*r.warning->limit) : -1);
         w.end();
     }
     w.end();
@@ -382,6 +428,17 @@ std::optional<std::string> decode_charge_response(std::string_view ber, ChargeRe
         if (r.ok() && s.aggregate_dn.empty()) r.fail("aggregate DN is empty");
         read_windows(r, s.aggregate_windows);
         r.leave(aend, "aggregate");
+    }
+    if (!r.at_end(end) && r.peek() == kTagWarning) {
+        ber_len_t wend = r.enter(kTagWarning, "warning");
+        Warning x;
+        x.window = std::string(r.octets(LBER_OCTETSTRING, "warning window", 64));
+        x.metric = static_cast<Metric>(r.count(LBER_ENUMERATED, "warning metric", kMetricCount - 1));
+        x.threshold = r.count(LBER_INTEGER, "warning threshold", kMax);
+        x.usage = r.count(LBER_INTEGER, "warning usage", kMax);
+        x.limit = r.limit("warning limit");
+        r.leave(wend, "warning");
+        s.warning = x;
     }
     r.leave(end, "charge response");
     r.finish();
@@ -432,6 +489,12 @@ std::string limit_text(const Exceeded &e) {
 
 std::string describe_exceeded(const Exceeded &e) {
     return (e.level == Level::aggregate ? "aggregate " : "") + limit_text(e);
+}
+
+std::string describe_warning(const Warning &w) {
+    return w.window + " warning at " + std::to_string(w.threshold) + " " + std::string(metric_name(w.metric)) +
+           " reached (usage " + std::to_string(w.usage) +
+           (w.limit ? " of " + std::to_string(*w.limit) : std::string(", no limit")) + ")";
 }
 
 std::string describe_refusal(const ChargeResponse &r) {

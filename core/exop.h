@@ -59,6 +59,7 @@ struct WindowReport {
     std::string period;
     Usage usage;  // after the charge when accepted, current otherwise
     std::array<std::optional<std::uint64_t>, kMetricCount> limits{};  // nullopt: unlimited
+    std::array<std::optional<std::uint64_t>, kMetricCount> warnings{};  // thresholds; nullopt: none
     bool operator==(const WindowReport &) const = default;
 };
 
@@ -76,6 +77,17 @@ struct Exceeded {
     bool operator==(const Exceeded &) const = default;
 };
 
+/* Warning - a warning threshold (soft limit, warning_rules.h) this
+ * accepted message reached first in the window's period */
+struct Warning {
+    std::string window;
+    Metric metric = Metric::messages;
+    std::uint64_t threshold = 0;
+    std::uint64_t usage = 0;  // after this message
+    std::optional<std::uint64_t> limit;  // the hard limit beside it (nullopt: unlimited)
+    bool operator==(const Warning &) const = default;
+};
+
 struct ChargeResponse {
     Verdict verdict = Verdict::accepted;
     std::optional<Exceeded> exceeded;  // refused, or accepted over a limit when not enforcing
@@ -87,6 +99,9 @@ struct ChargeResponse {
      * as windows reports the account's */
     std::string aggregate_dn;
     std::vector<WindowReport> aggregate_windows;
+    /* the one reply of a period that first reached a warning threshold of
+     * the account: the caller alerts (once per account, window, period) */
+    std::optional<Warning> warning;
     bool operator==(const ChargeResponse &) const = default;
 };
 
@@ -112,5 +127,8 @@ std::string describe_exceeded(const Exceeded &e);
 /* describe_refusal - describe_exceeded, naming the aggregate's DN when the
  * aggregate's limit is the one passed: what logs and replies say */
 std::string describe_refusal(const ChargeResponse &r);
+
+/* describe_warning - "day warning at 400 messages reached (usage 401 of 500)" */
+std::string describe_warning(const Warning &w);
 
 }  // namespace tally

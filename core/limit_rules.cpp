@@ -60,4 +60,11 @@ bool resolve_accounting_only(const LimitLevels &levels, bool global) {
     return global;
 }
 
+std::optional<std::uint64_t> resolve_warning(const LimitLevels &levels, const std::string &window, Metric m,
+                                             const std::optional<std::uint64_t> &limit) {
+    return resolve_warning({&levels.account.warnings, &levels.policy.warnings, &levels.parentPolicy.warnings,
+                            levels.defaults ? &levels.defaults->warnings : nullptr},
+                           window, m, limit);
+}
+
 }  // namespace tally

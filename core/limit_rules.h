@@ -15,6 +15,7 @@
 #pragma once
 
 #include "metric.h"
+#include "warning_rules.h"
 
 #include <array>
 #include <cstdint>
@@ -65,6 +66,9 @@ public:
      * FALSE enforces; nullopt (absent) asks the next level */
     std::optional<bool> accounting_only;
 
+    /* tallyWarning (tally-default-warning on the defaults): soft limits */
+    WarningSet warnings;
+
 private:
     std::map<std::pair<std::string, Metric>, LimitValue> values_;
 };
@@ -83,5 +87,10 @@ ResolvedLimit resolve_limit(const LimitLevels &levels, const std::string &window
  * first of account, policy, parent's policy that says TRUE or FALSE wins,
  * else the overlay's tally-accounting-only (global) */
 bool resolve_accounting_only(const LimitLevels &levels, bool global);
+
+/* resolve_warning - the warning threshold of window and m over the levels'
+ * tallyWarning values (warning_rules.h), given the resolved limit */
+std::optional<std::uint64_t> resolve_warning(const LimitLevels &levels, const std::string &window, Metric m,
+                                             const std::optional<std::uint64_t> &limit);
 
 }  // namespace tally

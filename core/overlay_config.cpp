@@ -61,6 +61,17 @@ std::optional<std::string> config_add_default_limit(OverlayConfig &c, const std:
     return std::nullopt;
 }
 
+std::optional<std::string> config_add_default_warning(OverlayConfig &c, const std::vector<std::string> &args) {
+    if (args.size() != 3) return "usage: tally-default-warning WINDOW|* METRIC|* N|P%|none|inherit";
+    WarningRule rule;
+    if (auto err = parse_warning_rule(args[0] + " " + args[1] + " " + args[2], rule)) return err;
+    Metric m;
+    if (rule.window != "*")
+        if (auto err = window_and_metric(c, args[0], rule.metric ? args[1] : "messages", m)) return err;
+    c.defaults.warnings.add(rule);
+    return std::nullopt;
+}
+
 std::optional<std::string> config_add_limit_attribute(OverlayConfig &c, const std::vector<std::string> &args) {
     if (args.size() != 3) return "usage: tally-limit-attribute WINDOW METRIC ATTRIBUTE";
     Metric m;

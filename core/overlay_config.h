@@ -10,6 +10,7 @@
  *   tally-window NAME [PATTERN]           (several; default: day)
  *   tally-timezone ZONE                   (default: localtime)
  *   tally-default-limit WINDOW METRIC N|unlimited|inherit   (several)
+ *   tally-default-warning WINDOW|* METRIC|* N|P%|none|inherit (several; soft limits)
  *   tally-limit-attribute WINDOW METRIC ATTRIBUTE           (several)
  *   tally-history N                       (past periods kept per window; default 3)
  *   tally-history-database SUFFIX         (the database keeping history entries;
@@ -37,7 +38,7 @@ namespace tally {
 struct OverlayConfig {
     std::vector<WindowDef> windows;  // empty means the default: day
     std::string timezone = "localtime";
-    LimitSet defaults;
+    LimitSet defaults;  // with defaults.warnings: tally-default-warning
     std::map<std::pair<std::string, Metric>, std::string> limit_attributes;  // overrides
     std::size_t history = 3;
     std::string history_database;  // normalized suffix; empty: the account's own database
@@ -54,6 +55,7 @@ struct OverlayConfig {
  * and returns nullopt on success or an error text for the administrator. */
 std::optional<std::string> config_add_window(OverlayConfig &c, const std::vector<std::string> &args);
 std::optional<std::string> config_add_default_limit(OverlayConfig &c, const std::vector<std::string> &args);
+std::optional<std::string> config_add_default_warning(OverlayConfig &c, const std::vector<std::string> &args);
 std::optional<std::string> config_add_limit_attribute(OverlayConfig &c, const std::vector<std::string> &args);
 std::optional<std::string> parse_count_setting(std::string_view text, std::uint64_t max, std::uint64_t &out);
 

@@ -61,6 +61,7 @@ void merge_into(CounterValue &into, const CounterValue &other) {
     for (Metric m : kAllMetrics) into.usage[m] = std::max(into.usage[m], other.usage[m]);
     if (other.limit_hit > 0 && (into.limit_hit == 0 || other.limit_hit < into.limit_hit))
         into.limit_hit = other.limit_hit;
+    if (other.warned > 0 && (into.warned == 0 || other.warned < into.warned)) into.warned = other.warned;
     into.reset = std::max(into.reset, other.reset);
 }
 
@@ -113,6 +114,12 @@ Usage current_total(const std::vector<CounterValue> &values, std::string_view wi
 bool limit_marked(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
     bool marked = false;
     for_each_valid_share(values, window, period, [&](const CounterValue &share) { marked |= share.limit_hit > 0; });
+    return marked;
+}
+
+bool warning_marked(const std::vector<CounterValue> &values, std::string_view window, std::string_view period) {
+    bool marked = false;
+    for_each_valid_share(values, window, period, [&](const CounterValue &share) { marked |= share.warned > 0; });
     return marked;
 }
 

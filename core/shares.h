@@ -33,6 +33,7 @@
  *                of the period). The error is toward counting more,
  *                bounded by what was cancelled.
  *     limitHit   the earliest mark: when the limit was first passed.
+ *     warned     the earliest mark: when a warning threshold was first reached.
  *     reset      the latest (values of one share carry the same one).
  *
  * BUGS
@@ -75,5 +76,8 @@ Usage current_total(const std::vector<CounterValue> &values, std::string_view wi
 
 /* limit_marked - a valid share of window w in period p carries limitHit */
 bool limit_marked(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
+
+/* warning_marked - a valid share of window w in period p carries warned */
+bool warning_marked(const std::vector<CounterValue> &values, std::string_view window, std::string_view period);
 
 }  // namespace tally

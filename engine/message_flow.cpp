@@ -309,6 +309,7 @@ std::string MessageFlow::log_line() const {
         s += " reply=" + quoted(m_.decision.reply.code + " " + m_.decision.reply.xcode + " " + m_.decision.reply.text);
     if (!m_.exemption.empty()) s += " exempt=" + quoted(m_.exemption);
     if (m_.usage) s += " usage=" + quoted(usage_summary(*m_.usage));
+    if (m_.usage && m_.usage->warning) s += " warning=" + quoted(describe_warning(*m_.usage->warning));
     if (m_.uncounted) s += " UNCOUNTED";
     if (m_.cancel_pending) s += " cancel=pending";
     return s;

@@ -117,6 +117,7 @@ struct Resolved {
     AttributeDescription *aggregate_dn = nullptr;                    // tallyAggregateDN
     ObjectClass *aggregate_class = nullptr;                          // tallyAggregate (null: schema not loaded)
     AttributeDescription *accounting_only = nullptr;                 // tallyAccountingOnly (schema/tally.schema)
+    AttributeDescription *warning = nullptr;                         // tallyWarning (soft limits)
     unsigned long generation = 0;                                    // changes with every rebuild
 };
 

@@ -21,6 +21,7 @@ enum {
     CFG_WINDOW = 1,
     CFG_TIMEZONE,
     CFG_DEFAULT_LIMIT,
+    CFG_DEFAULT_WARNING,
     CFG_LIMIT_ATTRIBUTE,
     CFG_HISTORY,
     CFG_HISTORY_DATABASE,
@@ -51,6 +52,11 @@ ConfigTable g_table[] = {
     {"tally-default-limit", "window metric value", 4, 4, 0, ARG_MAGIC | CFG_DEFAULT_LIMIT, HANDLER,
      "( " TALLY_CFG_AT ".3 NAME 'olcTallyDefaultLimit' "
      "DESC 'Default limit: WINDOW METRIC N|unlimited|inherit' "
+     "EQUALITY caseIgnoreMatch SYNTAX OMsDirectoryString )",
+     nullptr, {}},
+    {"tally-default-warning", "window metric value", 4, 4, 0, ARG_MAGIC | CFG_DEFAULT_WARNING, HANDLER,
+     "( " TALLY_CFG_AT ".11 NAME 'olcTallyDefaultWarning' "
+     "DESC 'Default warning threshold (soft limit): WINDOW|* METRIC|* N|P%|none|inherit' "
      "EQUALITY caseIgnoreMatch SYNTAX OMsDirectoryString )",
      nullptr, {}},
     {"tally-limit-attribute", "window metric attribute", 4, 4, 0, ARG_MAGIC | CFG_LIMIT_ATTRIBUTE, HANDLER,
@@ -91,7 +97,7 @@ ConfigTable g_table[] = {
 ConfigOCs g_ocs[] = {
     {"( " TALLY_CFG_OC ".1 NAME 'olcTallyConfig' "
      "DESC 'Tally overlay configuration' SUP olcOverlayConfig "
-     "MAY ( olcTallyWindow $ olcTallyTimezone $ olcTallyDefaultLimit $ olcTallyLimitAttribute $ "
+     "MAY ( olcTallyWindow $ olcTallyTimezone $ olcTallyDefaultLimit $ olcTallyDefaultWarning $ olcTallyLimitAttribute $ "
      "olcTallyHistory $ olcTallyHistoryDatabase $ olcTallyAccountingOnly $ olcTallyChargeIdTTL $ "
      "olcTallyChargeIdMax $ olcTallyCounterDatabase ) )",
      Cft_Overlay, g_table, nullptr, nullptr, nullptr, nullptr, nullptr},
@@ -131,6 +137,9 @@ int handle_emit(ConfigArgs *c, Info *ti) {
         for (const auto &[k, v] : cfg.defaults.all())
             emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + format_limit_value(v));
         return cfg.defaults.empty() ? 1 : 0;
+    case CFG_DEFAULT_WARNING:
+        for (const WarningRule &r : cfg.defaults.warnings.rules()) emit(c, format_warning_rule(r));
+        return cfg.defaults.warnings.empty() ? 1 : 0;
     case CFG_LIMIT_ATTRIBUTE:
         for (const auto &[k, v] : cfg.limit_attributes)
             emit(c, k.first + " " + std::string(metric_name(k.second)) + " " + v);
@@ -182,9 +191,22 @@ int handle_delete(ConfigArgs *c, Info *ti) {
             LimitSet fresh;
             for (const auto &[k, v] : cfg.defaults.all())
                 if (k != *key) fresh.set(k.first, k.second, v);
+            fresh.warnings = cfg.defaults.warnings;
+            fresh.accounting_only = cfg.defaults.accounting_only;
             cfg.defaults = fresh;
         } else {
+            WarningSet warnings = cfg.defaults.warnings;
             cfg.defaults = LimitSet();
+            cfg.defaults.warnings = warnings;
+        }
+        return 0;
+    case CFG_DEFAULT_WARNING:
+        if (c->argc >= 3) {
+            cfg.defaults.warnings.remove(c->argv[1], std::string_view(c->argv[2]) == "*"
+                                                          ? std::nullopt
+                                                          : parse_metric(c->argv[2]));
+        } else {
+            cfg.defaults.warnings = WarningSet();
         }
         return 0;
     case CFG_LIMIT_ATTRIBUTE:
@@ -214,6 +236,7 @@ int handle_set(ConfigArgs *c, Info *ti) {
             std::rotate(cfg.windows.begin() + c->valx, cfg.windows.end() - 1, cfg.windows.end());
         break;
     case CFG_DEFAULT_LIMIT: err = config_add_default_limit(cfg, args_of(c)); break;
+    case CFG_DEFAULT_WARNING: err = config_add_default_warning(cfg, args_of(c)); break;
     case CFG_LIMIT_ATTRIBUTE: {
         AttributeDescription *ad = nullptr;
         const char *text = nullptr;
@@ -304,6 +327,7 @@ void rebuild_resolved(Info *ti) {
     r.aggregate_dn = find_ad("tallyAggregateDN");
     r.aggregate_class = oc_find("tallyAggregate");
     r.accounting_only = find_ad("tallyAccountingOnly");
+    r.warning = find_ad("tallyWarning");
     r.generation = ++generation;
     ti->ti_resolved = std::move(r);
 }

@@ -153,6 +153,16 @@ LimitSet read_limits(const Resolved &r, Entry *e) {
             set.set(r.windows[wi].name, m, *v);
         }
     }
+    Attribute *w = r.warning ? attr_find(e->e_attrs, r.warning) : nullptr;
+    for (unsigned i = 0; w && i < w->a_numvals; ++i) {
+        WarningRule rule;
+        if (parse_warning_rule(view(w->a_vals[i]), rule)) {
+            Debug(LDAP_DEBUG_ANY, "tally: ignoring malformed tallyWarning \"%s\" on \"%s\"\n", w->a_vals[i].bv_val,
+                  e->e_name.bv_val);
+            continue;
+        }
+        set.warnings.add(rule);
+    }
     // Boolean syntax: slapd stores exactly TRUE or FALSE.
     if (Attribute *a = r.accounting_only ? attr_find(e->e_attrs, r.accounting_only) : nullptr; a && a->a_numvals > 0)
         set.accounting_only = view(a->a_vals[0]) == "TRUE";

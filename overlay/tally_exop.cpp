@@ -325,7 +325,12 @@ Outcome read_part(Operation *op, slap_overinst *on, Info *ti, const ChargeReques
         if (side == Side::account) levels = limits_of(op, on, ti, e.get(), now);
         else levels.account = read_aggregate_limits(cfg, e.get());  // an aggregate's own, nothing inherited
         for (CurrentWindow &cw : windows)
-            for (Metric m : kAllMetrics) cw.limits[static_cast<int>(m)] = resolve_limit(levels, cw.name, m);
+            for (Metric m : kAllMetrics) {
+                auto i = static_cast<int>(m);
+                cw.limits[i] = resolve_limit(levels, cw.name, m);
+                // Soft limits are the account's (its own, its policies', the defaults).
+                if (side == Side::account) cw.warnings[i] = resolve_warning(levels, cw.name, m, cw.limits[i].max);
+            }
         // Decided here, with the limits, so every door and tallyctl check agree.
         if (side == Side::account) part.accounting_only = resolve_accounting_only(levels, policy.accounting_only);
     }

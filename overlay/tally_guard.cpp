@@ -49,9 +49,18 @@ bool is_limit_attribute(const Resolved &r, AttributeDescription *ad, bool &gener
     return false;
 }
 
-/* check_values - nullopt when every value is a valid limit */
+/* check_values - nullopt when every value is a valid limit or warning */
 std::optional<std::string> check_values(const Resolved &cfg, AttributeDescription *ad, BerVarray vals) {
     bool generic = false;
+    if (vals && ad && ad == cfg.warning) {
+        for (int i = 0; vals[i].bv_val; ++i) {
+            std::string_view v(vals[i].bv_val, vals[i].bv_len);
+            WarningRule rule;
+            if (auto err = parse_warning_rule(v, rule))
+                return std::string(ad->ad_cname.bv_val) + ": \"" + std::string(v) + "\": " + *err;
+        }
+        return std::nullopt;
+    }
     if (!vals || !is_limit_attribute(cfg, ad, generic)) return std::nullopt;
     for (int i = 0; vals[i].bv_val; ++i) {
         std::string_view v(vals[i].bv_val, vals[i].bv_len);

@@ -24,6 +24,7 @@ std::optional<ReportRow> row_of(const AccountUsage &a, const WindowReport &w, Me
     r.metric = m;
     r.used = w.usage[m];
     r.limit = w.limits[static_cast<int>(m)];
+    r.warning = w.warnings[static_cast<int>(m)];
     return r;
 }
 
@@ -69,26 +70,51 @@ std::vector<ReportRow> top_rows(const std::vector<AccountUsage> &accounts, std::
     return rows;
 }
 
-std::string format_rows(const std::vector<ReportRow> &rows, bool csv) {
+std::vector<ReportRow> warned_rows(const std::vector<AccountUsage> &accounts) {
+    std::vector<ReportRow> rows;
+    for (const auto &a : accounts)
+        for (const auto &w : a.usage.windows)
+            for (Metric m : kAllMetrics)
+                if (auto r = row_of(a, w, m); r && r->warning && r->used >= *r->warning) rows.push_back(*r);
+    std::stable_sort(rows.begin(), rows.end(), [](const ReportRow &x, const ReportRow &y) {
+        if (x.percent() != y.percent()) return x.percent() > y.percent();
+        return x.used > y.used;
+    });
+    return rows;
+}
+
+std::string format_rows(const std::vector<ReportRow> &rows, bool csv, bool with_warning) {
     std::string out;
     char line[1024];
-    if (csv) out = "dn,window,period,metric,used,limit,percent\n";
+    if (csv) out = std::string("dn,window,period,metric,used,limit,percent") + (with_warning ? ",warning" : "") + "\n";
     else {
-        std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14s %14s %8s\n", "ACCOUNT", "WINDOW", "PERIOD",
+        std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14s %14s %8s", "ACCOUNT", "WINDOW", "PERIOD",
                       "METRIC", "USED", "LIMIT", "PERCENT");
         out = line;
+        if (with_warning) {
+            std::snprintf(line, sizeof line, " %14s", "WARNING");
+            out += line;
+        }
+        out += "\n";
     }
     for (const auto &r : rows) {
         std::string limit = r.limit ? std::to_string(*r.limit) : "unlimited";
         std::string pct = r.limit ? std::to_string(static_cast<long long>(r.percent() + 0.5)) + "%" : "-";
+        std::string warning = r.warning ? std::to_string(*r.warning) : "-";
         if (csv) {
             out += csv_field(r.dn) + "," + r.window + "," + r.period + "," + std::string(metric_name(r.metric)) + "," +
-                   std::to_string(r.used) + "," + limit + "," + (r.limit ? pct.substr(0, pct.size() - 1) : "") + "\n";
+                   std::to_string(r.used) + "," + limit + "," + (r.limit ? pct.substr(0, pct.size() - 1) : "") +
+                   (with_warning ? "," + (r.warning ? warning : std::string()) : std::string()) + "\n";
         } else {
-            std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14llu %14s %8s\n", r.dn.c_str(),
+            std::snprintf(line, sizeof line, "%-48s %-8s %-14s %-18s %14llu %14s %8s", r.dn.c_str(),
                           r.window.c_str(), r.period.c_str(), std::string(metric_name(r.metric)).c_str(),
                           static_cast<unsigned long long>(r.used), limit.c_str(), pct.c_str());
             out += line;
+            if (with_warning) {
+                std::snprintf(line, sizeof line, " %14s", warning.c_str());
+                out += line;
+            }
+            out += "\n";
         }
     }
     return out;

@@ -26,6 +26,7 @@ struct ReportRow {
     Metric metric = Metric::messages;
     std::uint64_t used = 0;
     std::optional<std::uint64_t> limit;  // nullopt: unlimited
+    std::optional<std::uint64_t> warning;  // the warning threshold (soft limit); nullopt: none
     double percent() const;              // of the limit; 0 when unlimited
 };
 
@@ -39,7 +40,12 @@ std::vector<ReportRow> report_rows(const std::vector<AccountUsage> &accounts, co
  * window and metric that has one; the n highest percentages */
 std::vector<ReportRow> top_rows(const std::vector<AccountUsage> &accounts, std::size_t n);
 
-/* format_rows - a fixed-width table, or CSV (RFC 4180 quoting) */
-std::string format_rows(const std::vector<ReportRow> &rows, bool csv);
+/* warned_rows - every window and metric whose usage reached its warning
+ * threshold, of every account, highest percentage of the limit first */
+std::vector<ReportRow> warned_rows(const std::vector<AccountUsage> &accounts);
+
+/* format_rows - a fixed-width table, or CSV (RFC 4180 quoting); with_warning
+ * adds the WARNING column (the threshold) */
+std::string format_rows(const std::vector<ReportRow> &rows, bool csv, bool with_warning = false);
 
 }  // namespace tally

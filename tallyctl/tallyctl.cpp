@@ -10,6 +10,7 @@
  *                   [-M charge|check|count] ACCOUNT-DN
  *   tallyctl reset ACCOUNT-DN [WINDOW]
  *   tallyctl report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]
+ *   tallyctl report -b BASE [-f FILTER] -t [-c]
  *   tallyctl top -b BASE [-f FILTER] [-n N] [-c]
  *   tallyctl check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS BYTES
  *                   (RECIPIENTS: a count, or addresses separated by commas)
@@ -25,7 +26,9 @@
  *   charge, for diagnostics. "reset" clears the current counters of one
  *   window, or of all windows. "report" lists every account under BASE
  *   (default filter (objectClass=tallyAccount)) with its usage and limit of
- *   one window and metric, highest first, as a table or CSV (-c); "top"
+ *   one window and metric, highest first, as a table or CSV (-c); with -t
+ *   instead every window and metric whose usage reached its warning
+ *   threshold (tallyWarning, soft limits); "top"
  *   lists the N accounts nearest to or over any of their limits. "check"
  *   asks what tallyd would answer to a message (what policyd-client
  *   is for mtpolicyd): it reads the milter's configuration, looks the login
@@ -73,6 +76,7 @@ using namespace tally;
                  "ACCOUNT-DN\n"
                  "  reset ACCOUNT-DN [WINDOW]\n"
                  "  report -b BASE [-f FILTER] [-W WINDOW] [-m METRIC] [-s usage|percent] [-c]\n"
+                 "  report -b BASE [-f FILTER] -t [-c]      (accounts at or over a warning threshold)\n"
                  "  top -b BASE [-f FILTER] [-n N] [-c]\n"
                  "  check -c MILTER-CONF [-a CLIENT] LOGIN SENDER RECIPIENTS|ADDR,ADDR,... BYTES\n"
                  "  import-mtpolicyd -b BASE [options] [--csv FILE | --mysql COMMAND]   (see tallyctl(1))\n"
@@ -189,11 +193,11 @@ std::vector<AccountUsage> usage_of_all(client::Connection &c, const std::vector<
 int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
     std::string base, filter = "(|(objectClass=tallyAccount)(objectClass=tallyAggregate))", window, metric = "messages";
     SortBy sort = SortBy::usage;
-    bool csv = false;
+    bool csv = false, warned = false;
     std::size_t n = 10;
     optind = 1;
     int opt;
-    while ((opt = getopt(argc, argv, "b:f:W:m:s:cn:")) != -1) {
+    while ((opt = getopt(argc, argv, top ? "b:f:cn:" : "b:f:W:m:s:ct")) != -1) {
         switch (opt) {
         case 'b': base = optarg; break;
         case 'f': filter = optarg; break;
@@ -206,6 +210,7 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
             break;
         case 'c': csv = true; break;
         case 'n': n = static_cast<std::size_t>(number_arg(optarg, "count")); break;
+        case 't': warned = true; break;
         default: usage_exit();
         }
     }
@@ -215,6 +220,10 @@ int cmd_report(client::Connection &c, int argc, char **argv, bool top) {
     auto accounts = usage_of_all(c, account_dns(c, base, filter));
     if (top) {
         std::fputs(format_rows(top_rows(accounts, n), csv).c_str(), stdout);
+        return 0;
+    }
+    if (warned) {
+        std::fputs(format_rows(warned_rows(accounts), csv, true).c_str(), stdout);
         return 0;
     }
     // Without -W every window, one after the other: the one that refuses an

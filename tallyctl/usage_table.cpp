@@ -28,6 +28,12 @@ std::string rows(const std::vector<WindowReport> &windows) {
             out += line;
         }
     }
+    // Soft limits, where set: below the table, so its columns stay as scripts read them.
+    for (const WindowReport &w : windows)
+        for (Metric m : kAllMetrics)
+            if (const auto &t = w.warnings[static_cast<int>(m)])
+                out += "warning: " + w.window + " " + std::string(metric_name(m)) + " at " + std::to_string(*t) +
+                       (w.usage[m] >= *t ? " (reached)" : "") + "\n";
     return out;
 }
 

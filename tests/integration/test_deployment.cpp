@@ -104,7 +104,7 @@ TEST_CASE("schema/tally.ldif loads into a running cn=config", "[integration][dep
     CHECK_THAT(classes[5], Catch::Contains("tallyExemptList"));
     // 16 + 4 limits (externalRecipients), tallyLimit, policy, sender and deny
     // attributes, tallyAccountingOnly, tallyExemptRecipient, tallyAggregateLimit, tallyAggregateDN
-    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 31);
+    CHECK(ldap_values(*c, "cn={3}tally,cn=schema,cn=config", "olcAttributeTypes").size() == 32);
 }
 
 TEST_CASE("the overlay is added to a running cn=config from the example LDIF", "[integration][deploy][config]") {
