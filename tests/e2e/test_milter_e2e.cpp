@@ -118,6 +118,58 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
     CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);
 }
 
+TEST_CASE("e2e: a warning threshold alerts once by mail through the local MTA, and every message is delivered",
+          "[e2e][milter][alert][warning]") {
+    Slapd s(milter_test_directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"5"}) == LDAP_SUCCESS);
+    REQUIRE(ldap_modify(*root, kAlice, LDAP_MOD_REPLACE, "tallyWarning", {"day messages 60%"}) == LDAP_SUCCESS);
+    MilterProcess m(s);
+    const std::string alerts = m.dir() + "/alerts.txt";
+    m.set("alert_command", "echo \"$TALLY_ALERT $TALLY_THRESHOLD $TALLY_LIMIT $TALLY_QUEUE_ID\" >> " + alerts);
+    m.start();
+    Postfix p(postfix_for(m, {"alice"}));
+    m.set("alert_mail_to", "postmaster@example.net");
+    m.set("alert_mail_from", "tally@example.com");
+    m.set("alert_sendmail", "/usr/sbin/sendmail -C " + p.dir() + "/etc");
+    m.reload();
+
+    for (int i = 0; i < 4; ++i) {
+        auto r = smtp_send(p.smtp_port(), submission("alice", "alice@example.com"));
+        INFO(r.transcript << "\nmilter log:\n" << m.log());
+        CHECK(r.code == 250);  // a warning refuses nothing
+    }
+    // 4 messages + 1 alert mail (60% of 5 is 3: the third message warned)
+    REQUIRE(p.wait_delivered(5, 20000));
+    std::string lines;
+    for (int i = 0; i < 100 && lines.empty(); ++i) {
+        lines = read_text(alerts);
+        if (lines.empty()) usleep(100000);
+    }
+    INFO("milter log:\n" << m.log());
+    CHECK_THAT(lines, Catch::StartsWith("warning 3 5 "));
+    CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);
+    int alert_mails = 0;
+    for (const auto &d : p.delivered_messages())
+        if (d.find("Subject: Tally: alice@example.com reached the daily warning threshold of 3 messages") !=
+            std::string::npos) {
+            ++alert_mails;
+            CHECK_THAT(d, Catch::Contains("The message was accepted"));
+        }
+    CHECK(alert_mails == 1);
+    CHECK_THAT(day_usage(*root, kAlice), Catch::Contains("messages=4 ") && Catch::Contains(" warned="));
+    // The fifth passes quietly; the sixth is refused and raises the limit alert, not another warning.
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 250);
+    CHECK(smtp_send(p.smtp_port(), submission("alice", "alice@example.com")).code == 550);
+    for (int i = 0; i < 100 && std::count(lines.begin(), lines.end(), '\n') < 2; ++i) {
+        lines = read_text(alerts);
+        usleep(100000);
+    }
+    CHECK(std::count(lines.begin(), lines.end(), '\n') == 2);
+    CHECK_THAT(lines, Catch::Contains("\nlimit  5 "));
+}
+
 TEST_CASE("e2e: blocked account 554, foreign sender 553", "[e2e][milter]") {
     MailStack stack(options());
     MilterProcess &m = stack.milter;
