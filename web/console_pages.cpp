@@ -215,6 +215,7 @@ Response Console::domain(const Settings &st, const Request &r, Session &s, clien
     v.total = p.total;
     v.blocked = p.blocked;
     v.limit_hit = p.limit_hit;
+    v.warned = p.warned;
     v.top = p.top;
     for (auto &row : p.rows) {
         DomainLine l;

@@ -33,6 +33,7 @@ th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .meter span{display:block;height:100%;background:#3b7dd8}.meter span.over{background:#c83737}
 .notice{background:#e5f5e5;border:1px solid #8c8;padding:.5em}.error{background:#fbe9e9;border:1px solid #d88;padding:.5em}
 .blocked{color:#b00;font-weight:bold}
+.warned{color:#a60}
 svg.chart{background:#fff;border:1px solid #d5d9de;margin:.3em .6em .6em 0}
 svg .col{fill:#3b7dd8}svg .col.current{fill:#8fb5ea}svg .col.over{fill:#c83737}
 svg .axis{stroke:#888}svg .limit{stroke:#c83737;stroke-dasharray:4 3}svg .tick{font-size:10px;fill:#555}svg .title{font-size:12px;font-weight:bold}
@@ -77,7 +78,7 @@ const char *kMe = R"(<h1>My usage</h1>
 <ul>{{#mail}}<li>{{mail}}</li>{{/mail}}{{#send_as}}<li>{{.}}</li>{{/send_as}}</ul>)";
 
 const char *kDomain = R"(<h1>Domain {{domain}}</h1>
-<p>{{accounts}} accounts; {{blocked}} blocked; {{limit_hit}} reached a limit this period.
+<p>{{accounts}} accounts; {{blocked}} blocked; {{limit_hit}} reached a limit, {{warned}} a warning threshold this period.
 <a href="/domain.csv?d={{domain_q}}">CSV export</a></p>
 {{#usage_error}}<p class="error">{{usage_error}}</p>{{/usage_error}}
 <form method="get" action="/domain"><input type="hidden" name="d" value="{{domain}}">
@@ -85,12 +86,12 @@ const char *kDomain = R"(<h1>Domain {{domain}}</h1>
 <label>Window <select name="w">{{#windows}}<option{{#selected}} selected{{/selected}}>{{name}}</option>{{/windows}}</select></label>
 <label>Sort <select name="sort"><option value="usage"{{#sort_usage}} selected{{/sort_usage}}>usage</option><option value="name"{{#sort_name}} selected{{/sort_name}}>name</option><option value="blocked"{{#sort_blocked}} selected{{/sort_blocked}}>blocked first</option></select></label>
 <label><input type="checkbox" name="blocked" value="1"{{#only_blocked}} checked{{/only_blocked}}> blocked only</label>
-<label><input type="checkbox" name="hit" value="1"{{#only_limit_hit}} checked{{/only_limit_hit}}> reached a limit</label>
+<label><input type="checkbox" name="hit" value="1"{{#only_limit_hit}} checked{{/only_limit_hit}}> reached a limit or warning</label>
 <button>Show</button></form>
 <table class="accounts"><tr><th>Account</th><th>Name</th><th>Mail</th><th>Messages ({{window}})</th><th>Limit</th><th></th><th>State</th></tr>
 {{#lines}}<tr><td><a href="/account?dn={{dn_q}}">{{uid}}</a></td><td>{{name}}</td><td>{{mail}}</td><td class="num">{{used}}</td><td class="num">{{limit}}</td>
 <td><span class="meter"><span{{#over}} class="over"{{/over}} style="width:{{percent}}%"></span></span></td>
-<td>{{#blocked}}<span class="blocked">blocked</span> {{blocked_text}}{{/blocked}}{{#limit_hit}} limit reached{{/limit_hit}}</td></tr>{{/lines}}
+<td>{{#blocked}}<span class="blocked">blocked</span> {{blocked_text}}{{/blocked}}{{#limit_hit}} limit reached{{/limit_hit}}{{#warned}} <span class="warned">warning reached</span>{{/warned}}</td></tr>{{/lines}}
 </table>
 <p>{{total}} shown of {{accounts}}; page {{page_no}} of {{pages}}
 {{#prev}}<a href="{{prev}}">previous</a>{{/prev}} {{#next}}<a href="{{next}}">next</a>{{/next}}</p>
@@ -263,6 +264,7 @@ std::string render_domain(const PageContext &c, const DomainView &v) {
     d.set("accounts", std::to_string(v.accounts));
     d.set("blocked", std::to_string(v.blocked));
     d.set("limit_hit", std::to_string(v.limit_hit));
+    d.set("warned", std::to_string(v.warned));
     d.set("total", std::to_string(v.total));
     d.set("page_no", std::to_string(v.page + 1));
     d.set("pages", std::to_string(std::max<std::size_t>(v.pages, 1)));
@@ -289,6 +291,7 @@ std::string render_domain(const PageContext &c, const DomainView &v) {
         x.set("blocked", l.row.blocked);
         x.set("blocked_text", l.row.blocked_text);
         x.set("limit_hit", l.row.limit_hit);
+        x.set("warned", l.row.warned);
         lines.push_back(x);
     }
     d.set("lines", lines);

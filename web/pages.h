@@ -65,7 +65,7 @@ struct DomainView {
     std::vector<std::string> windows;
     std::vector<DomainLine> lines;
     std::vector<DomainRow> top;
-    std::size_t total = 0, page = 0, pages = 0, blocked = 0, limit_hit = 0, accounts = 0;
+    std::size_t total = 0, page = 0, pages = 0, blocked = 0, limit_hit = 0, warned = 0, accounts = 0;
     std::string usage_error;
 };
 

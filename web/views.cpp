@@ -151,8 +151,10 @@ std::vector<DomainRow> domain_rows(const std::vector<client::Entry> &entries, co
         for (const auto &t : e.values("tallyUsage"))
             if (auto v = decode_counter(t)) values.push_back(std::move(*v));
         if (!period.empty()) r.used = current_total(values, window, period)[m];
-        for (const auto &w : current)
+        for (const auto &w : current) {
             if (limit_marked(values, w.window, w.period)) r.limit_hit = true;
+            if (warning_marked(values, w.window, w.period)) r.warned = true;
+        }
         out.push_back(std::move(r));
     }
     return out;
@@ -169,6 +171,7 @@ DomainPage domain_page(std::vector<DomainRow> rows, const DomainQuery &q) {
     for (const auto &r : rows) {
         if (r.blocked) ++p.blocked;
         if (r.limit_hit) ++p.limit_hit;
+        if (r.warned) ++p.warned;
     }
     std::vector<DomainRow> top;
     for (const auto &r : rows)
@@ -180,7 +183,7 @@ DomainPage domain_page(std::vector<DomainRow> rows, const DomainQuery &q) {
     p.top = std::move(top);
     std::erase_if(rows, [&](const DomainRow &r) {
         if (q.only_blocked && !r.blocked) return true;
-        if (q.only_limit_hit && !r.limit_hit) return true;
+        if (q.only_limit_hit && !r.limit_hit && !r.warned) return true;
         return !q.text.empty() && !contains_nocase(r.uid, q.text) && !contains_nocase(r.name, q.text) &&
                !contains_nocase(r.mail, q.text);
     });

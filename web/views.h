@@ -67,6 +67,7 @@ struct DomainRow {
     std::string blocked_text;
     std::uint64_t used = 0;       // of the chosen window and metric, current period
     bool limit_hit = false;       // a limit of any window was passed this period
+    bool warned = false;          // a warning threshold (soft limit) of any window was reached this period
 };
 
 /* domain_rows - entries (uid, cn, mail, tallyBlocked, tallyBlockedText,
@@ -80,7 +81,7 @@ enum class DomainSort { usage, name, blocked };
 struct DomainQuery {
     std::string text;        // substring of uid, name or mail (case-insensitive); empty: all
     DomainSort sort = DomainSort::usage;
-    bool only_blocked = false, only_limit_hit = false;
+    bool only_blocked = false, only_limit_hit = false;  // only_limit_hit: a limit or a warning reached
     std::size_t page = 0, page_size = 50;
 };
 
@@ -92,7 +93,7 @@ struct DomainPage {
     std::size_t total = 0;        // matching the query
     std::size_t pages = 0;
     std::vector<DomainRow> top;   // top senders (highest use, above zero), at most 10
-    std::size_t blocked = 0, limit_hit = 0;
+    std::size_t blocked = 0, limit_hit = 0, warned = 0;
 };
 
 /* domain_page - filter, sort and cut one page of rows */

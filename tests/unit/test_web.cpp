@@ -259,6 +259,36 @@ TEST_CASE("web: domain rows read usage of the current period only", "[web]") {
     CHECK(rows[0].used == 7);
     CHECK(rows[0].blocked);
     CHECK_FALSE(rows[0].limit_hit);  // yesterday's mark does not count
+    CHECK_FALSE(rows[0].warned);
+}
+
+TEST_CASE("web: the domain page counts and filters who reached a warning threshold", "[web][warning]") {
+    auto entry = [](const std::string &uid, std::int64_t hit, std::int64_t warned) {
+        CounterValue c;
+        c.window = "day";
+        c.period = "2026-12-05";
+        c.usage[Metric::messages] = 3;
+        c.limit_hit = hit;
+        c.warned = warned;
+        client::Entry e;
+        e.dn = "uid=" + uid + ",ou=d";
+        e.attributes = {{"uid", {uid}}, {"tallyUsage", {encode_counter(c)}}};
+        return e;
+    };
+    WindowReport w;
+    w.window = "day";
+    w.period = "2026-12-05";
+    auto rows = domain_rows({entry("quiet", 0, 0), entry("warned", 0, 5), entry("hit", 9, 5)}, "day", Metric::messages,
+                            {w});
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[1].warned);
+    CHECK_FALSE(rows[1].limit_hit);
+    DomainQuery q;
+    auto all = domain_page(rows, q);
+    CHECK(all.warned == 2);
+    CHECK(all.limit_hit == 1);
+    q.only_limit_hit = true;  // "reached a limit or warning"
+    CHECK(domain_page(rows, q).total == 2);
 }
 
 TEST_CASE("web: DN helpers", "[web]") {
