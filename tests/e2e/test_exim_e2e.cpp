@@ -164,3 +164,34 @@ TEST_CASE("e2e exim: directory down or Tally away: deferred, never accepted unco
     CHECK(find_reply(back, "4") == "");
     CHECK_THAT(usage_of(s, kAliceDn), Catch::Contains("messages=1 "));
 }
+
+TEST_CASE("e2e exim: recipients come from each RCPT: external ones counted and limited, postmaster@ exempt",
+          "[e2e][exim][external]") {
+    Slapd s(hosted_test_directory());
+    s.start();
+    auto root = s.connect();
+    REQUIRE(ldap_modify(*root, kAliceDn, LDAP_MOD_REPLACE, "tallyExternalRecipientsPerDay", {"2"}) == LDAP_SUCCESS);
+    REQUIRE(ldap_modify(*root, kAliceDn, LDAP_MOD_REPLACE, "tallyMessagesPerDay", {"2"}) == LDAP_SUCCESS);
+    MilterProcess m(s, kHostedOptions);
+    m.set("policy_listen", m.policy_address());
+    m.set("socket", "none");
+    m.start();
+    Exim exim(m.policy_address());
+
+    // Inside and outside in one message: only the outside ones are external.
+    auto mixed = exim.session("alice", "alice@example.com", {"bob@example.com", "x@out.example", "y@out.example"});
+    INFO(exim.transcript() << "\ndaemon log:\n" << m.log());
+    CHECK(find_reply(mixed, "354 ") != "");
+    CHECK(find_reply(mixed, "5") == "");
+    CHECK_THAT(usage_of(s, kAliceDn), Catch::Contains("messages=1 recipients=3 ") &&
+                                          Catch::Contains(" externalRecipients=2"));
+    CHECK_THAT(m.log(), Catch::Contains("rcpts=3 external=2 "));
+    // A third outside recipient in the day is over the limit.
+    auto over = exim.session("alice", "alice@example.com", {"z@out.example"});
+    CHECK(find_reply(over, "550 ") == "550 5.7.1 daily limit of 2 external recipients reached");
+    // Mail to postmaster@ only is exempt: not charged, passes though the next message would be the limit.
+    auto exempt = exim.session("alice", "alice@example.com", {"postmaster@example.net"});
+    CHECK(find_reply(exempt, "5") == "");
+    CHECK_THAT(m.log(), Catch::Contains("exempt="));
+    CHECK_THAT(usage_of(s, kAliceDn), Catch::Contains("messages=1 recipients=3 "));
+}
