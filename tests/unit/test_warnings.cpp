@@ -49,7 +49,7 @@ bool has(const std::vector<std::string> &v, const std::string &s) { return std::
 
 }  // namespace
 
-TEST_CASE("warning values: numbers, percentages, none, inherit; nothing loose", "[warning]") {
+TEST_CASE("warning values: numbers, percentages, none, inherit, nothing loose", "[warning]") {
     CHECK(parse_warning_value("400") == WarningValue{WarningValue::Kind::absolute, 400});
     CHECK(parse_warning_value("80%") == WarningValue{WarningValue::Kind::percent, 80});
     CHECK(parse_warning_value("100%") == WarningValue{WarningValue::Kind::percent, 100});
@@ -245,7 +245,7 @@ TEST_CASE("a warning alert says it refused nothing", "[warning][alert]") {
     CHECK_FALSE(engine::limit_alert(r)->warning);
 }
 
-TEST_CASE("tallyctl report -t lists who reached a warning threshold; usage shows thresholds", "[warning][report]") {
+TEST_CASE("tallyctl report -t lists who reached a warning threshold, usage shows thresholds", "[warning][report]") {
     auto account = [](const char *dn, std::uint64_t used, std::optional<std::uint64_t> warn) {
         AccountUsage a;
         a.dn = dn;
