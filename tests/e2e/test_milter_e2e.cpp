@@ -91,11 +91,7 @@ TEST_CASE("e2e: the first refusal of a period alerts once, by command and by mai
     }
     // 1 accepted message + 1 alert mail; the alert runs after the reply, so wait for it.
     REQUIRE(p.wait_delivered(2, 20000));
-    std::string lines;
-    for (int i = 0; i < 100 && lines.empty(); ++i) {
-        lines = read_text(alerts);
-        if (lines.empty()) usleep(100000);
-    }
+    std::string lines = wait_for_text(alerts);
     INFO("milter log:\n" << m.log());
     CHECK_THAT(lines, Catch::StartsWith("alice@example.com day messages 1 1 yes "));
     CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);  // once, not per refusal
@@ -142,11 +138,7 @@ TEST_CASE("e2e: a warning threshold alerts once by mail through the local MTA, a
     }
     // 4 messages + 1 alert mail (60% of 5 is 3: the third message warned)
     REQUIRE(p.wait_delivered(5, 20000));
-    std::string lines;
-    for (int i = 0; i < 100 && lines.empty(); ++i) {
-        lines = read_text(alerts);
-        if (lines.empty()) usleep(100000);
-    }
+    std::string lines = wait_for_text(alerts);
     INFO("milter log:\n" << m.log());
     CHECK_THAT(lines, Catch::StartsWith("warning 3 5 "));
     CHECK(std::count(lines.begin(), lines.end(), '\n') == 1);

@@ -145,11 +145,7 @@ TEST_CASE("tallyd: the warning alert runs once and the message passes", "[integr
                        {"alice", "<alice@example.com>", {"<x@elsewhere.org>"}, "QW2"},
                        {"alice", "<alice@example.com>", {"<x@elsewhere.org>"}, "QW3"}});
     CHECK(r == std::vector<std::string>{"eom continue", "eom continue", "eom continue"});
-    std::string lines;
-    for (int i = 0; i < 100 && lines.empty(); ++i) {
-        lines = read_text(alerts);
-        if (lines.empty()) usleep(100000);
-    }
+    std::string lines = wait_for_text(alerts);
     std::string log = m.log();
     INFO(log);
     CHECK(lines == "warning alice day messages 2 2 no\n");

@@ -46,6 +46,15 @@ std::string read_text(const std::string &path) {
     return s.str();
 }
 
+std::string wait_for_text(const std::string &path, int timeout_ms) {
+    std::string text = read_text(path);
+    for (int waited = 0; text.empty() && waited < timeout_ms; waited += 100) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        text = read_text(path);
+    }
+    return text;
+}
+
 void set_config_option(const std::string &path, const std::string &key, const std::string &value) {
     std::istringstream in(read_text(path));
     std::string out, line;

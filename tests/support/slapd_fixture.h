@@ -70,6 +70,11 @@ std::string source_path(const std::string &relative);
 /* read_text - a whole file */
 std::string read_text(const std::string &path);
 
+/* wait_for_text - the file's text once it has some, polled for up to timeout_ms
+ * (what a process writes after it answered, e.g. an alert command's output);
+ * empty if it stayed empty */
+std::string wait_for_text(const std::string &path, int timeout_ms = 10000);
+
 /* set_config_option - give a key of a "key = value" file a value (the line
  * replaced, or appended); the file is rewritten in place, so its owner and
  * mode stay */
