@@ -1,4 +1,4 @@
-COMMAND=bench/run\ --quick\ --workloads\ 1\,2
-WHEN=2026-12-05T06:02Z
+COMMAND=bench/run\ --quick\ --workloads\ 1\,2\ --slapd-log\ none
+WHEN=2026-12-05T18:53Z
 MINUTES=4
 status=0
