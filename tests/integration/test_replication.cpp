@@ -429,9 +429,13 @@ struct FailoverLoad {
     std::atomic<int> accepted{0}, lost{0}, failed{0}, sent{0};
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
+    std::chrono::microseconds pause_{0};  // between one thread's charges when paced
 
-    FailoverLoad(Cluster &c, const std::string &dn, int per_provider, const std::string &tag) {
-        for (int t = 0; t < 2 * per_provider; ++t)
+    /* rate: charges per second of all threads together, 0 as fast as they go */
+    FailoverLoad(Cluster &c, const std::string &dn, int per_provider, const std::string &tag, int rate = 0) {
+        const int n = 2 * per_provider;
+        if (rate > 0) pause_ = std::chrono::microseconds(1000000LL * n / rate);
+        for (int t = 0; t < n; ++t)
             threads.emplace_back([this, &c, dn, t, tag] { run(c, dn, t, tag); });
     }
     ~FailoverLoad() { finish(); }
@@ -444,7 +448,12 @@ struct FailoverLoad {
     void run(Cluster &c, const std::string &dn, int t, const std::string &tag) {
         const Slapd *home = t % 2 ? &c.p2 : &c.p1, *other = t % 2 ? &c.p1 : &c.p2;
         std::unique_ptr<client::Connection> conn[2];
+        auto next = std::chrono::steady_clock::now();
         for (int i = 0; !stop; ++i) {
+            if (pause_.count() > 0) {  // paced: one charge per pause_, catching up after a slow one
+                next += pause_;
+                std::this_thread::sleep_until(next);
+            }
             const std::string id = tag + std::to_string(t) + "-" + std::to_string(i);
             bool answered = false, maybe_counted = false;
             for (int attempt = 0; attempt < 2 && !answered; ++attempt) {
@@ -531,6 +540,8 @@ TEST_CASE("issue 23: a provider SIGKILLed between its commit and its accesslog w
     const int runs = env_runs ? std::atoi(env_runs) : 3;  // per OpenLDAP release
     const char *env_down = std::getenv("TALLY_KILL_DOWN_MS");  // how long the killed provider stays down
     const int down_ms = env_down ? std::atoi(env_down) : 500;
+    const char *env_rate = std::getenv("TALLY_KILL_RATE");  // charges per second in all, 0: as fast as they go
+    const int rate = env_rate ? std::atoi(env_rate) : 0;
     // TALLY_KEEP_FAILED=1: a run that stalls or fails keeps its three slapd directories
     // (logs, databases, accesslogs) for a look afterwards; the others are removed.
     const char *env_keep = std::getenv("TALLY_KEEP_FAILED");
@@ -561,7 +572,7 @@ TEST_CASE("issue 23: a provider SIGKILLed between its commit and its accesslog w
                 return true;
             }));
         }
-        FailoverLoad load(c, kCarol, 2, "K" + std::to_string(run) + "-");
+        FailoverLoad load(c, kCarol, 2, "K" + std::to_string(run) + "-", rate);
         // Let both providers count for a while, then pause one charge after its commit.
         REQUIRE(wait_until([&] { return load.sent >= 40 + (run * 137) % 400; }, 20000));
         pause.request();
