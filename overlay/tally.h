@@ -247,7 +247,8 @@ struct MonitorLink {
 };
 
 /* ServerIdCache - the servers whose counter entries a charge reads, looked
- * up at most every 10 seconds (tally_counters.cpp) */
+ * up again after 10 seconds or once a counter container was added
+ * (tally_counters.cpp) */
 struct ServerIdCache {
     ServerIdCache() { ldap_pvt_thread_mutex_init(&mutex); }
     ~ServerIdCache() { ldap_pvt_thread_mutex_destroy(&mutex); }
@@ -256,6 +257,7 @@ struct ServerIdCache {
     ldap_pvt_thread_mutex_t mutex;
     std::vector<unsigned> sids;
     std::int64_t read_at = 0;
+    std::uint64_t generation = 0;  // counter_containers_added() when sids were read
 };
 
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
@@ -389,6 +391,11 @@ std::optional<HistoryPlace> counter_place(const OverlayConfig &cfg, Entry *accou
  * server writes them. Without tally-counter-database: the account's. */
 StoredState read_counters_of(Operation *op, Info *ti, Entry *account, unsigned own_sid, const StoredState *basis,
                              CounterSource &src);
+/* counter_container_added - after a committed add of a counter container
+ * (a charge's own, or one replication brought): every ServerIdCache reads
+ * the containers again, so a new server's counters count at once, not 10 s
+ * later */
+void counter_container_added();
 /* prepare_counter_entry - add this server's counter entry (and container)
  * when missing, in a commit of its own before the counter write */
 int prepare_counter_entry(Operation *op, CounterSource &src, const char **text);

@@ -27,6 +27,7 @@
 #include "tally.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace tally::overlay {
@@ -82,14 +83,22 @@ std::vector<unsigned> container_sids(Operation *op, const std::string &suffix) {
     return sids;
 }
 
+/* Counter containers added since the module loaded, in any database: one
+ * count for every ServerIdCache, since the counter database need not be
+ * the database whose overlay reads it. */
+std::atomic<std::uint64_t> g_containers_added{0};
+
 /* known_sids - every serverID in cn=config (olcServerID) and every server
- * with a counter container, looked up at most every 10 seconds: a server
- * writing its very first counters is counted elsewhere from then on */
+ * with a counter container, looked up again once a container was added
+ * (a consumer lists no serverIDs: a provider writing its very first
+ * counters counts there from the moment its container arrives), and at
+ * least every 10 seconds (a container added where no overlay saw it) */
 std::vector<unsigned> known_sids(Operation *op, Info *ti) {
     ServerIdCache &cache = ti->ti_server_ids;
     const std::int64_t now = slap_get_time();
+    const std::uint64_t generation = g_containers_added.load();
     MutexLock lock(cache.mutex);
-    if (cache.read_at && now - cache.read_at < 10) return cache.sids;
+    if (cache.read_at && now - cache.read_at < 10 && cache.generation == generation) return cache.sids;
     std::vector<unsigned> sids = container_sids(op, ti->ti_config.counter_database);
     AttributeDescription *ad = nullptr;
     const char *text = nullptr;
@@ -102,6 +111,7 @@ std::vector<unsigned> known_sids(Operation *op, Info *ti) {
     }
     cache.sids = sids;
     cache.read_at = now;
+    cache.generation = generation;  // read before the search: an add during it reads again
     return sids;
 }
 
@@ -164,6 +174,8 @@ void merge_into(StoredState &to, StoredState &&from, bool own) {
 }
 
 }  // namespace
+
+void counter_container_added() { ++g_containers_added; }
 
 std::optional<HistoryPlace> counter_place(const OverlayConfig &cfg, Entry *account, unsigned sid) {
     if (cfg.counter_database.empty()) return std::nullopt;

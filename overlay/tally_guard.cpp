@@ -178,6 +178,10 @@ int guard_response(Operation *op, SlapReply *rs) {
     if (rs->sr_type == REP_RESULT && (op->o_tag == LDAP_REQ_ADD || op->o_tag == LDAP_REQ_DELETE ||
                                       op->o_tag == LDAP_REQ_MODRDN || (op->o_tag == LDAP_REQ_MODIFY && !own_write(op))))
         forget_aggregates(op);
+    // A new server's counter container, here or replicated: read the containers again.
+    if (rs->sr_type == REP_RESULT && rs->sr_err == LDAP_SUCCESS && op->o_tag == LDAP_REQ_ADD &&
+        counter_container_sid({op->o_req_ndn.bv_val, op->o_req_ndn.bv_len}))
+        counter_container_added();
     return SLAP_CB_CONTINUE;
 }
 

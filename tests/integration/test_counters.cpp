@@ -266,6 +266,34 @@ TEST_CASE("counter database: two providers' shares replicate as entries of their
     CHECK(c.settled(kCarol, 2));
 }
 
+TEST_CASE("counter database: a consumer counts a provider's first share as soon as its counter entries arrive",
+          "[integration][counters][replication]") {
+    // A consumer lists no serverIDs: it finds whose counter entries to read
+    // by their containers, and remembers the list. A container that
+    // replication adds must make it read the list again at once (issue 23:
+    // it did only after 10 s, so a consumer lagged 10 s behind a provider's
+    // first charges after every start).
+    ClusterOptions o;
+    o.extra_tally_config = "tally-counter-database dc=example,dc=com\n";
+    Cluster c(o);
+    c.start(kMorning);
+    REQUIRE(usage_on(c.consumer, kCarol) == 0);  // the consumer has read the (empty) list of containers
+    {
+        auto svc = c.p2.connect(kServiceDn, kPassword);
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(charge_one(*svc, kCarol, 1, 100, "f" + std::to_string(i)).response.verdict == Verdict::accepted);
+    }
+    const std::string uuid = first_value(*c.p2.connect(), kCarol, "entryUUID");
+    const std::string record = "cn=" + uuid + ",cn=tally-counters-sid2,dc=example,dc=com";
+    REQUIRE(wait_until([&] {
+        for (const auto &v : ldap_values(*c.consumer.connect(), record, "tallyUsage"))
+            if (v.starts_with("day 2026-11-22 sid=2 messages=3 ")) return true;
+        return false;
+    }));
+    // Not waited for: the moment the entry is there, the consumer counts it.
+    CHECK(usage_on(c.consumer, kCarol) == 3);
+}
+
 TEST_CASE("counter database: an account with usage and history in its own entry rolls over and moves both out",
           "[integration][counters]") {
     SlapdOptions o;

@@ -287,7 +287,10 @@ void Slapd::start() {
         o.network_timeout_ms = 500;
         return client::Connection::open(o, &err) != nullptr;
     };
-    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d", opt_.debug_level});
+    // TALLY_SLAPD_DEBUG (e.g. 16640: stats and sync) overrides the level for a look at replication.
+    const char *debug = std::getenv("TALLY_SLAPD_DEBUG");
+    auto argv = slapd_command({opt_.openldap->slapd(), "-h", h, opt_.config_dir ? "-F" : "-f", conf, "-d",
+                               debug && *debug ? std::string(debug) : opt_.debug_level});
     process_ = Process::adopt(start_server("slapd", argv, so, std::chrono::seconds(20), answers));
 }
 
