@@ -233,9 +233,7 @@ TEST_CASE("counter database: counters kept in the account before the option move
 
 TEST_CASE("counter database: two providers' shares replicate as entries of their own and converge everywhere",
           "[integration][counters][replication]") {
-    ClusterOptions o;
-    o.extra_tally_config = "tally-counter-database dc=example,dc=com\n";
-    Cluster c(o);
+    Cluster c;  // the examples keep counters in the counter database
     c.start(kMorning);
     auto before = ldap_values(*c.consumer.connect(), kCarol, "modifyTimestamp");
     auto charge_on = [](const Slapd &s, int n, const std::string &tag) {
@@ -273,9 +271,7 @@ TEST_CASE("counter database: a consumer counts a provider's first share as soon 
     // replication adds must make it read the list again at once (issue 23:
     // it did only after 10 s, so a consumer lagged 10 s behind a provider's
     // first charges after every start).
-    ClusterOptions o;
-    o.extra_tally_config = "tally-counter-database dc=example,dc=com\n";
-    Cluster c(o);
+    Cluster c;  // the examples keep counters in the counter database
     c.start(kMorning);
     REQUIRE(usage_on(c.consumer, kCarol) == 0);  // the consumer has read the (empty) list of containers
     {

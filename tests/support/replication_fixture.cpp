@@ -45,6 +45,12 @@ std::string multi_provider_example(const std::string &file, int port1, int port2
     t = replace_all(t, "/etc/ldap/tally-acl.conf", source_path("slapd-conf/tally-acl.conf"));
     t = replace_all(t, "moduleload      tally.so", "moduleload      " + openldap().tally_module);
     if (o.nosync) t = replace_all(t, "maxsize         1073741824", "maxsize         1073741824\ndbnosync");
+    if (o.counters_in_account) {
+        const std::string line = "tally-counter-database dc=example,dc=com\n";
+        auto at = t.find("\n" + line);
+        if (at == std::string::npos) throw std::runtime_error(file + ": expected the line " + line);
+        t.erase(at + 1, line.size());
+    }
     // Both examples end with the overlay's directives.
     if (!o.extra_tally_config.empty()) t += (t.ends_with("\n") ? "" : "\n") + o.extra_tally_config;
     if (o.tally_below_accesslog && file == "provider.conf") {  // a consumer has no accesslog
@@ -250,6 +256,7 @@ ExampleOptions sync_via(const std::unique_ptr<DelayProxy> &to_p1, const std::uni
     e.nosync = o.nosync;
     e.tally_below_accesslog = o.tally_below_accesslog;
     e.extra_tally_config = o.extra_tally_config;
+    e.counters_in_account = o.counters_in_account;
     return e;
 }
 

@@ -40,7 +40,10 @@ struct ExampleOptions {
      * that it runs below it and its response comes between the database
      * commit and the accesslog write (the crash test's pause: TALLY_TEST_PAUSE_DIR) */
     bool tally_below_accesslog = false;
-    std::string extra_tally_config;  // more tally-* lines for the overlay (e.g. tally-counter-database)
+    std::string extra_tally_config;  // more tally-* lines for the overlay
+    /* counters_in_account: without the examples' tally-counter-database
+     * line, so both providers write the account entry itself */
+    bool counters_in_account = false;
 };
 
 /* multi_provider_example - a file of slapd-conf/multi-provider/ pointed at
@@ -82,6 +85,7 @@ struct ClusterOptions {
     bool controllable_clock = true;  // TALLY_CLOCK_FILE (benchmarks turn it off)
     bool tally_below_accesslog = false;  // see ExampleOptions
     std::string extra_tally_config;      // see ExampleOptions; for the providers and the consumer
+    bool counters_in_account = false;    // see ExampleOptions
 };
 
 /* Cluster - two providers and a consumer built from the examples */
