@@ -19,6 +19,9 @@
  *                    deployment)
  *     one provider   provider.conf on one server, its peer absent
  *     two providers  provider.conf on both, the connections split across them
+ *     two providers, counters in the account
+ *                    the same without provider.conf's tally-counter-database
+ *                    line: both providers write the account entry
  *   Connection t charges its own account (16 accounts, no limit reached) as
  *   the milter's service identity with a queue id as charge id. After each
  *   two-provider cell the bench waits until both providers decide on the
@@ -345,14 +348,21 @@ int main(int argc, char **argv) {
             two.second_provider = true;
             Cluster pair(two);
             pair.start();
+            ClusterOptions two_in_account = two;
+            two_in_account.counters_in_account = true;
+            Cluster pair_in_account(two_in_account);
+            pair_in_account.start();
             for (int a = 0; a < kAccounts; ++a) {
                 std::string uid = "bench-" + std::to_string(a);
                 add_account(single, uid, "unlimited");
                 add_account(alone.p1, uid, "unlimited");
                 add_account(pair.p1, uid, "unlimited");
+                add_account(pair_in_account.p1, uid, "unlimited");
             }
             wait_entry(pair.p2, "bench-" + std::to_string(kAccounts - 1));
-            const std::vector<std::string> setups{"single", "one provider", "two providers"};
+            wait_entry(pair_in_account.p2, "bench-" + std::to_string(kAccounts - 1));
+            const std::string in_account = "two providers, counters in the account";
+            const std::vector<std::string> setups{"single", "one provider", "two providers", in_account};
             std::map<std::string, std::vector<Result>> results;  // "setup/conns"
             long serial = 0;
             for (int round = 0; round < rounds; ++round) {
@@ -361,9 +371,11 @@ int main(int argc, char **argv) {
                         std::vector<const Slapd *> servers;
                         if (setup == "single") servers = {&single};
                         else if (setup == "one provider") servers = {&alone.p1};
-                        else servers = {&pair.p1, &pair.p2};
+                        else if (setup == "two providers") servers = {&pair.p1, &pair.p2};
+                        else servers = {&pair_in_account.p1, &pair_in_account.p2};
                         Result r = run(servers, conns, seconds, serial);
                         if (setup == "two providers") r.settle_ms = settle_ms(pair, conns);
+                        if (setup == in_account) r.settle_ms = settle_ms(pair_in_account, conns);
                         std::fprintf(stderr,
                                      "round %d %-13s %2d conn: %7.0f charges/s p50 %.2f ms p99 %.2f ms errors %ld "
                                      "settle %.0f ms\n",
@@ -394,7 +406,8 @@ int main(int argc, char **argv) {
                           fmt("%.2f", single_ops > 0 ? ops / single_ops : 0) + " | " +
                           fmt("%.2f", one_ops > 0 ? ops / one_ops : 0) + " | " + fmt("%.2f", med(v, &Result::p50_ms)) +
                           " | " + fmt("%.2f", med(v, &Result::p99_ms)) + " | " +
-                          (setup == "two providers" ? fmt("%.0f", med(v, &Result::settle_ms)) : std::string("–")) +
+                          (setup.starts_with("two providers") ? fmt("%.0f", med(v, &Result::settle_ms))
+                                                               : std::string("–")) +
                           " | " + std::to_string(errs) + " |\n";
                 }
             }
