@@ -257,7 +257,7 @@ struct ServerIdCache {
     ldap_pvt_thread_mutex_t mutex;
     std::vector<unsigned> sids;
     std::int64_t read_at = 0;
-    std::uint64_t generation = 0;  // counter_containers_added() when sids were read
+    std::uint64_t generation = 0;  // counter_container_added() calls seen when sids were read
 };
 
 /* One per database the overlay sits on ("ti_" as in dds_info_t's di_). */
