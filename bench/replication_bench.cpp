@@ -368,14 +368,14 @@ int main(int argc, char **argv) {
             for (int round = 0; round < rounds; ++round) {
                 for (int conns : conn_counts) {
                     for (const auto &setup : setups) {
+                        Cluster *both = setup == "two providers" ? &pair
+                                        : setup == in_account     ? &pair_in_account
+                                                                  : nullptr;
                         std::vector<const Slapd *> servers;
-                        if (setup == "single") servers = {&single};
-                        else if (setup == "one provider") servers = {&alone.p1};
-                        else if (setup == "two providers") servers = {&pair.p1, &pair.p2};
-                        else servers = {&pair_in_account.p1, &pair_in_account.p2};
+                        if (both) servers = {&both->p1, &both->p2};
+                        else servers = {setup == "single" ? &single : &alone.p1};
                         Result r = run(servers, conns, seconds, serial);
-                        if (setup == "two providers") r.settle_ms = settle_ms(pair, conns);
-                        if (setup == in_account) r.settle_ms = settle_ms(pair_in_account, conns);
+                        if (both) r.settle_ms = settle_ms(*both, conns);
                         std::fprintf(stderr,
                                      "round %d %-13s %2d conn: %7.0f charges/s p50 %.2f ms p99 %.2f ms errors %ld "
                                      "settle %.0f ms\n",
